@@ -1,0 +1,33 @@
+r"""Meta-trains a learner; resumes from ``--workdir`` if it holds a run; evaluates at the end.
+
+  python experiments/meta_train.py \
+    --config=experiments/configs/maml_sinusoid.py:maml --workdir=/tmp/maml_sinusoid \
+    [--config.num_steps=1000 ...]
+"""
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from metalearn import evaluation
+from metalearn import logs
+from metalearn import train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logs.quiet_libraries()
+  config = _CONFIG.value
+  train.train(config, _WORKDIR.value)
+  if config.eval.at_end:
+    evaluation.evaluate_and_report(config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

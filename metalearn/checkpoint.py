@@ -1,0 +1,122 @@
+"""Orbax checkpoints written off the training thread, each verified by a manifest of hashes.
+
+Layout under ``directory``: orbax's ``<step>/`` folders, plus ``manifests/<step>.json`` listing
+the SHA-256 of every file of that step, written only after orbax has committed the step. On
+restore, steps are tried newest first; one whose manifest is missing (killed between commit and
+manifest) or whose files no longer match it (truncated, overwritten) is moved to
+``corrupt/<step>-<n>/`` with a warning, and the previous step is used. Nothing is deleted.
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+
+from absl import logging
+import jax
+import orbax.checkpoint as ocp
+
+
+def _file_hashes(step_dir: pathlib.Path) -> dict[str, str]:
+  out = {}
+  for path in sorted(p for p in step_dir.rglob("*") if p.is_file()):
+    out[str(path.relative_to(step_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+  return out
+
+
+class Checkpointer:
+  """Saves pytrees asynchronously (one background writer) and restores the newest good one.
+
+  Args:
+    directory: where checkpoints live (created if missing).
+    max_to_keep: how many recent steps orbax keeps.
+  """
+
+  def __init__(self, directory: str | os.PathLike, max_to_keep: int):
+    self.directory = pathlib.Path(directory).absolute()
+    self._manifests = self.directory / "manifests"
+    self._is_writer = jax.process_index() == 0
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                             enable_async_checkpointing=False,
+                                             cleanup_tmp_directories=True))
+    self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    self._pending: concurrent.futures.Future | None = None
+    self.num_corrupt = 0
+
+  def save(self, step: int, tree) -> None:
+    """Starts saving ``tree`` at ``step``; returns once the tree is copied to host memory."""
+    self._raise_if_failed()
+    host_tree = jax.device_get(tree)
+    self._pending = self._executor.submit(self._write, step, host_tree)
+
+  def _write(self, step, host_tree):
+    self._manager.save(step, args=ocp.args.StandardSave(host_tree))
+    self._manager.wait_until_finished()
+    if self._is_writer:
+      self._manifests.mkdir(parents=True, exist_ok=True)
+      tmp = self._manifests / f"{step}.json.tmp"
+      tmp.write_text(json.dumps(_file_hashes(self.directory / str(step)), indent=1))
+      tmp.replace(self._manifests / f"{step}.json")
+      kept = {str(s) for s in self._manager.all_steps()}
+      for stale in self._manifests.glob("*.json"):
+        if stale.stem not in kept:
+          stale.unlink()
+
+  def _raise_if_failed(self):
+    if self._pending is not None and self._pending.done():
+      self._pending.result()  # re-raises a failed write in the training thread
+
+  def wait(self) -> None:
+    """Blocks until the last save is committed; raises if it failed."""
+    if self._pending is not None:
+      self._pending.result()
+
+  def close(self) -> None:
+    self.wait()
+    self._executor.shutdown()
+    self._manager.close()
+
+  def _check(self, step: int) -> str | None:
+    """Why ``step`` cannot be trusted, or None when its files match its manifest."""
+    manifest = self._manifests / f"{step}.json"
+    if not manifest.exists():
+      return "no manifest (the writer was stopped before it finished)"
+    expected = json.loads(manifest.read_text())
+    actual = _file_hashes(self.directory / str(step))
+    bad = sorted(k for k in expected if actual.get(k) != expected[k])
+    if bad:
+      return f"{len(bad)} file(s) missing or changed since they were written, e.g. {bad[0]}"
+    return None
+
+  def _quarantine(self, step: int, reason: str) -> None:
+    self.num_corrupt += 1
+    dest_root = self.directory.parent / (self.directory.name + "_corrupt")
+    dest_root.mkdir(exist_ok=True)
+    n = sum(1 for _ in dest_root.glob(f"{step}-*"))
+    dest = dest_root / f"{step}-{n}"
+    logging.warning("Checkpoint at step %d is not usable: %s. Moved it to %s and falling back "
+                    "to the previous checkpoint.", step, reason, dest)
+    if self._is_writer:
+      shutil.move(str(self.directory / str(step)), dest)
+      (self._manifests / f"{step}.json").unlink(missing_ok=True)
+    self._manager.reload()
+
+  def restore_latest(self, template):
+    """Restores the newest verified checkpoint into ``template``'s structure.
+
+    Returns:
+      ``(tree, step)``, or ``None`` when there is no usable checkpoint.
+    """
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      reason = self._check(step)
+      if reason is not None:
+        self._quarantine(step, reason)
+        continue
+      tree = self._manager.restore(step, args=ocp.args.StandardRestore(template))
+      logging.info("Restored checkpoint at step %d from %s", step, self.directory)
+      return tree, step
+    return None

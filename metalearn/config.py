@@ -1,0 +1,208 @@
+"""The experiment config schema and its validation.
+
+:func:`default_config` lists every key an experiment may set, with its default and type.
+:func:`validate` checks a config against it before anything is built or compiled: an unknown
+key, a wrong type or a value outside what is allowed raises :class:`ConfigError` naming the key
+and what it accepts.
+"""
+
+import difflib
+import inspect
+import math
+from typing import Any, Callable
+
+import ml_collections
+import optax
+
+from metalearn.estimators import ESTIMATORS
+from metalearn.learners import GRADIENT_LEARNERS
+from metalearn.objectives import OBJECTIVES
+
+TASKS = ("sinusoid",)
+MODELS = ("mlp",)
+SCHEDULES = ("constant", "linear", "cosine")
+# Keys that may change when a run resumes in the same workdir.
+RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
+                     "steps_per_call", "eval")
+
+
+class ConfigError(ValueError):
+  """A config key is unknown, mistyped or out of range."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every config key with its default: MAML on 10-shot sinusoids at the paper's settings."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.task = dict(name="sinusoid", num_support=10, num_query=10, amplitude=(0.1, 5.0),
+                phase=(0.0, math.pi), x_range=(-5.0, 5.0))
+  c.model = dict(name="mlp", hidden=(40, 40))
+  c.learner = dict(name="maml", inner_lr=0.01, num_inner_steps=1)
+  c.objective = "final"
+  c.estimator = dict(name="backprop", remat=False, truncation_length=1)
+  c.meta_batch_size = 25
+  c.num_steps = 70_000
+  c.optimizer = dict(name="adam", learning_rate=1e-3, schedule="constant", clip_grad_norm=0.0,
+                     kwargs={})
+  c.steps_per_call = 500
+  c.log_every = 1000
+  c.checkpoint_every = 10_000
+  c.keep_checkpoints = 3
+  c.max_consecutive_nonfinite = 20
+  c.eval = dict(at_end=True, seed=1, num_tasks=600, num_query=100, num_inner_steps=10,
+                report_steps=(0, 1, 5, 10), pretrain_steps=10_000, pretrain_lr=1e-3,
+                finetune_lrs=(0.001, 0.003, 0.01, 0.03, 0.1), num_tuning_tasks=200,
+                num_plot_tasks=4)
+  return c
+
+
+def _positive(x):
+  return x > 0
+
+
+def _at_least(n):
+  return lambda x: x >= n
+
+
+def _choices(options):
+  return lambda x: x in options
+
+
+def _optax_name(name):
+  fn = getattr(optax, name, None)
+  return callable(fn) and "learning_rate" in inspect.signature(fn).parameters
+
+
+# key -> (predicate, what is allowed). Keys not listed only need the right type.
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "task.name": (_choices(TASKS), f"one of {list(TASKS)}"),
+    "task.num_support": (_at_least(1), "an int >= 1"),
+    "task.num_query": (_at_least(1), "an int >= 1"),
+    "task.amplitude": (lambda r: len(r) == 2 and 0 <= r[0] <= r[1], "(low, high), 0 <= low <= high"),
+    "task.phase": (lambda r: len(r) == 2 and r[0] <= r[1], "(low, high) with low <= high"),
+    "task.x_range": (lambda r: len(r) == 2 and r[0] < r[1], "(low, high) with low < high"),
+    "model.name": (_choices(MODELS), f"one of {list(MODELS)}"),
+    "model.hidden": (lambda h: all(w >= 1 for w in h), "a tuple of layer widths >= 1"),
+    "learner.name": (_choices(GRADIENT_LEARNERS), f"one of {sorted(GRADIENT_LEARNERS)}"),
+    "learner.inner_lr": (_positive, "a step size > 0"),
+    "learner.num_inner_steps": (_at_least(1), "an int >= 1"),
+    "objective": (_choices(OBJECTIVES), f"one of {sorted(OBJECTIVES)}"),
+    "estimator.name": (_choices(ESTIMATORS), f"one of {list(ESTIMATORS)}"),
+    "estimator.truncation_length": (_at_least(1), "an int >= 1"),
+    "meta_batch_size": (_at_least(1), "an int >= 1"),
+    "num_steps": (_at_least(1), "an int >= 1"),
+    "optimizer.name": (_optax_name, "the name of an optax optimizer taking learning_rate "
+                                    "(e.g. 'adam', 'sgd', 'adamw', 'lion')"),
+    "optimizer.learning_rate": (_positive, "a learning rate > 0"),
+    "optimizer.schedule": (_choices(SCHEDULES), f"one of {list(SCHEDULES)}"),
+    "optimizer.clip_grad_norm": (_at_least(0), "a norm >= 0 (0 disables clipping)"),
+    "steps_per_call": (_at_least(1), "an int >= 1"),
+    "log_every": (_at_least(1), "an int >= 1"),
+    "checkpoint_every": (_at_least(1), "an int >= 1"),
+    "keep_checkpoints": (_at_least(1), "an int >= 1"),
+    "max_consecutive_nonfinite": (_at_least(1), "an int >= 1"),
+    "eval.num_tasks": (_at_least(2), "an int >= 2"),
+    "eval.num_query": (_at_least(1), "an int >= 1"),
+    "eval.num_inner_steps": (_at_least(1), "an int >= 1"),
+    "eval.pretrain_steps": (_at_least(0), "an int >= 0"),
+    "eval.pretrain_lr": (_positive, "a learning rate > 0"),
+    "eval.finetune_lrs": (lambda v: len(v) >= 1 and all(x > 0 for x in v),
+                          "a non-empty tuple of step sizes > 0"),
+    "eval.num_tuning_tasks": (_at_least(1), "an int >= 1"),
+    "eval.num_plot_tasks": (_at_least(0), "an int >= 0"),
+}
+
+
+def _type_ok(value, default) -> bool:
+  if isinstance(default, bool):
+    return isinstance(value, bool)
+  if isinstance(default, float):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  if isinstance(default, int):
+    return isinstance(value, int) and not isinstance(value, bool)
+  if isinstance(default, (tuple, list)):
+    return isinstance(value, (tuple, list)) and all(
+        _type_ok(v, default[0]) for v in value) if default else isinstance(value, (tuple, list))
+  return isinstance(value, type(default))
+
+
+def _walk(config, schema, prefix=""):
+  for key in config.keys():
+    path = prefix + key
+    if key not in schema:
+      allowed = sorted(schema.keys())
+      close = difflib.get_close_matches(key, allowed, n=1)
+      hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+      raise ConfigError(f"unknown config key '{path}'.{hint} Keys allowed "
+                        f"{'under ' + repr(prefix[:-1]) if prefix else 'at the top level'}: "
+                        f"{', '.join(allowed)}")
+    value, default = config[key], schema[key]
+    if path == "optimizer.kwargs":
+      continue
+    if isinstance(default, ml_collections.ConfigDict):
+      if not isinstance(value, ml_collections.ConfigDict):
+        raise ConfigError(f"config key '{path}' must be a group of keys, got {value!r}")
+      _walk(value, default, path + ".")
+      continue
+    if not _type_ok(value, default):
+      raise ConfigError(f"config key '{path}' must be of type {type(default).__name__} "
+                        f"(like {default!r}), got {type(value).__name__} {value!r}")
+    if path in _RULES and not _RULES[path][0](value):
+      raise ConfigError(f"config key '{path}' = {value!r} is not allowed: it must be "
+                        f"{_RULES[path][1]}")
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks every key, type and value of ``config``; returns it or raises :class:`ConfigError`."""
+  _walk(config, default_config())
+  for key in _missing(config, default_config()):
+    raise ConfigError(f"config key '{key}' is missing; start configs from "
+                      "metalearn.config.default_config()")
+  opt = config.optimizer
+  params = inspect.signature(getattr(optax, opt.name)).parameters
+  for k in opt.kwargs.keys():
+    if k not in params or k == "learning_rate":
+      raise ConfigError(f"config key 'optimizer.kwargs.{k}' is not an argument of "
+                        f"optax.{opt.name}; it takes: "
+                        f"{', '.join(p for p in params if p != 'learning_rate')}")
+  reptile_learner = config.learner.name == "reptile"
+  if reptile_learner != (config.estimator.name == "reptile"):
+    raise ConfigError("learner.name='reptile' and estimator.name='reptile' go together (Reptile's "
+                      f"meta-update is its estimator); got learner.name={config.learner.name!r}, "
+                      f"estimator.name={config.estimator.name!r}")
+  if (config.estimator.name == "truncated_backprop"
+      and config.learner.num_inner_steps % config.estimator.truncation_length):
+    raise ConfigError(f"learner.num_inner_steps ({config.learner.num_inner_steps}) must be a "
+                      "multiple of estimator.truncation_length "
+                      f"({config.estimator.truncation_length})")
+  if max(config.eval.report_steps) > config.eval.num_inner_steps or min(
+      config.eval.report_steps) < 0:
+    raise ConfigError(f"config key 'eval.report_steps' = {tuple(config.eval.report_steps)} must "
+                      f"lie in [0, eval.num_inner_steps={config.eval.num_inner_steps}]")
+  return config
+
+
+def _missing(config, schema, prefix=""):
+  for key in schema.keys():
+    if key not in config:
+      yield prefix + key
+    elif isinstance(schema[key], ml_collections.ConfigDict) and key != "kwargs":
+      yield from _missing(config[key], schema[key], prefix + key + ".")
+
+
+def resume_conflicts(saved: dict, current: dict, prefix="") -> list[str]:
+  """Keys whose values differ between a workdir's saved config and the current one.
+
+  Keys in :data:`RESUMABLE_CHANGES` may differ (e.g. extending ``num_steps``).
+  """
+  out = []
+  for key in sorted(set(saved) | set(current)):
+    path = prefix + key
+    if path in RESUMABLE_CHANGES:
+      continue
+    a, b = saved.get(key), current.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += resume_conflicts(a, b, path + ".")
+    elif a != b:
+      out.append(f"{path}: {a!r} in the workdir, {b!r} now")
+  return out

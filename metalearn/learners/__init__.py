@@ -1,0 +1,26 @@
+"""Learners: the contract and the gradient-based family."""
+
+from typing import Callable
+
+from metalearn.learners.base import Learner
+from metalearn.learners.gradient import GradientLearner
+
+# name -> GradientLearner options. Reptile's meta-update comes from its estimator.
+GRADIENT_LEARNERS = {
+    "maml": dict(),
+    "fomaml": dict(first_order=True),
+    "metasgd": dict(learn_inner_lr=True),
+    "anil": dict(adapt="head"),
+    "reptile": dict(first_order=True),
+}
+
+
+def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss_fn: Callable,
+                          inner_lr: float) -> GradientLearner:
+  """Builds the named learner (one of :data:`GRADIENT_LEARNERS`)."""
+  if name not in GRADIENT_LEARNERS:
+    raise ValueError(f"unknown learner {name!r}; choose one of {sorted(GRADIENT_LEARNERS)}")
+  return GradientLearner(init_fn, apply_fn, loss_fn, inner_lr, **GRADIENT_LEARNERS[name])
+
+
+__all__ = ["Learner", "GradientLearner", "GRADIENT_LEARNERS", "make_gradient_learner"]

@@ -1,0 +1,6 @@
+"""Task families and the episode type they produce."""
+
+from metalearn.tasks.base import Episode, TaskFamily, sample_batch
+from metalearn.tasks.sinusoid import SinusoidFamily
+
+__all__ = ["Episode", "TaskFamily", "SinusoidFamily", "sample_batch"]

@@ -1,0 +1,186 @@
+"""The meta-trainer: one jitted outer step, scanned in chunks; checkpoints, metrics, resume.
+
+Follow one run top to bottom in :func:`train`:
+
+1. validate the config and build the experiment (:mod:`metalearn.experiment`);
+2. restore the newest good checkpoint from ``workdir``, or initialise;
+3. run chunks of outer steps, each one compiled ``lax.scan`` (the key of step ``s`` is
+   ``fold_in(key, s)``, so results do not depend on where a run was interrupted);
+4. while the next chunk runs, log the previous one and hand its state to the checkpointer.
+
+Non-finite meta-losses or meta-gradients skip the update (counted in ``nonfinite_total``);
+``max_consecutive_nonfinite`` in a row stop the run with an error naming the fix.
+"""
+
+import json
+import pathlib
+import time
+from typing import NamedTuple
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from metalearn import config as config_lib
+from metalearn import experiment as experiment_lib
+from metalearn.checkpoint import Checkpointer
+from metalearn.metrics_writer import MetricsWriter
+
+
+class TrainState(NamedTuple):
+  """Everything that changes during meta-training (the PRNG key is derived from the seed)."""
+  step: jax.Array
+  theta: object
+  opt_state: object
+  estimator_state: object
+  nonfinite_total: jax.Array
+  nonfinite_streak: jax.Array
+
+
+def _keys(seed: int):
+  init_key, estimator_key, train_key = jax.random.split(jax.random.key(seed), 3)
+  return init_key, estimator_key, train_key
+
+
+def init_state(exp: experiment_lib.Experiment, seed: int) -> TrainState:
+  """The state at step 0."""
+  init_key, estimator_key, _ = _keys(seed)
+  theta = exp.learner.init(init_key)
+  zero = jnp.zeros((), jnp.int32)
+  return TrainState(zero, theta, exp.optimizer.init(theta),
+                    exp.estimator.init(estimator_key, theta), zero, zero)
+
+
+def make_outer_step(exp: experiment_lib.Experiment, seed: int):
+  """``(state) -> (state, metrics)``: one meta-gradient estimate and optimizer update."""
+  train_key = _keys(seed)[2]
+
+  def outer_step(state: TrainState):
+    key = jax.random.fold_in(train_key, state.step)
+    grads, est_state, metrics = exp.estimator.estimate(state.theta, state.estimator_state, key)
+    updates, opt_state = exp.optimizer.update(grads, state.opt_state, state.theta)
+    theta = optax.apply_updates(state.theta, updates)
+    finite = jnp.isfinite(metrics["meta_loss"]) & jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+    new_state = TrainState(
+        state.step + 1, keep(theta, state.theta), keep(opt_state, state.opt_state),
+        keep(est_state, state.estimator_state),
+        state.nonfinite_total + (~finite).astype(jnp.int32),
+        jnp.where(finite, 0, state.nonfinite_streak + 1))
+    metrics = {**metrics, "grad_norm": optax.global_norm(grads), "finite": finite}
+    return new_state, metrics
+
+  return outer_step
+
+
+def make_chunk_fn(exp: experiment_lib.Experiment, seed: int):
+  """A jitted ``(state, length) -> (state, stacked metrics)`` running ``length`` outer steps."""
+  outer_step = make_outer_step(exp, seed)
+
+  def chunk(state, length):
+    return jax.lax.scan(lambda s, _: outer_step(s), state, None, length=length)
+
+  return jax.jit(chunk, static_argnums=1)
+
+
+def _boundaries(config) -> callable:
+  """Next step at which a chunk must end (log, checkpoint, steps_per_call or the end)."""
+  every = (config.steps_per_call, config.log_every, config.checkpoint_every)
+  return lambda step: min([config.num_steps] + [(step // k + 1) * k for k in every])
+
+
+def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  """Writes ``config.json``, or checks that a resumed run uses a compatible config."""
+  workdir.mkdir(parents=True, exist_ok=True)
+  path = workdir / "config.json"
+  current = json.loads(config.to_json())
+  if path.exists():
+    conflicts = config_lib.resume_conflicts(json.loads(path.read_text()), current)
+    if conflicts:
+      raise config_lib.ConfigError(
+          f"workdir {workdir} holds a run with a different config, so it cannot be resumed:\n  "
+          + "\n  ".join(conflicts) + "\nUse a new --workdir, or the workdir's config "
+          f"({path}).")
+  if jax.process_index() == 0:
+    path.write_text(json.dumps(current, indent=2, sort_keys=True))
+
+
+def _summarise(chunks: list[dict]) -> dict[str, float]:
+  """Means over the logging interval; the learning curve as loss_step_<t>."""
+  cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+  out = {"meta_loss": float(np.mean(cat["meta_loss"])),
+         "grad_norm": float(np.mean(cat["grad_norm"])),
+         "nonfinite_steps": int(np.sum(~cat["finite"]))}
+  for t, v in enumerate(np.mean(cat["curve"], axis=0)):
+    out[f"loss_step_{t}"] = float(v)
+  return out
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Meta-trains as ``config`` says into ``workdir``, resuming from its newest checkpoint."""
+  config = config_lib.validate(config)
+  workdir = pathlib.Path(workdir)
+  prepare_workdir(config, workdir)
+  exp = experiment_lib.build(config)
+  state = init_state(exp, config.seed)
+  checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    state, _ = restored
+  start = int(state.step)
+  logging.info("%s meta-training %s on %s from step %d to %d in %s",
+               "Resuming" if start else "Starting", config.learner.name, config.task.name,
+               start, config.num_steps, workdir)
+  writer = MetricsWriter(workdir, resume_step=start)
+  chunk_fn = make_chunk_fn(exp, config.seed)
+  next_boundary = _boundaries(config)
+
+  pending, since_log = None, []
+  log_time, log_step = time.perf_counter(), start
+  step = start
+  while step < config.num_steps or pending is not None:
+    if step < config.num_steps:
+      end = next_boundary(step)
+      t0 = time.perf_counter()
+      new_state, metrics = chunk_fn(state, end - step)  # dispatched; runs while we log below
+      if step == start:
+        logging.info("Compiled and dispatched the first chunk in %.1fs", time.perf_counter() - t0)
+      dispatched = (end, new_state, metrics)
+      step, state = end, new_state
+    else:
+      dispatched = None
+    if pending is not None:
+      done_step, done_state, done_metrics = pending
+      since_log.append(jax.device_get(done_metrics))
+      streak = int(done_state.nonfinite_streak)
+      if streak >= config.max_consecutive_nonfinite:
+        raise FloatingPointError(
+            f"meta-training produced a non-finite meta-loss or meta-gradient for {streak} "
+            f"consecutive outer steps (up to step {done_step}); updates were skipped and the "
+            "last checkpoint is intact. Lower optimizer.learning_rate or learner.inner_lr, or "
+            "set optimizer.clip_grad_norm.")
+      if done_step % config.log_every == 0 or done_step == config.num_steps:
+        now = time.perf_counter()
+        rate = (done_step - log_step) / max(now - log_time, 1e-9)
+        row = {**_summarise(since_log), "nonfinite_total": int(done_state.nonfinite_total),
+               "steps_per_sec": rate}
+        writer.write(done_step, row)
+        eta = (config.num_steps - done_step) / max(rate, 1e-9)
+        logging.info("step %d/%d | meta_loss %.4f | %.0f steps/s | ETA %s", done_step,
+                     config.num_steps, row["meta_loss"], rate,
+                     time.strftime("%H:%M:%S", time.gmtime(eta)))
+        if row["nonfinite_steps"]:
+          logging.warning("%d outer step(s) since the last log had a non-finite meta-loss or "
+                          "gradient and were skipped (%d in total).", row["nonfinite_steps"],
+                          row["nonfinite_total"])
+        since_log, log_time, log_step = [], now, done_step
+      if done_step % config.checkpoint_every == 0 or done_step == config.num_steps:
+        checkpointer.save(done_step, done_state)
+    pending = dispatched
+  checkpointer.close()
+  writer.close()
+  return state
