@@ -71,7 +71,7 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
         keep(est_state, state.estimator_state),
         state.nonfinite_total + (~finite).astype(jnp.int32),
         jnp.where(finite, 0, state.nonfinite_streak + 1))
-    metrics = {**metrics, "grad_norm": optax.global_norm(grads), "finite": finite}
+    metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "finite": finite}
     return new_state, metrics
 
   return outer_step

@@ -1,0 +1,31 @@
+"""Shared test setup: the repo root and a small, fast config."""
+
+import pathlib
+
+import pytest
+
+from metalearn import config as config_lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_config():
+  """MAML on 5-shot sinusoids, sized to compile and run in seconds."""
+  c = config_lib.default_config()
+  c.task.num_support = 5
+  c.task.num_query = 5
+  c.model.hidden = (16, 16)
+  c.meta_batch_size = 4
+  c.num_steps = 40
+  c.steps_per_call = 10
+  c.log_every = 10
+  c.checkpoint_every = 20
+  c.eval.num_tasks = 20
+  c.eval.num_query = 10
+  c.eval.num_inner_steps = 5
+  c.eval.report_steps = (0, 1, 5)
+  c.eval.pretrain_steps = 20
+  c.eval.num_tuning_tasks = 10
+  c.eval.num_plot_tasks = 2
+  return c

@@ -1,0 +1,65 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metalearn import estimators, experiment, objectives
+from metalearn.tasks import sample_batch
+from metalearn.unroll import unroll
+
+
+def _parts(tiny_config):
+  family = experiment.make_family(tiny_config)
+  learner = experiment.make_learner(tiny_config, family)
+  return family, learner, learner.init(jax.random.key(0))
+
+
+def _close(a, b, **kw):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(x, y, **kw)
+
+
+def test_remat_gives_the_same_gradient(tiny_config):
+  family, learner, theta = _parts(tiny_config)
+  key = jax.random.key(1)
+  plain = estimators.full_backprop(learner, family, objectives.mean_loss, 4, 5)
+  remat = estimators.full_backprop(learner, family, objectives.mean_loss, 4, 5, remat=True)
+  g1, _, m1 = plain.estimate(theta, (), key)
+  g2, _, m2 = remat.estimate(theta, (), key)
+  _close(g1, g2, rtol=1e-5, atol=1e-7)
+  assert m1["curve"].shape == (6,)
+
+
+def test_truncated_segments_carry_state_and_resample_at_the_end(tiny_config):
+  family, learner, theta = _parts(tiny_config)
+  est = estimators.truncated_backprop(learner, family, objectives.final_loss, 4, num_steps=4,
+                                      truncation_length=2)
+  state = est.init(jax.random.key(2), theta)
+  episodes = state.episodes
+
+  # First segment: identical to full backprop through 2 steps on the same episodes.
+  def two_step_loss(th):
+    def per(ep):
+      return unroll(learner, th, learner.init_state(th, ep), ep, 2)[1][-1]
+    return jax.vmap(per)(episodes).mean()
+
+  grads, state, metrics = est.estimate(theta, state, jax.random.key(3))
+  _close(grads, jax.grad(two_step_loss)(theta), rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(state.step, 2)
+  assert metrics["curve"].shape == (3,)
+
+  # Second segment: continues from the carried states; for a MAML init the gradient through
+  # the carried state is cut, so the init gets none.
+  grads2, state2, _ = est.estimate(theta, state, jax.random.key(4))
+  assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads2))
+  np.testing.assert_array_equal(state2.step, 0)
+  assert not np.allclose(state2.episodes.support_x, episodes.support_x)
+
+
+def test_truncation_must_divide_the_unroll(tiny_config):
+  family, learner, _ = _parts(tiny_config)
+  try:
+    estimators.truncated_backprop(learner, family, objectives.final_loss, 4, 5, 2)
+  except ValueError as e:
+    assert "multiple of truncation_length" in str(e)
+  else:
+    raise AssertionError("expected a ValueError")
