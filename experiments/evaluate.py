@@ -8,11 +8,12 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from metalearn import config as config_lib
 from metalearn import evaluation
 from metalearn import logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
-                                          lock_config=True)
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a meta-training run.")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -21,6 +22,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
+  try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
+    config_lib.validate(_CONFIG.value)
+  except config_lib.ConfigError as e:
+    raise app.UsageError(str(e)) from e
   evaluation.evaluate_and_report(_CONFIG.value, _WORKDIR.value)
 
 

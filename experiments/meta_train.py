@@ -9,12 +9,13 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from metalearn import config as config_lib
 from metalearn import evaluation
 from metalearn import logs
 from metalearn import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
-                                          lock_config=True)
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -23,6 +24,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
+  try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
+    config_lib.validate(_CONFIG.value)
+  except config_lib.ConfigError as e:
+    raise app.UsageError(str(e)) from e
   config = _CONFIG.value
   train.train(config, _WORKDIR.value)
   if config.eval.at_end:

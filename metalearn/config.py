@@ -7,8 +7,10 @@ and what it accepts.
 """
 
 import difflib
+import importlib.util
 import inspect
 import math
+import pathlib
 from typing import Any, Callable
 
 import ml_collections
@@ -54,6 +56,16 @@ def default_config() -> ml_collections.ConfigDict:
                 finetune_lrs=(0.001, 0.003, 0.01, 0.03, 0.1), num_tuning_tasks=200,
                 num_plot_tasks=4)
   return c
+
+
+def load_config_module(path: str):
+  """Imports a config file (``experiments/configs/NAME.py``) as a module."""
+  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+  if spec is None:
+    raise FileNotFoundError(f"no config file at {path}")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def _positive(x):

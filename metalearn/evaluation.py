@@ -13,6 +13,7 @@ Both baselines use the step size from ``eval.finetune_lrs`` with the lowest mean
 curve on separate tuning tasks. Writes ``eval.json`` and two PNG plots into the workdir.
 """
 
+import functools
 import json
 import pathlib
 
@@ -34,11 +35,29 @@ from metalearn.unroll import unroll
 _EVAL_STREAM = 0x6576616C  # keeps evaluation keys apart from training keys of any seed
 
 
-def learning_curves(learner, theta, episodes, num_steps: int) -> jax.Array:
-  """Query-loss curves ``[num_tasks, num_steps + 1]`` of ``learner`` from ``theta``."""
+def _curves(learner, theta, episodes, num_steps: int) -> jax.Array:
   def one(episode):
     return unroll(learner, theta, learner.init_state(theta, episode), episode, num_steps)[1]
-  return jax.jit(jax.vmap(one))(episodes)
+  return jax.vmap(one)(episodes)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def learning_curves(learner, theta, episodes, num_steps: int) -> jax.Array:
+  """Query-loss curves ``[num_tasks, num_steps + 1]`` of ``learner`` from ``theta``."""
+  return _curves(learner, theta, episodes, num_steps)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def finetune_curves(sgd, params, episodes, lrs, num_steps: int) -> jax.Array:
+  """Plain SGD fine-tuning curves from ``params`` for each step size: ``[L, N, T + 1]``.
+
+  ``sgd`` is a learner with per-parameter step sizes (``learn_inner_lr``), used here only to
+  take the step size as an input, so all step sizes share one compiled program.
+  """
+  def per_lr(lr):
+    theta = {"params": params, "inner_lr": jax.tree.map(lambda p: jnp.full_like(p, lr), params)}
+    return _curves(sgd, theta, episodes, num_steps)
+  return jax.vmap(per_lr)(lrs)
 
 
 def mean_ci95(values_N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,23 +88,14 @@ def _pretrain(config, exp, key):
   return params
 
 
-def _finetune_curves(config, family, params, episodes, lrs):
-  """SGD fine-tuning curves for each step size: ``[len(lrs), num_tasks, T + 1]``."""
-  sgd = experiment_lib.make_learner(config, family, name="metasgd")  # step size as an input
-  def per_lr(lr):
-    theta = {"params": params, "inner_lr": jax.tree.map(lambda p: jnp.full_like(p, lr), params)}
-    return learning_curves(sgd, theta, episodes, config.eval.num_inner_steps)
-  return jnp.stack([per_lr(lr) for lr in lrs])
-
-
-def _tuned_baseline(config, family, params, tune_episodes, eval_episodes):
-  lrs = tuple(config.eval.finetune_lrs)
-  tune = np.asarray(_finetune_curves(config, family, params, tune_episodes, lrs))
+def _tuned_baseline(config, sgd, params, tune_episodes, eval_episodes):
+  lrs = jnp.asarray(config.eval.finetune_lrs, jnp.float32)
+  T = config.eval.num_inner_steps
+  tune = np.asarray(finetune_curves(sgd, params, tune_episodes, lrs, T))[:, :, 1:]
   # A step size that diverges on any tuning task scores +inf.
-  score = np.where(np.isfinite(tune[:, :, 1:]), tune[:, :, 1:], np.inf).mean(axis=(1, 2))
-  best = int(np.argmin(score))
-  curves = _finetune_curves(config, family, params, eval_episodes, (lrs[best],))[0]
-  return np.asarray(curves), lrs[best]
+  best = int(np.argmin(np.where(np.isfinite(tune), tune, np.inf).mean(axis=(1, 2))))
+  curves = finetune_curves(sgd, params, eval_episodes, lrs[best:best + 1], T)[0]
+  return np.asarray(curves), float(config.eval.finetune_lrs[best])
 
 
 def load_theta(config, workdir: pathlib.Path, exp):
@@ -117,20 +127,23 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
   lrs = {"meta": "meta-learned" if exp.learner.learn_inner_lr else exp.learner.inner_lr}
   baseline_inits = {"random_init": exp.learner.init_fn(k_init),
                     "pretrained": _pretrain(config, exp, k_pre)}
+  sgd = experiment_lib.make_learner(config, family, name="metasgd")
   for name, params in baseline_inits.items():
-    curves[name], lrs[name] = _tuned_baseline(config, family, params, tune_episodes, episodes)
+    curves[name], lrs[name] = _tuned_baseline(config, sgd, params, tune_episodes, episodes)
 
   results = {"checkpoint_step": step, "num_tasks": config.eval.num_tasks,
              "num_support": config.task.num_support, "num_query": config.eval.num_query,
              "learner": config.learner.name, "seed": config.seed, "eval_seed": config.eval.seed,
              "report_steps": list(config.eval.report_steps), "methods": {}}
   for name, c in curves.items():
-    if not np.all(np.isfinite(c)):
-      logging.warning("%s: %d of %d evaluation curves are non-finite.", name,
-                      int(np.sum(~np.all(np.isfinite(c), axis=1))), c.shape[0])
-    mean, ci = mean_ci95(c)
+    diverged = np.sum(~np.isfinite(c), axis=0)
+    if diverged.any():
+      logging.warning("%s: the loss diverged (inf/nan) on %d of %d evaluation tasks by step %d.",
+                      name, int(diverged[-1]), c.shape[0], T)
+    with np.errstate(invalid="ignore"):
+      mean, ci = mean_ci95(c)
     results["methods"][name] = {"inner_lr": lrs[name], "mse": mean.tolist(),
-                                "ci95": ci.tolist()}
+                                "ci95": ci.tolist(), "num_diverged": diverged.tolist()}
   (workdir / "eval.json").write_text(json.dumps(results, indent=2))
   results["plots"] = {
       "mse_vs_steps": str(plots.mse_vs_steps(results, workdir / "mse_vs_inner_steps.png")),
@@ -142,13 +155,20 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
   return results
 
 
+def _cell(mean: float, ci: float, diverged: int, n: int) -> str:
+  if diverged:
+    return f"diverged on {diverged}/{n} tasks"
+  return f"{mean:.3f} ± {ci:.3f}"
+
+
 def format_table(results: dict) -> str:
   """A markdown table: query MSE +- 95% CI after each reported number of inner steps."""
   steps = results["report_steps"]
   lines = ["| method | " + " | ".join(f"{t} step{'s' * (t != 1)}" for t in steps) + " |",
            "|---" * (len(steps) + 1) + "|"]
   for name, m in results["methods"].items():
-    cells = [f"{m['mse'][t]:.3f} ± {m['ci95'][t]:.3f}" for t in steps]
+    cells = [_cell(m["mse"][t], m["ci95"][t], m["num_diverged"][t], results["num_tasks"])
+             for t in steps]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 

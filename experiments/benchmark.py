@@ -1,0 +1,100 @@
+r"""Meta-training throughput: outer steps/s of the real training step, compile time, GFLOP/s.
+
+  python experiments/benchmark.py                      # MAML sinusoid, paper settings
+  python experiments/benchmark.py --learners=maml,fomaml,metasgd,anil,reptile --json=bench.json
+
+Each row times ``train.make_chunk_fn`` (what ``meta_train.py`` runs): ``--steps_per_call``
+outer steps per compiled call, median over ``--repeats`` calls. ``1 step/call`` is the same
+outer step jitted alone and called from Python once per step (dispatch included), for scale.
+GFLOP/s uses XLA's cost analysis of the compiled chunk; the matmul peak is measured here with a
+2048^3 float32 product.
+"""
+
+import json
+import pathlib
+import platform
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metalearn import config as config_lib
+from metalearn import experiment, train
+
+_CONFIG = pathlib.Path(__file__).parent / "configs" / "maml_sinusoid.py"
+
+_LEARNERS = flags.DEFINE_list("learners", ["maml"], "Learners to benchmark.")
+_K = flags.DEFINE_integer("k", 10, "Support points per task.")
+_STEPS = flags.DEFINE_integer("steps_per_call", 1000, "Outer steps per compiled call.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per row (median reported).")
+_JSON = flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
+
+
+def _median_seconds(fn, repeats):
+  jax.block_until_ready(fn())
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def matmul_peak_gflops(n=2048, repeats=5) -> float:
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  return 2 * n ** 3 / _median_seconds(lambda: f(a), repeats) / 1e9
+
+
+def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
+  config = config_lib.load_config_module(str(_CONFIG)).get_config(f"{name},k={k}")
+  exp = experiment.build(config)
+  state = train.init_state(exp, config.seed)
+  chunk = train.make_chunk_fn(exp, config.seed)
+  t0 = time.perf_counter()
+  compiled = chunk.lower(state, steps).compile()
+  compile_s = time.perf_counter() - t0
+  chunk_s = _median_seconds(lambda: compiled(state), repeats)
+  single = jax.jit(train.make_outer_step(exp, config.seed))
+  cost = single.lower(state).compile().cost_analysis()  # XLA counts a loop body once
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops_per_step = float(cost.get("flops", float("nan")))
+
+  def python_loop():
+    s = state
+    for _ in range(200):
+      s, _ = single(s)
+    return s
+  loop_s = _median_seconds(python_loop, repeats) / 200
+  return {"learner": name, "k": k, "meta_batch": config.meta_batch_size,
+          "inner_steps": config.learner.num_inner_steps, "steps_per_call": steps,
+          "outer_steps_per_s": steps / chunk_s, "one_step_per_call_per_s": 1 / loop_s,
+          "compile_s": compile_s, "mflop_per_step": flops_per_step / 1e6,
+          "gflops": flops_per_step * steps / chunk_s / 1e9}
+
+
+def main(argv):
+  del argv
+  peak = matmul_peak_gflops()
+  rows = [bench_learner(n, _K.value, _STEPS.value, _REPEATS.value) for n in _LEARNERS.value]
+  print(f"\n{platform.machine()} {jax.default_backend()} x{jax.device_count()}, jax "
+        f"{jax.__version__}; matmul peak {peak:.0f} GFLOP/s\n")
+  print("| learner | K | meta-batch | inner steps | outer steps/s | 1 step/call, steps/s | "
+        "compile s | MFLOP/step | GFLOP/s (% peak) |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for r in rows:
+    print(f"| {r['learner']} | {r['k']} | {r['meta_batch']} | {r['inner_steps']} | "
+          f"{r['outer_steps_per_s']:.0f} | {r['one_step_per_call_per_s']:.0f} | "
+          f"{r['compile_s']:.2f} | {r['mflop_per_step']:.1f} | "
+          f"{r['gflops']:.1f} ({100 * r['gflops'] / peak:.1f}%) |")
+  if _JSON.value:
+    with open(_JSON.value, "w") as f:
+      json.dump({"peak_gflops": peak, "backend": jax.default_backend(),
+                 "jax": jax.__version__, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)

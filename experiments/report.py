@@ -1,0 +1,39 @@
+r"""Turns the eval.json files of several runs into a markdown + CSV table.
+
+  python experiments/report.py --workdirs='workdirs/maml_sinusoid_full/*' \
+    --published=experiments/configs/maml_sinusoid.py --out=results/maml_sinusoid
+"""
+
+import glob
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+
+from metalearn import config as config_lib
+from metalearn import reporting
+
+_WORKDIRS = flags.DEFINE_string("workdirs", None, "Glob of run workdirs holding eval.json.")
+_PUBLISHED = flags.DEFINE_string("published", None,
+                                 "Config file defining PUBLISHED, REFERENCES and TITLE.")
+_OUT = flags.DEFINE_string("out", None, "Output path without suffix (.md and .csv are added).")
+flags.mark_flags_as_required(["workdirs", "published", "out"])
+
+
+def main(argv):
+  del argv
+  workdirs = sorted(glob.glob(_WORKDIRS.value))
+  if not workdirs:
+    raise app.UsageError(f"no workdir matches {_WORKDIRS.value!r}")
+  module = config_lib.load_config_module(_PUBLISHED.value)
+  rows = reporting.collect(pathlib.Path(w) for w in workdirs)
+  command = " ".join(pathlib.Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+  md, csv = reporting.write(rows, module.PUBLISHED, module.REFERENCES, pathlib.Path(_OUT.value),
+                            module.TITLE, command)
+  print(md.read_text())
+  print(f"wrote {md} and {csv}")
+
+
+if __name__ == "__main__":
+  app.run(main)

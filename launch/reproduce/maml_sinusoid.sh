@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Reproduces MAML-family sinusoid regression: MAML, first-order MAML, Meta-SGD, ANIL, Reptile.
+#
+#   launch/reproduce/maml_sinusoid.sh small   # K=10, 1 seed, 3k outer steps: < 3 min on a laptop CPU
+#   launch/reproduce/maml_sinusoid.sh full    # K=5,10,20 x 3 seeds, paper settings (70k steps)
+#
+# Writes results/maml_sinusoid.{md,csv} (full) or results/maml_sinusoid_small.{md,csv}.
+# Environment: WORKDIR_ROOT (run workdirs), RESULTS_DIR, PARALLEL (runs at a time, default 1).
+# Re-running resumes finished or interrupted runs from their workdirs.
+set -euo pipefail
+
+SIZE=${1:-small}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORKDIR_ROOT=${WORKDIR_ROOT:-$ROOT/workdirs/maml_sinusoid_$SIZE}
+RESULTS_DIR=${RESULTS_DIR:-$ROOT/results}
+PARALLEL=${PARALLEL:-1}
+CONFIG=$ROOT/experiments/configs/maml_sinusoid.py
+LEARNERS="maml fomaml metasgd anil reptile"
+
+case "$SIZE" in
+  small) KS="10"; SEEDS="0"; VARIANT=",small"; OUT=$RESULTS_DIR/maml_sinusoid_small ;;
+  full)  KS="5 10 20"; SEEDS="0 1 2"; VARIANT=""; OUT=$RESULTS_DIR/maml_sinusoid ;;
+  *) echo "usage: $0 [small|full]" >&2; exit 2 ;;
+esac
+
+runs=()
+for k in $KS; do for learner in $LEARNERS; do for seed in $SEEDS; do
+  runs+=("$learner $k $seed")
+done; done; done
+echo "maml_sinusoid $SIZE: ${#runs[@]} runs into $WORKDIR_ROOT, $PARALLEL at a time"
+
+run_one() {
+  read -r learner k seed <<<"$1"
+  local workdir=$WORKDIR_ROOT/${learner}_k${k}_seed${seed}
+  mkdir -p "$workdir"
+  python "$ROOT/experiments/meta_train.py" --config="$CONFIG:$learner,k=$k$VARIANT" \
+    --workdir="$workdir" --config.seed="$seed" >"$workdir/log.txt" 2>&1 \
+    || { echo "FAILED: $learner K=$k seed=$seed (see $workdir/log.txt)" >&2; tail -20 "$workdir/log.txt" >&2; return 1; }
+  echo "done: $learner K=$k seed=$seed"
+}
+export -f run_one
+export ROOT CONFIG VARIANT WORKDIR_ROOT
+printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" -I{} bash -c 'run_one "$@"' _ {}
+
+python "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" --out="$OUT"

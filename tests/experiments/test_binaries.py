@@ -1,0 +1,73 @@
+"""Tiny end-to-end runs of every binary: meta_train, evaluate, report, benchmark."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+CONFIG = ROOT / "experiments" / "configs" / "maml_sinusoid.py"
+TINY = ["--config.num_steps=60", "--config.steps_per_call=20", "--config.log_every=20",
+        "--config.checkpoint_every=60", "--config.meta_batch_size=5",
+        "--config.eval.num_tasks=40", "--config.eval.pretrain_steps=30",
+        "--config.eval.num_tuning_tasks=10", "--config.eval.num_plot_tasks=2"]
+
+
+def _run(script, *args):
+  return subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args],
+                        capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                        cwd=ROOT)
+
+
+def test_meta_train_then_evaluate(tmp_path):
+  result = _run("meta_train.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "| method | 0 steps | 1 step | 5 steps | 10 steps |" in result.stdout
+  assert "| meta |" in result.stdout and "| pretrained |" in result.stdout
+  assert f"plot (predictions): {tmp_path / 'predictions.png'}" in result.stdout
+  assert "steps/s | ETA" in result.stderr
+  evaluated = json.loads((tmp_path / "eval.json").read_text())
+  assert evaluated["checkpoint_step"] == 60 and evaluated["num_support"] == 5
+  assert set(evaluated["methods"]) == {"meta", "random_init", "pretrained"}
+  assert len(evaluated["methods"]["meta"]["mse"]) == 11
+  for png in ("predictions.png", "mse_vs_inner_steps.png"):
+    assert (tmp_path / png).stat().st_size > 10_000
+  rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows] == [20, 40, 60]
+
+  again = _run("evaluate.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert json.loads((tmp_path / "eval.json").read_text())["methods"] == evaluated["methods"]
+
+  report = _run("report.py", f"--workdirs={tmp_path}", f"--published={CONFIG}",
+                f"--out={tmp_path / 'table'}")
+  assert report.returncode == 0, report.stderr[-3000:]
+  assert "| metasgd | 5 | 1 |" in (tmp_path / "table.md").read_text()
+  assert "0.90 ± 0.16 [Li17]" in (tmp_path / "table.csv").read_text()
+
+
+def test_bad_config_stops_before_compiling_with_a_clear_message(tmp_path):
+  cases = [("--config.learner.name=mamal", "'learner.name' = 'mamal' is not allowed"),
+           ("--config.learner.inner_lr=-0.1", "'learner.inner_lr' = -0.1 is not allowed: it "
+                                              "must be a step size > 0"),
+           ("--config.learner.nme=maml", "unknown config key 'learner.nme'. Did you mean "
+                                         "'learner.name'?")]
+  for flag, message in cases:
+    result = _run("meta_train.py", f"--config={CONFIG}", f"--workdir={tmp_path}", flag)
+    assert result.returncode != 0 and message in result.stderr, (flag, result.stderr[-2000:])
+  assert not (tmp_path / "config.json").exists()
+
+
+def test_evaluate_without_checkpoint_says_what_to_do(tmp_path):
+  result = _run("evaluate.py", f"--config={CONFIG}", f"--workdir={tmp_path}")
+  assert result.returncode != 0 and "meta-train first" in result.stderr
+
+
+def test_benchmark_prints_a_table(tmp_path):
+  result = _run("benchmark.py", "--steps_per_call=20", "--repeats=1", "--k=5",
+                f"--json={tmp_path / 'bench.json'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "| maml | 5 | 25 | 1 |" in result.stdout
+  rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+  assert rows[0]["outer_steps_per_s"] > 0 and rows[0]["mflop_per_step"] > 1

@@ -1,0 +1,18 @@
+"""The reproduction script at its smallest size, end to end."""
+
+import os
+import subprocess
+
+from tests.conftest import ROOT
+
+
+def test_maml_sinusoid_small(tmp_path):
+  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
+         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "maml_sinusoid.sh"),
+                           "small"], capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  table = (tmp_path / "results" / "maml_sinusoid_small.md").read_text()
+  for learner in ("maml", "fomaml", "metasgd", "anil", "reptile"):
+    assert f"| {learner} | 10 | 1 |" in table
+  assert len((tmp_path / "results" / "maml_sinusoid_small.csv").read_text().splitlines()) == 6
