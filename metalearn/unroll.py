@@ -25,11 +25,17 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
     ``[T + 1]`` (``curve[0]`` is the loss at ``state``).
   """
   step = jax.checkpoint(learner.step) if remat else learner.step
+  loss_0 = learner.query_loss(theta, state, episode)
+  if num_steps == 0:
+    return state, loss_0[None]
 
   def body(s, _):
     s = step(theta, s, episode)
     return s, learner.query_loss(theta, s, episode)
 
-  final_state, losses_T = jax.lax.scan(body, state, None, length=num_steps)
-  loss_0 = learner.query_loss(theta, state, episode)
-  return final_state, jnp.concatenate([loss_0[None], losses_T])
+  # The first step runs outside the scan: under vmap over tasks its input state is often the
+  # shared theta, and keeping it out of the (necessarily batched) scan carry lets that step
+  # use one large matmul for all tasks instead of one small matmul per task.
+  state_1, loss_1 = body(state, None)
+  final_state, losses = jax.lax.scan(body, state_1, None, length=num_steps - 1)
+  return final_state, jnp.concatenate([loss_0[None], loss_1[None], losses])

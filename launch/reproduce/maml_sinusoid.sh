@@ -5,7 +5,9 @@
 #   launch/reproduce/maml_sinusoid.sh full    # K=5,10,20 x 3 seeds, paper settings (70k steps)
 #
 # Writes results/maml_sinusoid.{md,csv} (full) or results/maml_sinusoid_small.{md,csv}.
-# Environment: WORKDIR_ROOT (run workdirs), RESULTS_DIR, PARALLEL (runs at a time, default 1).
+# Environment: WORKDIR_ROOT (run workdirs), RESULTS_DIR, PARALLEL (runs at a time, default 1),
+# PIN=1 (pin each concurrent run to its own CPU core: tiny models run faster on one core),
+# PYTHON (interpreter, default python).
 # Re-running resumes finished or interrupted runs from their workdirs.
 set -euo pipefail
 
@@ -14,6 +16,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORKDIR_ROOT=${WORKDIR_ROOT:-$ROOT/workdirs/maml_sinusoid_$SIZE}
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/results}
 PARALLEL=${PARALLEL:-1}
+PIN=${PIN:-0}
+PYTHON=${PYTHON:-python}
 CONFIG=$ROOT/experiments/configs/maml_sinusoid.py
 LEARNERS="maml fomaml metasgd anil reptile"
 
@@ -33,13 +37,16 @@ run_one() {
   read -r learner k seed <<<"$1"
   local workdir=$WORKDIR_ROOT/${learner}_k${k}_seed${seed}
   mkdir -p "$workdir"
-  python "$ROOT/experiments/meta_train.py" --config="$CONFIG:$learner,k=$k$VARIANT" \
+  local pin=()
+  if [ "$PIN" = 1 ]; then pin=(taskset -c $((SLOT % $(nproc)))); fi
+  "${pin[@]}" "$PYTHON" "$ROOT/experiments/meta_train.py" --config="$CONFIG:$learner,k=$k$VARIANT" \
     --workdir="$workdir" --config.seed="$seed" >"$workdir/log.txt" 2>&1 \
     || { echo "FAILED: $learner K=$k seed=$seed (see $workdir/log.txt)" >&2; tail -20 "$workdir/log.txt" >&2; return 1; }
   echo "done: $learner K=$k seed=$seed"
 }
 export -f run_one
-export ROOT CONFIG VARIANT WORKDIR_ROOT
-printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" -I{} bash -c 'run_one "$@"' _ {}
+export ROOT CONFIG VARIANT WORKDIR_ROOT PIN PYTHON
+printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
+  bash -c 'run_one "$@"' _ {}
 
-python "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" --out="$OUT"
+"$PYTHON" "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" --out="$OUT"

@@ -8,7 +8,7 @@ from tests.conftest import ROOT
 
 def test_maml_sinusoid_small(tmp_path):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
-         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "JAX_PLATFORMS": "cpu"}
+         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "PIN": "1", "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "maml_sinusoid.sh"),
                            "small"], capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
