@@ -18,6 +18,9 @@ _WORKDIRS = flags.DEFINE_string("workdirs", None, "Glob of run workdirs holding 
 _PUBLISHED = flags.DEFINE_string("published", None,
                                  "Config file defining PUBLISHED, REFERENCES and TITLE.")
 _OUT = flags.DEFINE_string("out", None, "Output path without suffix (.md and .csv are added).")
+_ALLOW_MISSING = flags.DEFINE_bool(
+    "allow_missing", False, "Tabulate the runs that have eval.json and list the others as "
+    "missing in the table, instead of stopping.")
 flags.mark_flags_as_required(["workdirs", "published", "out"])
 
 
@@ -27,10 +30,17 @@ def main(argv):
   if not workdirs:
     raise app.UsageError(f"no workdir matches {_WORKDIRS.value!r}")
   module = config_lib.load_config_module(_PUBLISHED.value)
-  rows = reporting.collect(pathlib.Path(w) for w in workdirs)
+  missing = [w for w in workdirs if not (pathlib.Path(w) / "eval.json").exists()]
+  if missing and not _ALLOW_MISSING.value:
+    raise app.UsageError(f"no eval.json in {missing}; evaluate them, or pass --allow_missing")
+  found = [pathlib.Path(w) for w in workdirs if w not in missing]
+  if not found:
+    raise app.UsageError("none of the runs has an eval.json")
+  rows = reporting.collect(found)
   command = " ".join(pathlib.Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
   md, csv = reporting.write(rows, module.PUBLISHED, module.REFERENCES, pathlib.Path(_OUT.value),
-                            module.TITLE, command)
+                            module.TITLE, command,
+                            missing=[pathlib.Path(w).name for w in missing])
   print(md.read_text())
   print(f"wrote {md} and {csv}")
 

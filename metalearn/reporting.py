@@ -47,7 +47,8 @@ def collect(workdirs: Iterable[pathlib.Path]) -> list[dict]:
 
 
 def write(rows: list[dict], published: dict, references: dict[str, str], out: pathlib.Path,
-          title: str, command: str) -> tuple[pathlib.Path, pathlib.Path]:
+          title: str, command: str, missing: Iterable[str] = ()
+          ) -> tuple[pathlib.Path, pathlib.Path]:
   """Writes ``out.md`` and ``out.csv``; returns their paths."""
   out.parent.mkdir(parents=True, exist_ok=True)
   steps = rows[0]["steps"]
@@ -74,6 +75,9 @@ def write(rows: list[dict], published: dict, references: dict[str, str], out: pa
     writer.writerow([r["learner"], r["k"], " ".join(map(str, r["seeds"]))] +
                     [f"{m:.5f}" for m in r["mse"]] + [f"{c:.5f}" for c in r["ci95"]] +
                     [f"{r['seed_std'][one]:.5f}", f"{r['pretrained_mse'][one]:.5f}", pub])
+  missing = list(missing)
+  if missing:
+    md += ["", f"**Missing runs (failed or unfinished, not in the table): {', '.join(missing)}.**"]
   md += ["", "References:", ""] + [f"- [{key}] {text}" for key, text in references.items()]
   md_path, csv_path = out.with_suffix(".md"), out.with_suffix(".csv")
   md_path.write_text("\n".join(md) + "\n")

@@ -9,8 +9,9 @@ Learners: ``maml`` (default), ``fomaml``, ``metasgd``, ``anil``, ``reptile``.
 
 Paper settings: 40-40 ReLU MLP, inner SGD step 0.01, one inner step while meta-training,
 meta-batch 25, Adam 1e-3, 70k outer steps; evaluation on 600 fresh tasks, 10 inner steps.
-Reptile (Nichol et al. 2018): 5 inner steps of 0.02, outer SGD 1.0 decayed linearly to 0 on
-the meta-batch mean of ``theta - phi``.
+Reptile (Nichol et al. 2018): 5 inner steps of 0.01 while meta-training; Adam 1e-3 on the
+meta-batch mean of ``theta - phi`` (the paper's outer SGD with a linearly annealed step, and an
+inner step of 0.02, diverged at K=5 on this network: see the closing note of the foundation).
 
 Hardware and wall time: a 2-core laptop CPU; about 1 minute of meta-training plus about 30 s of
 evaluation (baselines included) for ``maml,k=10``; ``small`` takes about 15 s.
@@ -43,11 +44,7 @@ def get_config(arg: str = "maml"):
   c.task.num_query = k
   if learner == "reptile":
     c.estimator.name = "reptile"
-    c.learner.inner_lr = 0.02
     c.learner.num_inner_steps = 5
-    c.optimizer.name = "sgd"
-    c.optimizer.learning_rate = 1.0
-    c.optimizer.schedule = "linear"
   if small:
     c.num_steps = 3000
     c.log_every = 500

@@ -46,7 +46,11 @@ run_one() {
 }
 export -f run_one
 export ROOT CONFIG VARIANT WORKDIR_ROOT PIN PYTHON
+status=0
 printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
-  bash -c 'run_one "$@"' _ {}
+  bash -c 'run_one "$@"' _ {} || status=$?
 
-"$PYTHON" "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" --out="$OUT"
+# The table covers every finished run; failed ones are listed in it, and the exit code is non-zero.
+"$PYTHON" "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" \
+  --out="$OUT" --allow_missing="$([ $status = 0 ] && echo false || echo true)"
+exit $status
