@@ -11,8 +11,8 @@ GFLOP/s uses XLA's cost analysis of the compiled chunk; the matmul peak is measu
 """
 
 import json
+import os
 import pathlib
-import platform
 import time
 
 from absl import app
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metalearn import config as config_lib
-from metalearn import experiment, train
+from metalearn import evaluation, experiment, train
 
 _CONFIG = pathlib.Path(__file__).parent / "configs" / "maml_sinusoid.py"
 
@@ -30,6 +30,9 @@ _LEARNERS = flags.DEFINE_list("learners", ["maml"], "Learners to benchmark.")
 _K = flags.DEFINE_integer("k", 10, "Support points per task.")
 _STEPS = flags.DEFINE_integer("steps_per_call", 1000, "Outer steps per compiled call.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per row (median reported).")
+_PIN = flags.DEFINE_bool("pin_one_core", False,
+                         "Run on one CPU core (like `taskset -c 0`): XLA's CPU thread pool "
+                         "then has one thread, which is faster for tiny per-task matmuls.")
 _JSON = flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 
 
@@ -78,10 +81,11 @@ def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
 
 def main(argv):
   del argv
+  if _PIN.value:  # before the first JAX operation creates the CPU client and its thread pool
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
   peak = matmul_peak_gflops()
   rows = [bench_learner(n, _K.value, _STEPS.value, _REPEATS.value) for n in _LEARNERS.value]
-  print(f"\n{platform.machine()} {jax.default_backend()} x{jax.device_count()}, jax "
-        f"{jax.__version__}; matmul peak {peak:.0f} GFLOP/s\n")
+  print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
   print("| learner | K | meta-batch | inner steps | outer steps/s | 1 step/call, steps/s | "
         "compile s | MFLOP/step | GFLOP/s (% peak) |")
   print("|---|---|---|---|---|---|---|---|---|")
@@ -92,8 +96,8 @@ def main(argv):
           f"{r['gflops']:.1f} ({100 * r['gflops'] / peak:.1f}%) |")
   if _JSON.value:
     with open(_JSON.value, "w") as f:
-      json.dump({"peak_gflops": peak, "backend": jax.default_backend(),
-                 "jax": jax.__version__, "rows": rows}, f, indent=2)
+      json.dump({"peak_gflops": peak, "hardware": evaluation.hardware(),
+                 "pinned_one_core": _PIN.value, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ _WORKDIRS = flags.DEFINE_string("workdirs", None, "Glob of run workdirs holding 
 _PUBLISHED = flags.DEFINE_string("published", None,
                                  "Config file defining PUBLISHED, REFERENCES and TITLE.")
 _OUT = flags.DEFINE_string("out", None, "Output path without suffix (.md and .csv are added).")
+_COMMAND = flags.DEFINE_string("command", None, "The command that made the runs, for the table "
+                               "(default: this report's own command).")
 _ALLOW_MISSING = flags.DEFINE_bool(
     "allow_missing", False, "Tabulate the runs that have eval.json and list the others as "
     "missing in the table, instead of stopping.")
@@ -37,7 +39,8 @@ def main(argv):
   if not found:
     raise app.UsageError("none of the runs has an eval.json")
   rows = reporting.collect(found)
-  command = " ".join(pathlib.Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+  command = _COMMAND.value or " ".join(
+      pathlib.Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
   md, csv = reporting.write(rows, module.PUBLISHED, module.REFERENCES, pathlib.Path(_OUT.value),
                             module.TITLE, command,
                             missing=[pathlib.Path(w).name for w in missing])

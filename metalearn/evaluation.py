@@ -15,7 +15,9 @@ curve on separate tuning tasks. Writes ``eval.json`` and two PNG plots into the 
 
 import functools
 import json
+import os
 import pathlib
+import platform
 
 from absl import logging
 import jax
@@ -98,6 +100,19 @@ def _tuned_baseline(config, sgd, params, tune_episodes, eval_episodes):
   return np.asarray(curves), float(config.eval.finetune_lrs[best])
 
 
+def hardware() -> str:
+  """Where this ran: CPU model and cores, JAX backend and device, versions."""
+  cpu = platform.processor() or platform.machine()
+  cpuinfo = pathlib.Path("/proc/cpuinfo")
+  if cpuinfo.exists():
+    names = [l.split(":", 1)[1].strip() for l in cpuinfo.read_text().splitlines()
+             if l.startswith("model name")]
+    cpu = names[0] if names else cpu
+  return (f"{cpu} ({len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable); jax "
+          f"{jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}); "
+          f"Python {platform.python_version()}")
+
+
 def load_theta(config, workdir: pathlib.Path, exp):
   """Meta-parameters of the newest good checkpoint in ``workdir`` and its step."""
   checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
@@ -131,7 +146,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
   for name, params in baseline_inits.items():
     curves[name], lrs[name] = _tuned_baseline(config, sgd, params, tune_episodes, episodes)
 
-  results = {"checkpoint_step": step, "num_tasks": config.eval.num_tasks,
+  results = {"hardware": hardware(), "checkpoint_step": step, "num_tasks": config.eval.num_tasks,
              "num_support": config.task.num_support, "num_query": config.eval.num_query,
              "learner": config.learner.name, "seed": config.seed, "eval_seed": config.eval.seed,
              "report_steps": list(config.eval.report_steps), "methods": {}}

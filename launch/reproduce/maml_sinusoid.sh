@@ -52,5 +52,6 @@ printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
 
 # The table covers every finished run; failed ones are listed in it, and the exit code is non-zero.
 "$PYTHON" "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" \
-  --out="$OUT" --allow_missing="$([ $status = 0 ] && echo false || echo true)"
+  --out="$OUT" --command="PARALLEL=$PARALLEL PIN=$PIN launch/reproduce/maml_sinusoid.sh $SIZE" \
+  --allow_missing="$([ $status = 0 ] && echo false || echo true)"
 exit $status
