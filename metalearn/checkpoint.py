@@ -4,7 +4,9 @@ Layout under ``directory``: orbax's ``<step>/`` folders, plus ``manifests/<step>
 the SHA-256 of every file of that step, written only after orbax has committed the step. On
 restore, steps are tried newest first; one whose manifest is missing (killed between commit and
 manifest) or whose files no longer match it (truncated, overwritten) is moved to
-``corrupt/<step>-<n>/`` with a warning, and the previous step is used. Nothing is deleted.
+``<directory>_corrupt/<step>-<n>/`` with a warning, and the previous step is used. Nothing is
+deleted. A ``read_only`` checkpointer (evaluation next to a running training job) only skips
+such steps and leaves every file where it is.
 """
 
 import concurrent.futures
@@ -32,23 +34,27 @@ class Checkpointer:
   Args:
     directory: where checkpoints live (created if missing).
     max_to_keep: how many recent steps orbax keeps.
+    read_only: never write, move or clean up anything (for readers such as evaluation).
   """
 
-  def __init__(self, directory: str | os.PathLike, max_to_keep: int):
+  def __init__(self, directory: str | os.PathLike, max_to_keep: int, read_only: bool = False):
     self.directory = pathlib.Path(directory).absolute()
     self._manifests = self.directory / "manifests"
-    self._is_writer = jax.process_index() == 0
+    self._read_only = read_only
+    self._is_writer = jax.process_index() == 0 and not read_only
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                              enable_async_checkpointing=False,
-                                             cleanup_tmp_directories=True))
+                                             cleanup_tmp_directories=not read_only,
+                                             read_only=read_only))
     self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     self._pending: concurrent.futures.Future | None = None
-    self.num_corrupt = 0
 
   def save(self, step: int, tree) -> None:
     """Starts saving ``tree`` at ``step``; returns once the tree is copied to host memory."""
+    if self._read_only:
+      raise RuntimeError(f"this Checkpointer of {self.directory} is read-only")
     self._raise_if_failed()
     host_tree = jax.device_get(tree)
     self._pending = self._executor.submit(self._write, step, host_tree)
@@ -85,7 +91,10 @@ class Checkpointer:
     manifest = self._manifests / f"{step}.json"
     if not manifest.exists():
       return "no manifest (the writer was stopped before it finished)"
-    expected = json.loads(manifest.read_text())
+    try:
+      expected = json.loads(manifest.read_text())
+    except json.JSONDecodeError as e:
+      return f"its manifest {manifest} is damaged ({e})"
     actual = _file_hashes(self.directory / str(step))
     bad = sorted(k for k in expected if actual.get(k) != expected[k])
     if bad:
@@ -93,7 +102,10 @@ class Checkpointer:
     return None
 
   def _quarantine(self, step: int, reason: str) -> None:
-    self.num_corrupt += 1
+    if self._read_only:
+      logging.warning("Checkpoint at step %d is not usable: %s. Skipping it (read-only).", step,
+                      reason)
+      return
     dest_root = self.directory.parent / (self.directory.name + "_corrupt")
     dest_root.mkdir(exist_ok=True)
     n = sum(1 for _ in dest_root.glob(f"{step}-*"))

@@ -13,6 +13,8 @@ import math
 import pathlib
 from typing import Any, Callable
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -69,7 +71,7 @@ def load_config_module(path: str):
 
 
 def _positive(x):
-  return x > 0
+  return x > 0 and math.isfinite(x)
 
 
 def _at_least(n):
@@ -82,11 +84,17 @@ def _choices(options):
 
 def _optax_name(name):
   fn = getattr(optax, name, None)
-  return callable(fn) and "learning_rate" in inspect.signature(fn).parameters
+  if not callable(fn) or isinstance(fn, type):
+    return False
+  try:
+    return "learning_rate" in inspect.signature(fn).parameters
+  except (TypeError, ValueError):  # not a plain function: not an optimizer factory
+    return False
 
 
 # key -> (predicate, what is allowed). Keys not listed only need the right type.
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (lambda x: 0 <= x < 2**32, "an int in [0, 2**32)"),
     "task.name": (_choices(TASKS), f"one of {list(TASKS)}"),
     "task.num_support": (_at_least(1), "an int >= 1"),
     "task.num_query": (_at_least(1), "an int >= 1"),
@@ -122,6 +130,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                           "a non-empty tuple of step sizes > 0"),
     "eval.num_tuning_tasks": (_at_least(1), "an int >= 1"),
     "eval.num_plot_tasks": (_at_least(0), "an int >= 0"),
+    "eval.report_steps": (lambda v: len(v) >= 1, "a non-empty tuple of inner-step counts"),
 }
 
 
@@ -177,6 +186,12 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       raise ConfigError(f"config key 'optimizer.kwargs.{k}' is not an argument of "
                         f"optax.{opt.name}; it takes: "
                         f"{', '.join(p for p in params if p != 'learning_rate')}")
+  _check_optimizer_builds(opt)
+  for key in ("log_every", "checkpoint_every"):
+    if config[key] % config.steps_per_call:
+      raise ConfigError(f"config key '{key}' = {config[key]} must be a multiple of "
+                        f"steps_per_call ({config.steps_per_call}): training runs in compiled "
+                        "chunks of steps_per_call outer steps")
   reptile_learner = config.learner.name == "reptile"
   if reptile_learner != (config.estimator.name == "reptile"):
     raise ConfigError("learner.name='reptile' and estimator.name='reptile' go together (Reptile's "
@@ -194,6 +209,18 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return config
 
 
+def _check_optimizer_builds(opt) -> None:
+  """Builds ``optax.<name>(learning_rate, **kwargs)`` and traces one update on a dummy tree."""
+  try:
+    tx = getattr(optax, opt.name)(learning_rate=opt.learning_rate, **opt.kwargs.to_dict())
+    params = {"w": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    jax.eval_shape(lambda p: tx.update(p, tx.init(p), p), params)
+  except Exception as e:  # any failure here is a config error; the cause is kept and shown
+    raise ConfigError(f"config keys 'optimizer.name' = {opt.name!r} / 'optimizer.kwargs' = "
+                      f"{opt.kwargs.to_dict()!r} do not give a usable optax optimizer: "
+                      f"{type(e).__name__}: {e}") from e
+
+
 def _missing(config, schema, prefix=""):
   for key in schema.keys():
     if key not in config:
@@ -205,9 +232,15 @@ def _missing(config, schema, prefix=""):
 def resume_conflicts(saved: dict, current: dict, prefix="") -> list[str]:
   """Keys whose values differ between a workdir's saved config and the current one.
 
-  Keys in :data:`RESUMABLE_CHANGES` may differ (e.g. extending ``num_steps``).
+  Keys in :data:`RESUMABLE_CHANGES` may differ (e.g. extending ``num_steps``), except
+  ``num_steps`` under a decaying learning-rate schedule, whose length it sets.
   """
   out = []
+  if (not prefix and saved.get("num_steps") != current.get("num_steps")
+      and current.get("optimizer", {}).get("schedule", "constant") != "constant"):
+    out.append(f"num_steps: {saved.get('num_steps')!r} in the workdir, "
+               f"{current.get('num_steps')!r} now (it sets the length of the "
+               f"{current['optimizer']['schedule']!r} learning-rate schedule)")
   for key in sorted(set(saved) | set(current)):
     path = prefix + key
     if path in RESUMABLE_CHANGES:

@@ -115,7 +115,7 @@ def hardware() -> str:
 
 def load_theta(config, workdir: pathlib.Path, exp):
   """Meta-parameters of the newest good checkpoint in ``workdir`` and its step."""
-  checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
+  checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
   restored = checkpointer.restore_latest(train_lib.init_state(exp, config.seed))
   checkpointer.close()
   if restored is None:

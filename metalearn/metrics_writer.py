@@ -22,11 +22,17 @@ class MetricsWriter:
     if not self._active:
       return
     if self.path.exists():
-      rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+      lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+      rows = [json.loads(line) for line in lines[:-1]]
+      if lines:
+        try:
+          rows.append(json.loads(lines[-1]))
+        except json.JSONDecodeError:  # a row cut off by a kill: recomputed after resume
+          logging.warning("metrics.jsonl: dropping a partly written last line: %r", lines[-1])
       keep = [r for r in rows if r["step"] <= resume_step]
-      if len(keep) < len(rows):
-        logging.info("metrics.jsonl: replacing %d row(s) after step %d (they are recomputed).",
-                     len(rows) - len(keep), resume_step)
+      if len(keep) < len(lines):
+        logging.info("metrics.jsonl: replacing %d line(s) after step %d (they are recomputed).",
+                     len(lines) - len(keep), resume_step)
         tmp = self.path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
         tmp.replace(self.path)

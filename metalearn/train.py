@@ -87,10 +87,11 @@ def make_chunk_fn(exp: experiment_lib.Experiment, seed: int):
   return jax.jit(chunk, static_argnums=1)
 
 
-def _boundaries(config) -> callable:
-  """Next step at which a chunk must end (log, checkpoint, steps_per_call or the end)."""
-  every = (config.steps_per_call, config.log_every, config.checkpoint_every)
-  return lambda step: min([config.num_steps] + [(step // k + 1) * k for k in every])
+def _chunk_end(config, step: int) -> int:
+  """Where the chunk starting at ``step`` ends: the next multiple of ``steps_per_call`` (which
+  ``log_every`` and ``checkpoint_every`` are multiples of), or ``num_steps``. Chunk lengths are
+  static, so a run compiles at most two chunk programs."""
+  return min(config.num_steps, (step // config.steps_per_call + 1) * config.steps_per_call)
 
 
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
@@ -110,14 +111,30 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: pathlib.Path) ->
 
 
 def _summarise(chunks: list[dict]) -> dict[str, float]:
-  """Means over the logging interval; the learning curve as loss_step_<t>."""
+  """Means over the finite steps of the logging interval; the curve as loss_step_<t>."""
   cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-  out = {"meta_loss": float(np.mean(cat["meta_loss"])),
-         "grad_norm": float(np.mean(cat["grad_norm"])),
-         "nonfinite_steps": int(np.sum(~cat["finite"]))}
-  for t, v in enumerate(np.mean(cat["curve"], axis=0)):
+  ok = cat["finite"]
+  mean = lambda x: np.mean(x[ok], axis=0) if ok.any() else np.full(x.shape[1:], np.nan)
+  out = {"meta_loss": float(mean(cat["meta_loss"])), "grad_norm": float(mean(cat["grad_norm"])),
+         "nonfinite_steps": int(np.sum(~ok))}
+  for t, v in enumerate(mean(cat["curve"])):
     out[f"loss_step_{t}"] = float(v)
   return out
+
+
+def _longest_streak(finite: np.ndarray, streak: int) -> tuple[int, int]:
+  """(longest run of non-finite steps, run at the end), continuing a run of ``streak``."""
+  longest = streak
+  for f in finite:
+    streak = 0 if f else streak + 1
+    longest = max(longest, streak)
+  return longest, streak
+
+
+def _eta(seconds: float) -> str:
+  minutes, secs = divmod(int(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
@@ -136,31 +153,40 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                "Resuming" if start else "Starting", config.learner.name, config.task.name,
                start, config.num_steps, workdir)
   writer = MetricsWriter(workdir, resume_step=start)
-  chunk_fn = make_chunk_fn(exp, config.seed)
-  next_boundary = _boundaries(config)
+  try:
+    state = _loop(config, exp, state, checkpointer, writer)
+    checkpointer.wait()
+  finally:  # also on an error: finish (and report) the last save, flush the metrics
+    checkpointer.close()
+    writer.close()
+  return state
 
+
+def _loop(config, exp, state, checkpointer, writer) -> TrainState:
+  """Dispatches chunk i+1, then logs and checkpoints chunk i while it runs."""
+  chunk_fn = make_chunk_fn(exp, config.seed)
+  start = step = int(state.step)
+  streak = int(state.nonfinite_streak)
   pending, since_log = None, []
   log_time, log_step = time.perf_counter(), start
-  step = start
   while step < config.num_steps or pending is not None:
+    dispatched = None
     if step < config.num_steps:
-      end = next_boundary(step)
+      end = _chunk_end(config, step)
       t0 = time.perf_counter()
-      new_state, metrics = chunk_fn(state, end - step)  # dispatched; runs while we log below
+      new_state, metrics = chunk_fn(state, end - step)
       if step == start:
         logging.info("Compiled and dispatched the first chunk in %.1fs", time.perf_counter() - t0)
       dispatched = (end, new_state, metrics)
       step, state = end, new_state
-    else:
-      dispatched = None
     if pending is not None:
       done_step, done_state, done_metrics = pending
       since_log.append(jax.device_get(done_metrics))
-      streak = int(done_state.nonfinite_streak)
-      if streak >= config.max_consecutive_nonfinite:
+      longest, streak = _longest_streak(since_log[-1]["finite"], streak)
+      if longest >= config.max_consecutive_nonfinite:
         raise FloatingPointError(
-            f"meta-training produced a non-finite meta-loss or meta-gradient for {streak} "
-            f"consecutive outer steps (up to step {done_step}); updates were skipped and the "
+            f"meta-training produced a non-finite meta-loss or meta-gradient for {longest} "
+            f"consecutive outer steps (before step {done_step}); updates were skipped and the "
             "last checkpoint is intact. Lower optimizer.learning_rate or learner.inner_lr, or "
             "set optimizer.clip_grad_norm.")
       if done_step % config.log_every == 0 or done_step == config.num_steps:
@@ -169,10 +195,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
         row = {**_summarise(since_log), "nonfinite_total": int(done_state.nonfinite_total),
                "steps_per_sec": rate}
         writer.write(done_step, row)
-        eta = (config.num_steps - done_step) / max(rate, 1e-9)
         logging.info("step %d/%d | meta_loss %.4f | %.0f steps/s | ETA %s", done_step,
                      config.num_steps, row["meta_loss"], rate,
-                     time.strftime("%H:%M:%S", time.gmtime(eta)))
+                     _eta((config.num_steps - done_step) / max(rate, 1e-9)))
         if row["nonfinite_steps"]:
           logging.warning("%d outer step(s) since the last log had a non-finite meta-loss or "
                           "gradient and were skipped (%d in total).", row["nonfinite_steps"],
@@ -181,6 +206,4 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
       if done_step % config.checkpoint_every == 0 or done_step == config.num_steps:
         checkpointer.save(done_step, done_state)
     pending = dispatched
-  checkpointer.close()
-  writer.close()
   return state

@@ -54,6 +54,26 @@ def test_cross_key_rules():
   _check(lambda c: c.optimizer.kwargs.update(beta3=0.9), "'optimizer.kwargs.beta3' is not an argument of optax.adam; it takes: b1")
 
 
+def test_optimizer_and_chunking_rules():
+  _check(lambda c: c.optimizer.update(name="lbfgs"), "do not give a usable optax optimizer")
+  _check(lambda c: c.optimizer.kwargs.update(b1="x"), "do not give a usable optax optimizer")
+  _check(lambda c: c.optimizer.update(name="Schedule"), "'optimizer.name' = 'Schedule'")
+  _check(lambda c: c.update(log_every=700), r"'log_every' = 700 must be a multiple of "
+                                            r"steps_per_call \(500\)")
+  _check(lambda c: c.eval.update(report_steps=()), r"'eval.report_steps' = \(\) is not allowed")
+  _check(lambda c: c.learner.update(inner_lr=float("inf")), "'learner.inner_lr' = inf")
+
+
+def test_num_steps_may_not_change_under_a_decaying_schedule():
+  a = config_lib.default_config()
+  a.optimizer.schedule = "linear"
+  b = config_lib.default_config()
+  b.optimizer.schedule = "linear"
+  b.num_steps = 5
+  assert "sets the length of the 'linear' learning-rate schedule" in config_lib.resume_conflicts(
+      a.to_dict(), b.to_dict())[0]
+
+
 def test_resume_conflicts_ignore_resumable_keys():
   a = config_lib.default_config().to_dict()
   b = config_lib.default_config()

@@ -71,6 +71,27 @@ def test_truncated_latest_checkpoint_falls_back_and_run_recovers(tiny_config, tm
   assert [r["step"] for r in _rows(tmp_path)] == [10, 20, 30, 40]
 
 
+def test_partial_metrics_line_from_a_kill_is_dropped_on_resume(tiny_config, tmp_path):
+  tiny_config.num_steps = 20
+  train.train(tiny_config, tmp_path)
+  with (tmp_path / "metrics.jsonl").open("a") as f:
+    f.write('{"step": 30, "meta_lo')
+  tiny_config.num_steps = 40
+  train.train(tiny_config, tmp_path)
+  assert [r["step"] for r in _rows(tmp_path)] == [10, 20, 30, 40]
+
+
+def test_read_only_checkpointer_skips_a_bad_step_without_moving_it(tiny_config, tmp_path):
+  train.train(tiny_config, tmp_path)
+  (tmp_path / "checkpoints" / "manifests" / "40.json").unlink()
+  exp = experiment.build(tiny_config)
+  reader = Checkpointer(tmp_path / "checkpoints", 3, read_only=True)
+  _, step = reader.restore_latest(train.init_state(exp, tiny_config.seed))
+  reader.close()
+  assert step == 20 and (tmp_path / "checkpoints" / "40").is_dir()
+  assert not (tmp_path / "checkpoints_corrupt").exists()
+
+
 def test_resuming_with_a_different_config_is_refused(tiny_config, tmp_path):
   tiny_config.num_steps = 20
   train.train(tiny_config, tmp_path)
