@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 
+from metalearn.unroll import unroll
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
@@ -35,12 +37,8 @@ def predictions(learner, theta, family, episodes, num_steps: int,
   grid = jnp.linspace(lo, hi, 200)[:, None]
 
   def along(episode):
-    def body(s, _):
-      s = learner.step(theta, s, episode)
-      return s, learner.predict(theta, s, grid)
-    s0 = learner.init_state(theta, episode)
-    _, preds = jax.lax.scan(body, s0, None, length=num_steps)
-    return jnp.concatenate([learner.predict(theta, s0, grid)[None], preds])
+    return unroll(learner, theta, learner.init_state(theta, episode), episode, num_steps,
+                  measure=lambda th, s, _: learner.predict(th, s, grid))[1]
 
   preds = jax.jit(jax.vmap(along))(episodes)
   n = preds.shape[0]

@@ -8,7 +8,7 @@ from metalearn.tasks import Episode
 
 
 def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
-           remat: bool = False):
+           remat: bool = False, measure=None):
   """Runs ``num_steps`` inner steps from ``state``.
 
   Args:
@@ -19,23 +19,27 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
     num_steps: T, a Python int (static).
     remat: wrap each inner step in ``jax.checkpoint``: backprop then stores only the carried
       state per step and recomputes the step's activations, trading compute for memory.
+    measure: ``(theta, state, episode) -> pytree`` recorded before and after every step;
+      default ``learner.query_loss`` (the learning curve).
 
   Returns:
-    ``(final_state, curve)`` with ``curve[t]`` the query loss after ``t`` steps, shape
-    ``[T + 1]`` (``curve[0]`` is the loss at ``state``).
+    ``(final_state, curve)`` with ``curve[t]`` the query loss (or ``measure``) after ``t``
+    steps, leading axis ``T + 1`` (``curve[0]`` is measured at ``state``).
   """
   step = jax.checkpoint(learner.step) if remat else learner.step
-  loss_0 = learner.query_loss(theta, state, episode)
+  measure = measure or learner.query_loss
+  stack = lambda *xs: jax.tree.map(lambda *a: jnp.concatenate(a), *xs)
+  loss_0 = jax.tree.map(lambda a: a[None], measure(theta, state, episode))
   if num_steps == 0:
-    return state, loss_0[None]
+    return state, loss_0
 
   def body(s, _):
     s = step(theta, s, episode)
-    return s, learner.query_loss(theta, s, episode)
+    return s, measure(theta, s, episode)
 
   # The first step runs outside the scan: under vmap over tasks its input state is often the
   # shared theta, and keeping it out of the (necessarily batched) scan carry lets that step
   # use one large matmul for all tasks instead of one small matmul per task.
   state_1, loss_1 = body(state, None)
   final_state, losses = jax.lax.scan(body, state_1, None, length=num_steps - 1)
-  return final_state, jnp.concatenate([loss_0[None], loss_1[None], losses])
+  return final_state, stack(loss_0, jax.tree.map(lambda a: a[None], loss_1), losses)
