@@ -16,7 +16,8 @@ from metalearn import reporting
 
 _WORKDIRS = flags.DEFINE_string("workdirs", None, "Glob of run workdirs holding eval.json.")
 _PUBLISHED = flags.DEFINE_string("published", None,
-                                 "Config file defining PUBLISHED, REFERENCES and TITLE.")
+                                 "Config file defining PUBLISHED, REFERENCES and TITLE (and "
+                                 "optionally MINI_BARS: minimum results of the mini protocol).")
 _OUT = flags.DEFINE_string("out", None, "Output path without suffix (.md and .csv are added).")
 _COMMAND = flags.DEFINE_string("command", None, "The command that made the runs, for the table "
                                "(default: this report's own command).")
@@ -41,9 +42,11 @@ def main(argv):
   rows = reporting.collect(found)
   command = _COMMAND.value or " ".join(
       pathlib.Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+  protocols = {r["task"].get("protocol") for r in rows}
+  bars = getattr(module, "MINI_BARS", None) if protocols == {"mini"} else None
   md, csv = reporting.write(rows, module.PUBLISHED, module.REFERENCES, pathlib.Path(_OUT.value),
                             module.TITLE, command,
-                            missing=[pathlib.Path(w).name for w in missing])
+                            missing=[pathlib.Path(w).name for w in missing], bars=bars)
   print(md.read_text())
   print(f"wrote {md} and {csv}")
 

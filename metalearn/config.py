@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from metalearn import models
+from metalearn.datasets import loading
 from metalearn.estimators import ESTIMATORS
-from metalearn.learners import GRADIENT_LEARNERS
+from metalearn.learners import LEARNERS
 from metalearn.objectives import OBJECTIVES
 
-TASKS = ("sinusoid",)
-MODELS = ("mlp",)
 SCHEDULES = ("constant", "linear", "cosine")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
@@ -34,13 +34,36 @@ class ConfigError(ValueError):
   """A config key is unknown, mistyped or out of range."""
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """Every config key with its default: MAML on 10-shot sinusoids at the paper's settings."""
+# The keys of ``task`` and ``model`` depend on their ``name``: each name's keys and defaults.
+TASKS = {
+    # K-shot sinusoid regression (metalearn.tasks.SinusoidFamily).
+    "sinusoid": dict(name="sinusoid", num_support=10, num_query=10, amplitude=(0.1, 5.0),
+                     phase=(0.0, math.pi), x_range=(-5.0, 5.0)),
+    # N-way K-shot image classification (metalearn.tasks.FewShotClassification) on a base
+    # dataset (metalearn.datasets.loading documents the protocols). num_query is per class.
+    "few_shot": dict(name="few_shot", dataset="omniglot", source="zip", data_dir="",
+                     cache_dir="", protocol="standard", tfds_splits=("train", "test"),
+                     num_ways=5, num_support=1, num_query=1, image_size=28, rotate_train=True,
+                     rotate_eval=True, split_seed=0, num_train_classes=1100,
+                     num_validation_classes=100),
+}
+MODELS = {
+    "mlp": dict(name="mlp", hidden=(40, 40), norm="none"),
+    "conv4": dict(name="conv4", filters=64, num_layers=4, norm="batch", pool="max",
+                  conv_impl="im2col"),
+}
+
+
+def default_config(task: str = "sinusoid", model: str = "mlp") -> ml_collections.ConfigDict:
+  """Every config key with its default: MAML on 10-shot sinusoids at the paper's settings.
+
+  ``task`` / ``model`` pick the key sets of the ``task`` and ``model`` groups (:data:`TASKS`,
+  :data:`MODELS`); the ``pretrained`` evaluation baseline is only on for regression.
+  """
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.task = dict(name="sinusoid", num_support=10, num_query=10, amplitude=(0.1, 5.0),
-                phase=(0.0, math.pi), x_range=(-5.0, 5.0))
-  c.model = dict(name="mlp", hidden=(40, 40))
+  c.task = dict(TASKS[task])
+  c.model = dict(MODELS[model])
   c.learner = dict(name="maml", inner_lr=0.01, num_inner_steps=1)
   c.objective = "final"
   c.estimator = dict(name="backprop", remat=False, truncation_length=1)
@@ -53,10 +76,13 @@ def default_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 10_000
   c.keep_checkpoints = 3
   c.max_consecutive_nonfinite = 20
-  c.eval = dict(at_end=True, seed=1, num_tasks=600, num_query=100, num_inner_steps=10,
-                report_steps=(0, 1, 5, 10), pretrain_steps=10_000, pretrain_lr=1e-3,
+  c.eval = dict(at_end=True, seed=1, split="test", num_tasks=600, num_query=100,
+                num_inner_steps=10, report_steps=(0, 1, 5, 10),
+                baselines=(("random_init", "pretrained") if task == "sinusoid"
+                           else ("random_init",)),
+                pretrain_steps=10_000, pretrain_lr=1e-3,
                 finetune_lrs=(0.001, 0.003, 0.01, 0.03, 0.1), num_tuning_tasks=200,
-                num_plot_tasks=4)
+                num_plot_tasks=4, task_batch_size=100)
   return c
 
 
@@ -96,6 +122,14 @@ def _optax_name(name):
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda x: 0 <= x < 2**32, "an int in [0, 2**32)"),
     "task.name": (_choices(TASKS), f"one of {list(TASKS)}"),
+    "task.num_ways": (_at_least(2), "an int >= 2"),
+    "task.source": (_choices(loading.SOURCES), f"one of {list(loading.SOURCES)}"),
+    "task.protocol": (_choices(loading.PROTOCOLS), f"one of {list(loading.PROTOCOLS)}"),
+    "task.dataset": (bool, "a tfds dataset name ('omniglot', 'mnist', 'cifar10', ...)"),
+    "task.tfds_splits": (lambda v: len(v) >= 1, "a non-empty tuple of tfds split names"),
+    "task.image_size": (_at_least(4), "an int >= 4"),
+    "task.num_train_classes": (_at_least(1), "an int >= 1"),
+    "task.num_validation_classes": (_at_least(0), "an int >= 0"),
     "task.num_support": (_at_least(1), "an int >= 1"),
     "task.num_query": (_at_least(1), "an int >= 1"),
     "task.amplitude": (lambda r: len(r) == 2 and 0 <= r[0] <= r[1], "(low, high), 0 <= low <= high"),
@@ -103,9 +137,14 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "task.x_range": (lambda r: len(r) == 2 and r[0] < r[1], "(low, high) with low < high"),
     "model.name": (_choices(MODELS), f"one of {list(MODELS)}"),
     "model.hidden": (lambda h: all(w >= 1 for w in h), "a tuple of layer widths >= 1"),
-    "learner.name": (_choices(GRADIENT_LEARNERS), f"one of {sorted(GRADIENT_LEARNERS)}"),
+    "model.norm": (_choices(models.NORMS), f"one of {list(models.NORMS)}"),
+    "model.pool": (_choices(models.POOLS), f"one of {list(models.POOLS)}"),
+    "model.conv_impl": (_choices(models.CONV_IMPLS), f"one of {list(models.CONV_IMPLS)}"),
+    "model.filters": (_at_least(1), "an int >= 1"),
+    "model.num_layers": (_at_least(1), "an int >= 1"),
+    "learner.name": (_choices(LEARNERS), f"one of {sorted(LEARNERS)}"),
     "learner.inner_lr": (_positive, "a step size > 0"),
-    "learner.num_inner_steps": (_at_least(1), "an int >= 1"),
+    "learner.num_inner_steps": (_at_least(0), "an int >= 0 (0 only for protonet)"),
     "objective": (_choices(OBJECTIVES), f"one of {sorted(OBJECTIVES)}"),
     "estimator.name": (_choices(ESTIMATORS), f"one of {list(ESTIMATORS)}"),
     "estimator.truncation_length": (_at_least(1), "an int >= 1"),
@@ -123,13 +162,18 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_consecutive_nonfinite": (_at_least(1), "an int >= 1"),
     "eval.num_tasks": (_at_least(2), "an int >= 2"),
     "eval.num_query": (_at_least(1), "an int >= 1"),
-    "eval.num_inner_steps": (_at_least(1), "an int >= 1"),
+    "eval.split": (_choices(("train", "validation", "test")),
+                   "one of ['train', 'validation', 'test'] (few_shot tasks)"),
+    "eval.baselines": (lambda v: set(v) <= {"random_init", "pretrained"},
+                       "a tuple of baselines from ('random_init', 'pretrained')"),
+    "eval.num_inner_steps": (_at_least(0), "an int >= 0"),
     "eval.pretrain_steps": (_at_least(0), "an int >= 0"),
     "eval.pretrain_lr": (_positive, "a learning rate > 0"),
     "eval.finetune_lrs": (lambda v: len(v) >= 1 and all(x > 0 for x in v),
                           "a non-empty tuple of step sizes > 0"),
     "eval.num_tuning_tasks": (_at_least(1), "an int >= 1"),
     "eval.num_plot_tasks": (_at_least(0), "an int >= 0"),
+    "eval.task_batch_size": (_at_least(1), "an int >= 1 (tasks evaluated at once)"),
     "eval.report_steps": (lambda v: len(v) >= 1, "a non-empty tuple of inner-step counts"),
 }
 
@@ -175,8 +219,15 @@ def _walk(config, schema, prefix=""):
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks every key, type and value of ``config``; returns it or raises :class:`ConfigError`."""
-  _walk(config, default_config())
-  for key in _missing(config, default_config()):
+  for group, options in (("task", TASKS), ("model", MODELS)):
+    sub = config.get(group)
+    name = sub.get("name") if isinstance(sub, ml_collections.ConfigDict) else None
+    if name not in options:
+      raise ConfigError(f"config key '{group}.name' = {name!r} is not allowed: it must be one of "
+                        f"{list(options)}")
+  schema = default_config(config.task.name, config.model.name)
+  _walk(config, schema)
+  for key in _missing(config, schema):
     raise ConfigError(f"config key '{key}' is missing; start configs from "
                       "metalearn.config.default_config()")
   opt = config.optimizer
@@ -192,6 +243,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       raise ConfigError(f"config key '{key}' = {config[key]} must be a multiple of "
                         f"steps_per_call ({config.steps_per_call}): training runs in compiled "
                         "chunks of steps_per_call outer steps")
+  _check_learner_task(config)
   reptile_learner = config.learner.name == "reptile"
   if reptile_learner != (config.estimator.name == "reptile"):
     raise ConfigError("learner.name='reptile' and estimator.name='reptile' go together (Reptile's "
@@ -207,6 +259,25 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ConfigError(f"config key 'eval.report_steps' = {tuple(config.eval.report_steps)} must "
                       f"lie in [0, eval.num_inner_steps={config.eval.num_inner_steps}]")
   return config
+
+
+def _check_learner_task(config) -> None:
+  """Cross-key rules of learners, tasks and evaluation."""
+  protonet, few_shot = config.learner.name == "protonet", config.task.name == "few_shot"
+  if protonet and not few_shot:
+    raise ConfigError("learner.name='protonet' needs task.name='few_shot' (it classifies by "
+                      f"distance to class prototypes); got task.name={config.task.name!r}")
+  if protonet and (config.learner.num_inner_steps or config.eval.num_inner_steps):
+    raise ConfigError("learner.name='protonet' has no inner steps: set "
+                      "learner.num_inner_steps=0 and eval.num_inner_steps=0")
+  if not protonet and config.learner.num_inner_steps < 1:
+    raise ConfigError(f"learner.num_inner_steps must be >= 1 for {config.learner.name!r}")
+  if few_shot and "pretrained" in config.eval.baselines:
+    raise ConfigError("eval.baselines: 'pretrained' (training one network on the pooled "
+                      "regression problem) is for regression tasks; few_shot tasks use "
+                      "('random_init',) or ()")
+  if few_shot and config.model.name == "mlp" and not config.model.hidden:
+    raise ConfigError("model.hidden must list at least one layer width for few_shot tasks")
 
 
 def _check_optimizer_builds(opt) -> None:

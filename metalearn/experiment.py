@@ -1,30 +1,51 @@
 """From a validated config to the pieces of an experiment, picked by name."""
 
-from typing import NamedTuple
+import functools
+from typing import Callable, NamedTuple
 
 import ml_collections
 import optax
 
 from metalearn import estimators, models, objectives
-from metalearn.learners import GradientLearner, make_gradient_learner
-from metalearn.tasks import SinusoidFamily, TaskFamily
+from metalearn.datasets import load_splits
+from metalearn.learners import Learner, ProtoNetLearner, make_gradient_learner
+from metalearn.tasks import FewShotClassification, SinusoidFamily, TaskFamily
 
 
 class Experiment(NamedTuple):
-  """Everything the meta-trainer and the evaluator need, built once per config."""
+  """Everything the meta-trainer and the evaluator need, built once per config.
+
+  ``make_estimator(family)`` builds the estimator for a family: jitted code calls it with the
+  family it receives as an argument (a pytree of device arrays), so datasets are never baked
+  into a compiled program as constants. ``estimator`` is the one for ``family``, for eager use.
+  """
   family: TaskFamily
-  learner: GradientLearner
+  learner: Learner
   objective: objectives.Objective
-  estimator: estimators.MetaGradientEstimator
+  make_estimator: Callable[[TaskFamily], estimators.MetaGradientEstimator]
   optimizer: optax.GradientTransformation
 
+  @property
+  def estimator(self) -> estimators.MetaGradientEstimator:
+    return self.make_estimator(self.family)
 
-def make_family(config: ml_collections.ConfigDict, num_query: int | None = None) -> TaskFamily:
+
+def make_family(config: ml_collections.ConfigDict, split: str = "train",
+                num_query: int | None = None) -> TaskFamily:
+  """The task family of ``config.task`` on ``split`` (few-shot tasks: ``train``,
+  ``validation`` or ``test`` classes), with ``num_query`` overriding ``task.num_query``."""
   t = config.task
-  return SinusoidFamily(num_support=t.num_support,
-                        num_query=t.num_query if num_query is None else num_query,
-                        amplitude=tuple(t.amplitude), phase=tuple(t.phase),
-                        x_range=tuple(t.x_range))
+  num_query = t.num_query if num_query is None else num_query
+  if t.name == "sinusoid":
+    return SinusoidFamily(num_support=t.num_support, num_query=num_query,
+                          amplitude=tuple(t.amplitude), phase=tuple(t.phase),
+                          x_range=tuple(t.x_range))
+  splits = load_splits(t)
+  if split not in splits:
+    raise ValueError(f"{t.dataset} protocol {t.protocol!r} has no {split!r} split; it has "
+                     f"{sorted(splits)} (set eval.split)")
+  return FewShotClassification.from_classes(splits[split], t.num_ways, t.num_support,
+                                            num_query)
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -42,10 +63,24 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
 
 def make_learner(config: ml_collections.ConfigDict, family: TaskFamily,
-                 name: str | None = None) -> GradientLearner:
-  init_fn, apply_fn = models.mlp(config.model.hidden, family.input_dim, family.output_dim)
-  return make_gradient_learner(name or config.learner.name, init_fn, apply_fn, family.loss,
-                               config.learner.inner_lr)
+                 name: str | None = None) -> Learner:
+  """The learner ``name`` (default ``config.learner.name``) on ``config.model``."""
+  name = name or config.learner.name
+  if name == "protonet":
+    init_fn, apply_fn = models.make(config.model, family.input_shape, None)
+    return ProtoNetLearner(init_fn, apply_fn, family.loss, family.num_ways)
+  init_fn, apply_fn = models.make(config.model, family.input_shape, family.output_dim)
+  return make_gradient_learner(name, init_fn, apply_fn, family.loss, config.learner.inner_lr)
+
+
+def _estimator(config, learner, objective, family: TaskFamily):
+  e, steps, batch = config.estimator, config.learner.num_inner_steps, config.meta_batch_size
+  if e.name == "backprop":
+    return estimators.full_backprop(learner, family, objective, batch, steps, e.remat)
+  if e.name == "truncated_backprop":
+    return estimators.truncated_backprop(learner, family, objective, batch, steps,
+                                         e.truncation_length, e.remat)
+  return estimators.reptile(learner, family, objective, batch, steps)
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
@@ -53,12 +88,6 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   family = make_family(config)
   learner = make_learner(config, family)
   objective = objectives.get_objective(config.objective)
-  e, steps, batch = config.estimator, config.learner.num_inner_steps, config.meta_batch_size
-  if e.name == "backprop":
-    estimator = estimators.full_backprop(learner, family, objective, batch, steps, e.remat)
-  elif e.name == "truncated_backprop":
-    estimator = estimators.truncated_backprop(learner, family, objective, batch, steps,
-                                              e.truncation_length, e.remat)
-  else:
-    estimator = estimators.reptile(learner, family, objective, batch, steps)
-  return Experiment(family, learner, objective, estimator, make_optimizer(config))
+  return Experiment(family, learner, objective,
+                    functools.partial(_estimator, config, learner, objective),
+                    make_optimizer(config))

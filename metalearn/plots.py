@@ -5,6 +5,7 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import matplotlib
+import numpy as np
 
 from metalearn.unroll import unroll
 
@@ -12,15 +13,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 
-def mse_vs_steps(results: dict, path: pathlib.Path) -> pathlib.Path:
-  """Query MSE against inner steps, one line with a 95% band per method."""
+def metric_vs_steps(results: dict, path: pathlib.Path) -> pathlib.Path:
+  """The query metric against inner steps, one line with a 95% band per method."""
+  metric = results.get("metric", "mse")
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for name, m in results["methods"].items():
-    mean, ci = jnp.asarray(m["mse"]), jnp.asarray(m["ci95"])
+    mean, ci = jnp.asarray(m[metric]), jnp.asarray(m["ci95"])
     steps = range(len(mean))
     ax.plot(steps, mean, marker="o", ms=3, label=name)
     ax.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
-  ax.set(xlabel="inner steps", ylabel="query MSE", yscale="log",
+  ax.set(xlabel="inner steps", ylabel=f"query {metric}",
+         yscale="log" if metric == "mse" else "linear",
          title=f"{results['learner']}, K={results['num_support']}, "
                f"{results['num_tasks']} tasks")
   ax.legend()
@@ -52,6 +55,54 @@ def predictions(learner, theta, family, episodes, num_steps: int,
             label="support")
   axes[0][0].legend(fontsize=7)
   fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def episode_grid(learner, theta, episodes, num_steps: int, path: pathlib.Path,
+                 max_query: int = 10) -> pathlib.Path:
+  """Per episode: its support images (with labels), up to ``max_query`` query images with the
+  label predicted after ``num_steps`` inner steps (green if right, red if wrong), and the
+  confusion matrix over all its query images."""
+  def final_logits(episode):
+    state, _ = unroll(learner, theta, learner.init_state(theta, episode), episode, num_steps)
+    return learner.predict(theta, state, episode.query_x)
+
+  preds = np.asarray(jax.jit(jax.vmap(final_logits))(episodes).argmax(-1))
+  support_x, support_y = np.asarray(episodes.support_x), np.asarray(episodes.support_y)
+  query_x, query_y = np.asarray(episodes.query_x), np.asarray(episodes.query_y)
+  n_eps, n_support = support_y.shape
+  n_query = min(max_query, query_y.shape[1])
+  ways = int(support_y.max()) + 1
+  cols = n_support + n_query + 2
+  fig = plt.figure(figsize=(0.75 * cols, 0.95 * n_eps + 0.3))
+  grid = fig.add_gridspec(n_eps, cols)
+  # Query images are spread over the classes (every len/n_query-th) rather than the first few.
+  shown = np.linspace(0, query_y.shape[1] - 1, n_query).astype(int)
+  for e in range(n_eps):
+    for j in range(n_support + n_query):
+      ax = fig.add_subplot(grid[e, j])
+      if j < n_support:
+        img, title, color = support_x[e, j], f"y={support_y[e, j]}", "black"
+      else:
+        q = shown[j - n_support]
+        img, right = query_x[e, q], preds[e, q] == query_y[e, q]
+        title, color = f"{preds[e, q]}/{query_y[e, q]}", "green" if right else "red"
+      ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r")
+      ax.set_title(title, fontsize=6, color=color, pad=1)
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_edgecolor(color)
+    ax = fig.add_subplot(grid[e, -2:])
+    confusion = np.zeros((ways, ways), int)
+    np.add.at(confusion, (query_y[e], preds[e]), 1)
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_title(f"acc {np.mean(preds[e] == query_y[e]):.2f}", fontsize=6, pad=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+  fig.suptitle("support (y=label) | query (predicted/true) | confusion (true rows)", fontsize=7)
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path

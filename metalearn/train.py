@@ -55,12 +55,15 @@ def init_state(exp: experiment_lib.Experiment, seed: int) -> TrainState:
 
 
 def make_outer_step(exp: experiment_lib.Experiment, seed: int):
-  """``(state) -> (state, metrics)``: one meta-gradient estimate and optimizer update."""
+  """``(state, family) -> (state, metrics)``: one meta-gradient estimate and optimizer update
+  on tasks of ``family`` (``exp.family``, passed as an argument so its data are not constants
+  of the compiled program)."""
   train_key = _keys(seed)[2]
 
-  def outer_step(state: TrainState):
+  def outer_step(state: TrainState, family):
     key = jax.random.fold_in(train_key, state.step)
-    grads, est_state, metrics = exp.estimator.estimate(state.theta, state.estimator_state, key)
+    estimator = exp.make_estimator(family)
+    grads, est_state, metrics = estimator.estimate(state.theta, state.estimator_state, key)
     updates, opt_state = exp.optimizer.update(grads, state.opt_state, state.theta)
     theta = optax.apply_updates(state.theta, updates)
     finite = jnp.isfinite(metrics["meta_loss"]) & jnp.all(
@@ -78,13 +81,14 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
 
 
 def make_chunk_fn(exp: experiment_lib.Experiment, seed: int):
-  """A jitted ``(state, length) -> (state, stacked metrics)`` running ``length`` outer steps."""
+  """A jitted ``(state, family, length) -> (state, stacked metrics)`` running ``length``
+  outer steps (call it with ``exp.family``)."""
   outer_step = make_outer_step(exp, seed)
 
-  def chunk(state, length):
-    return jax.lax.scan(lambda s, _: outer_step(s), state, None, length=length)
+  def chunk(state, family, length):
+    return jax.lax.scan(lambda s, _: outer_step(s, family), state, None, length=length)
 
-  return jax.jit(chunk, static_argnums=1)
+  return jax.jit(chunk, static_argnums=2)
 
 
 def _chunk_end(config, step: int) -> int:
@@ -174,7 +178,7 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
     if step < config.num_steps:
       end = _chunk_end(config, step)
       t0 = time.perf_counter()
-      new_state, metrics = chunk_fn(state, end - step)
+      new_state, metrics = chunk_fn(state, exp.family, end - step)
       if step == start:
         logging.info("Compiled and dispatched the first chunk in %.1fs", time.perf_counter() - t0)
       dispatched = (end, new_state, metrics)
@@ -195,7 +199,7 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
         row = {**_summarise(since_log), "nonfinite_total": int(done_state.nonfinite_total),
                "steps_per_sec": rate}
         writer.write(done_step, row)
-        logging.info("step %d/%d | meta_loss %.4f | %.0f steps/s | ETA %s", done_step,
+        logging.info("step %d/%d | meta_loss %.4f | %.3g steps/s | ETA %s", done_step,
                      config.num_steps, row["meta_loss"], rate,
                      _eta((config.num_steps - done_step) / max(rate, 1e-9)))
         if row["nonfinite_steps"]:

@@ -1,5 +1,6 @@
-"""Shared test setup: the repo root and a small, fast config."""
+"""Shared test setup: the repo root, a small fast config, and the offline Omniglot zips."""
 
+import os
 import pathlib
 
 import pytest
@@ -7,6 +8,20 @@ import pytest
 from metalearn import config as config_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The small Omniglot zips (images_background_small1/2.zip): $METALEARN_OMNIGLOT_DIR, else the
+# team's shared data beside the repository.
+OMNIGLOT_DIR = pathlib.Path(os.environ.get("METALEARN_OMNIGLOT_DIR")
+                            or ROOT.parent / "shared" / "data" / "omniglot")
+
+
+@pytest.fixture
+def omniglot_dir(tmp_path, monkeypatch):
+  """The Omniglot zip directory, exported as $METALEARN_OMNIGLOT_DIR, with a per-test cache."""
+  if not (OMNIGLOT_DIR / "images_background_small1.zip").exists():
+    pytest.skip(f"Omniglot zips not found in {OMNIGLOT_DIR}: set METALEARN_OMNIGLOT_DIR")
+  monkeypatch.setenv("METALEARN_OMNIGLOT_DIR", str(OMNIGLOT_DIR))
+  monkeypatch.setenv("METALEARN_CACHE_DIR", str(tmp_path / "cache"))
+  return OMNIGLOT_DIR
 
 
 @pytest.fixture

@@ -31,10 +31,11 @@ def test_wrong_type():
     ("learner.inner_lr", -0.01, r"'learner.inner_lr' = -0.01 is not allowed: it must be a step "
                                 r"size > 0"),
     ("learner.name", "mamal", r"'learner.name' = 'mamal'.*one of \['anil', 'fomaml', 'maml', "
-                              r"'metasgd', 'reptile'\]"),
+                              r"'metasgd', 'protonet', 'reptile'\]"),
     ("objective", "speed", r"'objective' = 'speed'.*one of \['final', 'mean', 'progress'\]"),
     ("optimizer.name", "adamm", r"'optimizer.name' = 'adamm'.*optax optimizer"),
-    ("learner.num_inner_steps", 0, r"'learner.num_inner_steps' = 0.*an int >= 1"),
+    ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 0"),
+    ("learner.num_inner_steps", 0, r"learner.num_inner_steps must be >= 1 for 'maml'"),
 ])
 def test_invalid_values(key, value, match):
   def mutate(c):
@@ -81,3 +82,53 @@ def test_resume_conflicts_ignore_resumable_keys():
   b.learner.inner_lr = 0.5
   assert config_lib.resume_conflicts(a, b.to_dict()) == [
       "learner.inner_lr: 0.01 in the workdir, 0.5 now"]
+
+
+def _few_shot(**task):
+  c = config_lib.default_config(task="few_shot", model="conv4")
+  c.task.update(**task)
+  return c
+
+
+def test_few_shot_config_is_valid_and_has_its_own_schema():
+  config_lib.validate(_few_shot())
+  with pytest.raises(ConfigError, match=r"unknown config key 'task.num_shots'. Did you mean "
+                                        r"'task.num_support'\?"):
+    config_lib.validate(_few_shot(num_shots=1))
+  with pytest.raises(ConfigError, match=r"unknown config key 'task.amplitude_range'"):
+    config_lib.validate(_few_shot(amplitude_range=(0.1, 5.0)))
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("task.num_ways", 1, r"'task.num_ways' = 1 is not allowed"),
+    ("task.source", "http", r"'task.source' = 'http' is not allowed"),
+    ("task.protocol", "vinyals", r"'task.protocol' = 'vinyals' is not allowed"),
+    ("model.norm", "instance", r"'model.norm' = 'instance'.*one of \['batch', 'layer', 'none'\]"),
+    ("model.conv_impl", "cudnn", r"'model.conv_impl' = 'cudnn'.*one of \['xla', 'im2col'\]"),
+    ("eval.split", "val", r"'eval.split' = 'val'.*'validation'"),
+])
+def test_few_shot_invalid_values(key, value, match):
+  c = _few_shot()
+  group, _, leaf = key.rpartition(".")
+  c[group][leaf] = value
+  with pytest.raises(ConfigError, match=match):
+    config_lib.validate(c)
+
+
+def test_protonet_rules():
+  c = config_lib.default_config()
+  c.learner.update(name="protonet", num_inner_steps=0)
+  c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
+  with pytest.raises(ConfigError, match="'protonet' needs task.name='few_shot'"):
+    config_lib.validate(c)
+  c = _few_shot()
+  c.learner.name = "protonet"
+  with pytest.raises(ConfigError, match="'protonet' has no inner steps"):
+    config_lib.validate(c)
+  c.learner.num_inner_steps = 0
+  c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
+  config_lib.validate(c)
+  c = _few_shot()
+  c.eval.baselines = ("random_init", "pretrained")
+  with pytest.raises(ConfigError, match="'pretrained'.*is for regression tasks"):
+    config_lib.validate(c)

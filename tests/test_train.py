@@ -106,7 +106,7 @@ def test_non_finite_steps_are_skipped_counted_and_stop_the_run(tiny_config, tmp_
   tiny_config.learner.inner_lr = 1e6
   exp = experiment.build(config_lib.validate(tiny_config))
   state = train.init_state(exp, 0)
-  new_state, metrics = jax.jit(train.make_outer_step(exp, 0))(state)
+  new_state, metrics = jax.jit(train.make_outer_step(exp, 0))(state, exp.family)
   assert not bool(metrics["finite"])
   _assert_trees_equal(new_state.theta, state.theta)
   assert int(new_state.nonfinite_total) == 1 and int(new_state.step) == 1

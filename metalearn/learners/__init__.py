@@ -1,9 +1,10 @@
-"""Learners: the contract and the gradient-based family."""
+"""Learners: the contract, the gradient-based family and Prototypical Networks."""
 
 from typing import Callable
 
 from metalearn.learners.base import Learner
 from metalearn.learners.gradient import GradientLearner
+from metalearn.learners.protonet import ProtoNetLearner
 
 # name -> GradientLearner options. Reptile's meta-update comes from its estimator.
 GRADIENT_LEARNERS = {
@@ -14,6 +15,9 @@ GRADIENT_LEARNERS = {
     "reptile": dict(first_order=True),
 }
 
+# Every learner a config may name: the gradient-based family and Prototypical Networks.
+LEARNERS = (*GRADIENT_LEARNERS, "protonet")
+
 
 def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss_fn: Callable,
                           inner_lr: float) -> GradientLearner:
@@ -23,4 +27,5 @@ def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss
   return GradientLearner(init_fn, apply_fn, loss_fn, inner_lr, **GRADIENT_LEARNERS[name])
 
 
-__all__ = ["Learner", "GradientLearner", "GRADIENT_LEARNERS", "make_gradient_learner"]
+__all__ = ["Learner", "GradientLearner", "ProtoNetLearner", "GRADIENT_LEARNERS", "LEARNERS",
+           "make_gradient_learner"]

@@ -15,10 +15,11 @@ class Episode(NamedTuple):
   """One sampled task.
 
   Attributes:
-    support_x: inputs the learner adapts on, ``[K, input_dim]``.
-    support_y: targets for ``support_x``, ``[K, output_dim]``.
-    query_x: held-out inputs the learning curve is measured on, ``[Q, input_dim]``.
-    query_y: targets for ``query_x``, ``[Q, output_dim]``.
+    support_x: inputs the learner adapts on, ``[K, *input_shape]``.
+    support_y: targets for ``support_x`` (``[K, output_dim]`` for regression, int labels
+      ``[K]`` for classification).
+    query_x: held-out inputs the learning curve is measured on, ``[Q, *input_shape]``.
+    query_y: targets for ``query_x``.
     info: family-specific task parameters (e.g. amplitude and phase), a dict of arrays.
   """
   support_x: jax.Array
@@ -29,16 +30,25 @@ class Episode(NamedTuple):
 
 
 class TaskFamily(Protocol):
-  """What every task family provides."""
+  """What every task family provides.
 
-  input_dim: int
+  A family is a pytree (a registered dataclass): its arrays (e.g. a dataset's images) are
+  leaves and its sizes static metadata, so jitted functions take the family as an argument
+  instead of embedding its data as compile-time constants.
+  """
+
+  input_shape: tuple[int, ...]
   output_dim: int
+  primary_metric: str  # the key of ``metrics`` that evaluation tables report
 
   def sample(self, key: jax.Array) -> Episode:
     """Draws one episode; pure and jittable."""
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """Scalar loss of ``predictions`` against ``targets`` (one episode, no batch axis)."""
+
+  def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
+    """Scalar evaluation metrics (one episode), including ``primary_metric``."""
 
 
 def sample_batch(family: TaskFamily, key: jax.Array, batch_size: int) -> Episode:

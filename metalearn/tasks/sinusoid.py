@@ -6,6 +6,7 @@ the query points.
 """
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -14,6 +15,8 @@ import jax.numpy as jnp
 from metalearn.tasks.base import Episode
 
 
+@functools.partial(jax.tree_util.register_dataclass, data_fields=[],
+                   meta_fields=["num_support", "num_query", "amplitude", "phase", "x_range"])
 @dataclasses.dataclass(frozen=True)
 class SinusoidFamily:
   """K-shot sinusoid regression.
@@ -31,8 +34,9 @@ class SinusoidFamily:
   phase: tuple[float, float] = (0.0, math.pi)
   x_range: tuple[float, float] = (-5.0, 5.0)
 
-  input_dim = 1
+  input_shape = (1,)
   output_dim = 1
+  primary_metric = "mse"
 
   def target(self, info: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     """The task's true function at ``x`` (``[..., 1]``)."""
@@ -53,3 +57,7 @@ class SinusoidFamily:
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(predictions - targets))
+
+  def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
+    mse = self.loss(predictions, targets)
+    return {"mse": mse, "loss": mse}

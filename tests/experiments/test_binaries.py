@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 CONFIG = ROOT / "experiments" / "configs" / "maml_sinusoid.py"
@@ -71,3 +73,14 @@ def test_benchmark_prints_a_table(tmp_path):
   assert "| maml | 5 | 25 | 1 |" in result.stdout
   rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
   assert rows[0]["outer_steps_per_s"] > 0 and rows[0]["mflop_per_step"] > 1
+
+
+def test_benchmark_omniglot_suite(tmp_path, omniglot_dir):
+  result = _run("benchmark.py", "--suites=omniglot", "--omniglot_config=maml,ways=5,shots=1,tiny",
+                "--omniglot_steps=2", "--omniglot_meta_batch=2", "--conv_impls=im2col",
+                "--repeats=1", f"--json={tmp_path / 'bench.json'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "| maml,ways=5,shots=1,tiny | im2col | 2 |" in result.stdout
+  row, = json.loads((tmp_path / "bench.json").read_text())["few_shot"]
+  assert row["episodes_per_s"] > 0 and 0 < row["sampler_share"] < 1
+  assert row["images_per_s"] == pytest.approx(row["episodes_per_s"] * 5 * 2)
