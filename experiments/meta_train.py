@@ -3,6 +3,11 @@ r"""Meta-trains a learner; resumes from ``--workdir`` if it holds a run; evaluat
   python experiments/meta_train.py \
     --config=experiments/configs/maml_sinusoid.py:maml --workdir=/tmp/maml_sinusoid \
     [--config.num_steps=1000 ...]
+
+The meta-batch is split over every device (``--config.mesh.data``). Several processes (TPU
+pod workers, several hosts, or ``launch/local.sh`` with ``NUM_PROCESSES``) run the same command
+with ``METALEARN_COORDINATOR`` / ``METALEARN_NUM_PROCESSES`` / ``METALEARN_PROCESS_ID`` set, or
+``METALEARN_DISTRIBUTED=1`` where JAX detects the cluster; process 0 writes the workdir.
 """
 
 from absl import app
@@ -12,6 +17,7 @@ from ml_collections import config_flags
 from metalearn import config as config_lib
 from metalearn import evaluation
 from metalearn import logs
+from metalearn import parallel
 from metalearn import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
@@ -24,13 +30,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
+  parallel.initialize()  # before any other JAX call; a no-op for one process
   try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
     config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
   config = _CONFIG.value
   train.train(config, _WORKDIR.value)
-  if config.eval.at_end:
+  if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes
     evaluation.evaluate_and_report(config, _WORKDIR.value)
 
 

@@ -20,6 +20,8 @@ from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
+from metalearn import parallel
+
 
 def _file_hashes(step_dir: pathlib.Path) -> dict[str, str]:
   out = {}
@@ -56,7 +58,7 @@ class Checkpointer:
     if self._read_only:
       raise RuntimeError(f"this Checkpointer of {self.directory} is read-only")
     self._raise_if_failed()
-    host_tree = jax.device_get(tree)
+    host_tree = parallel.to_host(tree)
     self._pending = self._executor.submit(self._write, step, host_tree)
 
   def _write(self, step, host_tree):

@@ -27,7 +27,7 @@ from metalearn.objectives import OBJECTIVES
 SCHEDULES = ("constant", "linear", "cosine")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
-                     "steps_per_call", "eval")
+                     "steps_per_call", "eval", "mesh")
 
 
 class ConfigError(ValueError):
@@ -76,6 +76,9 @@ def default_config(task: str = "sinusoid", model: str = "mlp") -> ml_collections
   c.checkpoint_every = 10_000
   c.keep_checkpoints = 3
   c.max_consecutive_nonfinite = 20
+  # Devices the meta-batch is split over (metalearn/parallel.py); -1: every device of every
+  # process. May change on resume: results do not depend on it.
+  c.mesh = dict(data=-1)
   c.eval = dict(at_end=True, seed=1, split="test", num_tasks=600, num_query=100,
                 num_inner_steps=10, report_steps=(0, 1, 5, 10),
                 baselines=(("random_init", "pretrained") if task == "sinusoid"
@@ -160,6 +163,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "checkpoint_every": (_at_least(1), "an int >= 1"),
     "keep_checkpoints": (_at_least(1), "an int >= 1"),
     "max_consecutive_nonfinite": (_at_least(1), "an int >= 1"),
+    "mesh.data": (lambda v: v == -1 or v >= 1, "a device count >= 1, or -1 for all devices"),
     "eval.num_tasks": (_at_least(2), "an int >= 2"),
     "eval.num_query": (_at_least(1), "an int >= 1"),
     "eval.split": (_choices(("train", "validation", "test")),

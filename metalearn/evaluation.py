@@ -184,11 +184,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
       entry[k], entry[f"{k}_ci95"] = mean.tolist(), ci.tolist()
     entry["ci95"] = entry[f"{metric}_ci95"]
     results["methods"][name] = entry
+  results["plots"] = {}
+  if jax.process_index() != 0:  # every process evaluates (in step with the others); one writes
+    return results
   (workdir / "eval.json").write_text(json.dumps(results, indent=2))
-  results["plots"] = {
-      f"{metric}_vs_steps": str(plots.metric_vs_steps(
-          results, workdir / f"{metric}_vs_inner_steps.png")),
-  }
+  results["plots"][f"{metric}_vs_steps"] = str(plots.metric_vs_steps(
+      results, workdir / f"{metric}_vs_inner_steps.png"))
   if config.eval.num_plot_tasks:
     plot_eps = jax.tree.map(lambda a: a[:config.eval.num_plot_tasks], episodes)
     if config.task.name == "sinusoid":
@@ -233,6 +234,8 @@ def format_table(results: dict) -> str:
 def evaluate_and_report(config, workdir) -> dict:
   """Runs :func:`evaluate`, prints the table and where the files are."""
   results = evaluate(config, workdir)
+  if jax.process_index() != 0:
+    return results
   print(f"\nQuery {results['metric']} on {results['num_tasks']} fresh "
         f"{results['num_support']}-shot tasks (mean ± 95% CI), checkpoint step "
         f"{results['checkpoint_step']}:\n")

@@ -6,7 +6,9 @@ from typing import Callable, NamedTuple
 import ml_collections
 import optax
 
-from metalearn import estimators, models, objectives
+import jax
+
+from metalearn import estimators, models, objectives, parallel
 from metalearn.datasets import load_splits
 from metalearn.learners import Learner, ProtoNetLearner, make_gradient_learner
 from metalearn.tasks import FewShotClassification, SinusoidFamily, TaskFamily
@@ -24,6 +26,7 @@ class Experiment(NamedTuple):
   objective: objectives.Objective
   make_estimator: Callable[[TaskFamily], estimators.MetaGradientEstimator]
   optimizer: optax.GradientTransformation
+  mesh: jax.sharding.Mesh
 
   @property
   def estimator(self) -> estimators.MetaGradientEstimator:
@@ -73,21 +76,24 @@ def make_learner(config: ml_collections.ConfigDict, family: TaskFamily,
   return make_gradient_learner(name, init_fn, apply_fn, family.loss, config.learner.inner_lr)
 
 
-def _estimator(config, learner, objective, family: TaskFamily):
+def _estimator(config, learner, objective, mesh, family: TaskFamily):
   e, steps, batch = config.estimator, config.learner.num_inner_steps, config.meta_batch_size
   if e.name == "backprop":
-    return estimators.full_backprop(learner, family, objective, batch, steps, e.remat)
+    return estimators.full_backprop(learner, family, objective, batch, steps, e.remat, mesh)
   if e.name == "truncated_backprop":
     return estimators.truncated_backprop(learner, family, objective, batch, steps,
-                                         e.truncation_length, e.remat)
-  return estimators.reptile(learner, family, objective, batch, steps)
+                                         e.truncation_length, e.remat, mesh)
+  return estimators.reptile(learner, family, objective, batch, steps, mesh)
 
 
-def build(config: ml_collections.ConfigDict) -> Experiment:
-  """Builds the experiment a (validated) config describes."""
-  family = make_family(config)
+def build(config: ml_collections.ConfigDict, family: TaskFamily | None = None) -> Experiment:
+  """Builds the experiment a (validated) config describes, on the mesh ``config.mesh``;
+  ``family`` replaces the task family the config names (e.g. one built in a notebook)."""
+  mesh = parallel.make_mesh(config.mesh.data)
+  parallel.check_divisible(config.meta_batch_size, mesh, "meta_batch_size")
+  family = make_family(config) if family is None else family
   learner = make_learner(config, family)
   objective = objectives.get_objective(config.objective)
   return Experiment(family, learner, objective,
-                    functools.partial(_estimator, config, learner, objective),
-                    make_optimizer(config))
+                    functools.partial(_estimator, config, learner, objective, mesh),
+                    make_optimizer(config), mesh)

@@ -166,3 +166,62 @@ def write(rows: list[dict], published: dict, references: dict[str, str], out: pa
   md_path.write_text("\n".join(md) + "\n")
   csv_path.write_text(buf.getvalue())
   return md_path, csv_path
+
+
+def collect_sweep(root: pathlib.Path) -> list[dict]:
+  """Rows of a sweep (``launch/sweep.py``): runs under ``root`` with ``sweep_point.json`` and
+  ``eval.json``, grouped by grid point; the primary metric after the last reported inner
+  step."""
+  groups: dict[str, list[tuple[dict, dict]]] = {}
+  for point_file in sorted(pathlib.Path(root).glob("*/sweep_point.json")):
+    result_file = point_file.parent / "eval.json"
+    if not result_file.exists():
+      continue
+    point = json.loads(point_file.read_text())
+    groups.setdefault(json.dumps(point["point"], sort_keys=True), []).append(
+        (point, json.loads(result_file.read_text())))
+  rows = []
+  for key, runs in groups.items():
+    results = [r for _, r in runs]
+    metric = results[0].get("metric", "mse")
+    step = results[0]["report_steps"][-1]
+    means = np.array([r["methods"]["meta"][metric][step] for r in results])
+    cis = np.array([r["methods"]["meta"]["ci95"][step] for r in results])
+    rows.append({"point": json.loads(key), "seeds": sorted(p["seed"] for p, _ in runs),
+                 "metric": metric, "step": step, "mean": float(means.mean()),
+                 "ci95": float(cis.mean()),
+                 "seed_std": float(means.std(ddof=1)) if len(means) > 1 else 0.0,
+                 "num_tasks": results[0]["num_tasks"]})
+  return rows
+
+
+def write_sweep(rows: list[dict], out: pathlib.Path, missing: Iterable[str] = ()
+                ) -> tuple[pathlib.Path, pathlib.Path]:
+  """``out.md`` / ``out.csv`` of :func:`collect_sweep` rows, best first; returns the paths."""
+  keys = sorted({k for r in rows for k in r["point"]})
+  metric = rows[0]["metric"]
+  higher_better = metric == "accuracy"
+  rows = sorted(rows, key=lambda r: -r["mean"] if higher_better else r["mean"])
+  unit = f"{metric} %" if higher_better else metric
+  head = keys + ["seeds", f"{unit} (mean ± 95% CI)", "seed std", "inner steps", "tasks/seed"]
+  md = [f"# Sweep ({'higher' if higher_better else 'lower'} is better)", "",
+        "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+  buf = io.StringIO()
+  writer = csv.writer(buf)
+  writer.writerow(keys + ["seeds", metric, "ci95", "seed_std", "inner_steps", "tasks_per_seed"])
+  for r in rows:
+    cells = [str(r["point"].get(k, "")) for k in keys]
+    md.append("| " + " | ".join(cells + [
+        " ".join(map(str, r["seeds"])),
+        f"{_fmt(metric, r['mean'])} ± {_fmt(metric, r['ci95'])}",
+        _fmt(metric, r["seed_std"]), str(r["step"]), str(r["num_tasks"])]) + " |")
+    writer.writerow(cells + [" ".join(map(str, r["seeds"])), f"{r['mean']:.5f}",
+                             f"{r['ci95']:.5f}", f"{r['seed_std']:.5f}", r["step"],
+                             r["num_tasks"]])
+  missing = list(missing)
+  if missing:
+    md += ["", f"**Failed runs (not in the table): {', '.join(missing)}.**"]
+  md_path, csv_path = out.with_suffix(".md"), out.with_suffix(".csv")
+  md_path.write_text("\n".join(md) + "\n")
+  csv_path.write_text(buf.getvalue())
+  return md_path, csv_path

@@ -26,6 +26,7 @@ import optax
 
 from metalearn import config as config_lib
 from metalearn import experiment as experiment_lib
+from metalearn import parallel
 from metalearn.checkpoint import Checkpointer
 from metalearn.metrics_writer import MetricsWriter
 
@@ -82,13 +83,15 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
 
 def make_chunk_fn(exp: experiment_lib.Experiment, seed: int):
   """A jitted ``(state, family, length) -> (state, stacked metrics)`` running ``length``
-  outer steps (call it with ``exp.family``)."""
+  outer steps (call it with ``exp.family``) on ``exp.mesh``: state, family and metrics are
+  replicated; the tasks inside are split over the mesh (:mod:`metalearn.parallel`)."""
   outer_step = make_outer_step(exp, seed)
 
   def chunk(state, family, length):
     return jax.lax.scan(lambda s, _: outer_step(s, family), state, None, length=length)
 
-  return jax.jit(chunk, static_argnums=2)
+  rep = parallel.replicated(exp.mesh)
+  return jax.jit(chunk, static_argnums=2, in_shardings=(rep, rep), out_shardings=(rep, rep))
 
 
 def _chunk_end(config, step: int) -> int:
@@ -152,10 +155,14 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   restored = checkpointer.restore_latest(state)
   if restored is not None:
     state, _ = restored
-  start = int(state.step)
-  logging.info("%s meta-training %s on %s from step %d to %d in %s",
-               "Resuming" if start else "Starting", config.learner.name, config.task.name,
-               start, config.num_steps, workdir)
+  # Every process holds the same host values; as global arrays replicated over the mesh.
+  state = parallel.replicate(parallel.to_host(state), exp.mesh)
+  exp = exp._replace(family=parallel.replicate(exp.family, exp.mesh))
+  start = int(parallel.to_host(state.step))
+  logging.info("%s meta-training %s on %s from step %d to %d in %s (%d device(s), %d "
+               "process(es))", "Resuming" if start else "Starting", config.learner.name,
+               config.task.name, start, config.num_steps, workdir, exp.mesh.size,
+               jax.process_count())
   writer = MetricsWriter(workdir, resume_step=start)
   try:
     state = _loop(config, exp, state, checkpointer, writer)
@@ -169,8 +176,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
 def _loop(config, exp, state, checkpointer, writer) -> TrainState:
   """Dispatches chunk i+1, then logs and checkpoints chunk i while it runs."""
   chunk_fn = make_chunk_fn(exp, config.seed)
-  start = step = int(state.step)
-  streak = int(state.nonfinite_streak)
+  start = step = int(parallel.to_host(state.step))
+  streak = int(parallel.to_host(state.nonfinite_streak))
   pending, since_log = None, []
   log_time, log_step = time.perf_counter(), start
   while step < config.num_steps or pending is not None:
@@ -185,7 +192,7 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
       step, state = end, new_state
     if pending is not None:
       done_step, done_state, done_metrics = pending
-      since_log.append(jax.device_get(done_metrics))
+      since_log.append(parallel.to_host(done_metrics))
       longest, streak = _longest_streak(since_log[-1]["finite"], streak)
       if longest >= config.max_consecutive_nonfinite:
         raise FloatingPointError(
@@ -196,7 +203,8 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
       if done_step % config.log_every == 0 or done_step == config.num_steps:
         now = time.perf_counter()
         rate = (done_step - log_step) / max(now - log_time, 1e-9)
-        row = {**_summarise(since_log), "nonfinite_total": int(done_state.nonfinite_total),
+        row = {**_summarise(since_log),
+               "nonfinite_total": int(parallel.to_host(done_state.nonfinite_total)),
                "steps_per_sec": rate}
         writer.write(done_step, row)
         logging.info("step %d/%d | meta_loss %.4f | %.3g steps/s | ETA %s", done_step,

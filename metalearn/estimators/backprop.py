@@ -5,6 +5,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from metalearn import parallel
 from metalearn.estimators.base import MetaGradientEstimator
 from metalearn.learners import Learner
 from metalearn.objectives import Objective
@@ -13,17 +14,17 @@ from metalearn.unroll import unroll
 
 
 def full_backprop(learner: Learner, family: TaskFamily, objective: Objective,
-                  meta_batch_size: int, num_steps: int, remat: bool = False
-                  ) -> MetaGradientEstimator:
+                  meta_batch_size: int, num_steps: int, remat: bool = False,
+                  mesh: jax.sharding.Mesh | None = None) -> MetaGradientEstimator:
   """Exact meta-gradient: backprop through all ``num_steps`` inner steps.
 
   Each call samples ``meta_batch_size`` fresh tasks, unrolls the learner from
   ``init_state(theta)`` on each (``vmap``), and differentiates the mean objective.
-  The estimator is stateless.
+  The estimator is stateless. With a ``mesh``, the tasks are split over its ``data`` axis.
   """
 
   def meta_loss(theta, key):
-    episodes = sample_batch(family, key, meta_batch_size)
+    episodes = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
 
     def per_task(episode):
       _, curve = unroll(learner, theta, learner.init_state(theta, episode), episode,
@@ -53,7 +54,8 @@ class TruncatedState(NamedTuple):
 
 def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objective,
                        meta_batch_size: int, num_steps: int, truncation_length: int,
-                       remat: bool = False) -> MetaGradientEstimator:
+                       remat: bool = False, mesh: jax.sharding.Mesh | None = None
+                       ) -> MetaGradientEstimator:
   """Truncated backprop through time over persistent inner runs.
 
   Every call advances each task's inner run by ``truncation_length`` steps and differentiates
@@ -68,12 +70,14 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
                      f"({truncation_length})")
 
   def init(key, theta):
-    episodes = sample_batch(family, key, meta_batch_size)
+    episodes = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
     inner = jax.vmap(learner.init_state, in_axes=(None, 0))(theta, episodes)
     return TruncatedState(episodes, jax.lax.stop_gradient(inner),
                           jnp.zeros(meta_batch_size, jnp.int32))
 
   def segment_loss(theta, state: TruncatedState):
+    state = parallel.shard_tasks(state, mesh)
+
     def per_task(episode, carried, step):
       fresh = learner.init_state(theta, episode)
       start = jax.tree.map(lambda f, c: jnp.where(step == 0, f, jax.lax.stop_gradient(c)),
@@ -90,7 +94,7 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
         theta, state)
     step = state.step + truncation_length
     done = step >= num_steps
-    fresh = sample_batch(family, key, meta_batch_size)
+    fresh = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
     pick = lambda new, old: jnp.where(done.reshape(done.shape + (1,) * (new.ndim - 1)), new, old)
     new_state = TruncatedState(jax.tree.map(pick, fresh, state.episodes),
                                jax.lax.stop_gradient(ends), jnp.where(done, 0, step))

@@ -12,6 +12,7 @@ the paper's update). Nothing is differentiated; the objective is only reported.
 import jax
 import jax.numpy as jnp
 
+from metalearn import parallel
 from metalearn.estimators.base import MetaGradientEstimator
 from metalearn.learners import GradientLearner
 from metalearn.objectives import Objective
@@ -20,8 +21,10 @@ from metalearn.unroll import unroll
 
 
 def reptile(learner: GradientLearner, family: TaskFamily, objective: Objective,
-            meta_batch_size: int, num_steps: int) -> MetaGradientEstimator:
-  """Reptile pseudo-gradient; needs a learner that adapts all parameters with a fixed step."""
+            meta_batch_size: int, num_steps: int, mesh: jax.sharding.Mesh | None = None
+            ) -> MetaGradientEstimator:
+  """Reptile pseudo-gradient; needs a learner that adapts all parameters with a fixed step.
+  With a ``mesh``, the tasks are split over its ``data`` axis."""
   if learner.adapt != "all" or learner.learn_inner_lr:
     raise ValueError("the reptile estimator needs a learner that adapts all parameters with a "
                      "fixed step size (learner.name='reptile')")
@@ -31,7 +34,7 @@ def reptile(learner: GradientLearner, family: TaskFamily, objective: Objective,
     return ()
 
   def estimate(theta, state, key):
-    episodes = sample_batch(family, key, meta_batch_size)
+    episodes = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
     theta_c = jax.lax.stop_gradient(theta)
 
     def per_task(episode):

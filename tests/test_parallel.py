@@ -1,0 +1,88 @@
+"""Same config and seed, same numbers on 1 device, 8 devices and 2 processes x 4 devices."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import ROOT
+from tests.parallel_worker import CASES
+
+# Float tolerance: the sharded mean over tasks is an all-reduce whose summation order differs
+# from the single-device reduction.
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _run(*args, devices=8, extra_env=None, check=True):
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", **(extra_env or {})}
+  result = subprocess.run([sys.executable, "-m", "tests.parallel_worker", *map(str, args)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+  if check:
+    assert result.returncode == 0, result.stderr[-4000:]
+  return result
+
+
+def test_every_learner_and_estimator_gives_the_same_numbers_on_1_and_8_devices(tmp_path):
+  _run("equivalence", tmp_path / "eq.npz")
+  with np.load(tmp_path / "eq.npz") as z:
+    for name in CASES:
+      keys = sorted(k.split("/", 2)[2] for k in z.files if k.startswith(f"{name}/1/"))
+      assert any(k.startswith("theta") for k in keys) and "meta_loss" in keys
+      for k in keys:
+        one, eight = z[f"{name}/1/{k}"], z[f"{name}/8/{k}"]
+        assert np.all(np.isfinite(one)), (name, k)
+        np.testing.assert_allclose(eight, one, rtol=RTOL, atol=ATOL, err_msg=f"{name} {k}")
+      # The run did something: the meta-loss moved over three outer steps.
+      assert not np.allclose(z[f"{name}/1/meta_loss"][0], z[f"{name}/1/meta_loss"][-1]), name
+
+
+def test_checkpoints_move_between_8_and_1_devices(tmp_path):
+  _run("resume", tmp_path, tmp_path / "resume.npz")
+  with np.load(tmp_path / "resume.npz") as z:
+    n = sum(k.startswith("straight") for k in z.files)
+    assert n > 0
+    for i in range(n):
+      np.testing.assert_allclose(z[f"switched{i}"], z[f"straight{i}"], rtol=RTOL, atol=ATOL)
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_with_jax_distributed_match_one_process(tmp_path):
+  _run("train", 1, tmp_path / "single", tmp_path / "single.npz", devices=1)
+  env = {"METALEARN_COORDINATOR": f"localhost:{_free_port()}", "METALEARN_NUM_PROCESSES": "2"}
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "tests.parallel_worker", "train", "-1", str(tmp_path / "multi"),
+       str(tmp_path / "multi.npz")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True, env={**os.environ, **env, "METALEARN_PROCESS_ID": str(i),
+                      "JAX_PLATFORMS": "cpu",
+                      "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+      for i in range(2)]
+  outputs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-4000:]
+  with np.load(tmp_path / "single.npz") as single, np.load(tmp_path / "multi.npz") as multi:
+    assert int(multi["devices"]) == 8 and int(multi["processes"]) == 2
+    assert int(single["devices"]) == 1
+    n = sum(k.startswith("theta") for k in single.files)
+    for i in range(n):
+      np.testing.assert_allclose(multi[f"theta{i}"], single[f"theta{i}"], rtol=RTOL, atol=ATOL)
+  # Process 0 alone wrote the workdir: one metrics file, one line per log step.
+  lines = (tmp_path / "multi" / "metrics.jsonl").read_text().splitlines()
+  assert len(lines) == 2
+
+
+def test_bad_mesh_is_refused_with_the_fix(tmp_path):
+  for data, message in ((5, "mesh.data=5: there are 3 devices"),
+                        (3, "meta_batch_size (8) must be a multiple of the 3 devices")):
+    result = _run("train", data, tmp_path / "w", tmp_path / "o.npz", devices=3, check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+  result = _run("train", 1, tmp_path / "w", tmp_path / "o.npz", devices=1, check=False,
+                extra_env={"METALEARN_COORDINATOR": "localhost:1"})
+  assert result.returncode != 0 and "METALEARN_NUM_PROCESSES" in result.stderr
