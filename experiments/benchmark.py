@@ -1,20 +1,31 @@
-r"""Meta-training throughput: outer steps/s of the real training step, compile time, GFLOP/s.
+r"""Benchmark suite: throughput, compile time, FLOP/s against a measured peak, memory.
 
-  python experiments/benchmark.py                      # MAML sinusoid, paper settings
-  python experiments/benchmark.py --learners=maml,fomaml,metasgd,anil,reptile --json=bench.json
+  python experiments/benchmark.py                        # every learner kind + memory scaling
+  python experiments/benchmark.py --json=new.json --compare=old.json   # ratios new / old
   METALEARN_OMNIGLOT_DIR=../shared/data/omniglot python experiments/benchmark.py \
-    --suites=omniglot                                  # MAML 5-way 1-shot, Conv-4, batch 32
+    --suites=omniglot                                    # MAML 5-way 1-shot, Conv-4, batch 32
 
-The ``omniglot`` suite times MAML 5-way 1-shot on Conv-4 at meta-batch 32 (the paper's
-outer step) on Omniglot-mini's meta-training classes, for each ``--conv_impls``: episodes/s,
-images/s (support + query), and the episode sampler's share of a step (a jitted scan of
-``sample_batch`` alone, same number of steps, over the training step's time; goal < 5%).
+Suites (``--suites``):
 
-Each row times ``train.make_chunk_fn`` (what ``meta_train.py`` runs): ``--steps_per_call``
-outer steps per compiled call, median over ``--repeats`` calls. ``1 step/call`` is the same
-outer step jitted alone and called from Python once per step (dispatch included), for scale.
-GFLOP/s uses XLA's cost analysis of the compiled chunk; the matmul peak is measured here with a
-2048^3 float32 product.
+* ``sinusoid``: each gradient-based learner (``--learners``) on K-shot sinusoids at the MAML
+  paper's settings. ``few_shot``: Prototypical Networks, 5-way 1-shot Conv-4 episodes on
+  synthetic 28x28 images (no dataset needed). Each row times ``train.make_chunk_fn`` (what
+  ``meta_train.py`` runs): ``--steps_per_call`` outer steps per compiled call, median over
+  ``--repeats`` calls; inner steps/s = outer steps/s x meta-batch x inner steps. ``1
+  step/call`` is the same outer step jitted alone and called from Python once per step.
+  GFLOP/s uses XLA's cost analysis of one outer step; the peak is a measured 2048^3 float32
+  matmul. Memory is XLA's buffer assignment for the compiled chunk (arguments + outputs +
+  temporaries), what the device must hold.
+* ``memory``: full backprop through a T-step MAML unroll (one sinusoid task), T = 10 ... 1000,
+  with and without ``remat``; temporaries of the compiled gradient, a table and
+  ``memory_scaling.png`` in ``--out_dir``.
+* ``omniglot``: MAML 5-way 1-shot on Conv-4 at meta-batch 32 (the paper's outer step) on
+  Omniglot-mini's meta-training classes, for each ``--conv_impls``: episodes/s, images/s
+  (support + query), and the episode sampler's share of a step (a jitted scan of
+  ``sample_batch`` alone over the training step's time; goal < 5%).
+
+``--json`` saves every row; ``--compare=OLD.json`` prints this run's numbers as ratios of
+another run's (two commits, two machines), matched by suite and row name.
 """
 
 import json
@@ -30,12 +41,16 @@ import numpy as np
 
 from metalearn import config as config_lib
 from metalearn import evaluation, experiment, train
-from metalearn.tasks import sample_batch
+from metalearn.datasets import ClassImages
+from metalearn.tasks import FewShotClassification, sample_batch
+from metalearn.unroll import unroll
 
 _CONFIG = pathlib.Path(__file__).parent / "configs" / "maml_sinusoid.py"
 _OMNIGLOT = pathlib.Path(__file__).parent / "configs" / "omniglot.py"
 
-_SUITES = flags.DEFINE_list("suites", ["sinusoid"], "Benchmarks to run: sinusoid, omniglot.")
+SUITES = ("sinusoid", "few_shot", "memory", "omniglot")
+_SUITES = flags.DEFINE_list("suites", ["sinusoid", "few_shot", "memory"],
+                            f"Benchmarks to run, from {SUITES}.")
 _CONV_IMPLS = flags.DEFINE_list("conv_impls", ["im2col", "xla"],
                                 "Convolution implementations for the omniglot suite.")
 _OMNIGLOT_STEPS = flags.DEFINE_integer("omniglot_steps", 10,
@@ -46,7 +61,13 @@ _OMNIGLOT_BATCH = flags.DEFINE_integer("omniglot_meta_batch", 32,
                                        "Episodes per outer step in the omniglot suite (the "
                                        "MAML paper's 5-way meta-batch: 32).")
 
-_LEARNERS = flags.DEFINE_list("learners", ["maml"], "Learners to benchmark.")
+_LEARNERS = flags.DEFINE_list("learners", ["maml", "fomaml", "metasgd", "anil", "reptile"],
+                              "Gradient-based learners of the sinusoid suite.")
+_MEMORY_T = flags.DEFINE_list("memory_steps", ["10", "30", "100", "300", "1000"],
+                              "Unroll lengths of the memory suite.")
+_OUT_DIR = flags.DEFINE_string("out_dir", "/tmp/metalearn_benchmark",
+                               "Where the memory suite writes memory_scaling.png.")
+_COMPARE = flags.DEFINE_string("compare", None, "A previous --json to print ratios against.")
 _K = flags.DEFINE_integer("k", 10, "Support points per task.")
 _STEPS = flags.DEFINE_integer("steps_per_call", 1000, "Outer steps per compiled call.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per row (median reported).")
@@ -72,9 +93,15 @@ def matmul_peak_gflops(n=2048, repeats=5) -> float:
   return 2 * n ** 3 / _median_seconds(lambda: f(a), repeats) / 1e9
 
 
-def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
-  config = config_lib.load_config_module(str(_CONFIG)).get_config(f"{name},k={k}")
-  exp = experiment.build(config)
+def _memory_mib(compiled) -> float:
+  m = compiled.memory_analysis()
+  if m is None:  # a backend without buffer statistics
+    return float("nan")
+  return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+          - m.alias_size_in_bytes) / 2 ** 20
+
+
+def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -> dict:
   state = train.init_state(exp, config.seed)
   chunk = train.make_chunk_fn(exp, config.seed)
   t0 = time.perf_counter()
@@ -85,18 +112,81 @@ def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
   cost = single.lower(state, exp.family).compile().cost_analysis()  # a loop body counts once
   cost = cost[0] if isinstance(cost, list) else cost
   flops_per_step = float(cost.get("flops", float("nan")))
+  loop_steps = max(1, min(200, steps))
 
   def python_loop():
     s = state
-    for _ in range(200):
+    for _ in range(loop_steps):
       s, _ = single(s, exp.family)
     return s
-  loop_s = _median_seconds(python_loop, repeats) / 200
-  return {"learner": name, "k": k, "meta_batch": config.meta_batch_size,
-          "inner_steps": config.learner.num_inner_steps, "steps_per_call": steps,
-          "outer_steps_per_s": steps / chunk_s, "one_step_per_call_per_s": 1 / loop_s,
-          "compile_s": compile_s, "mflop_per_step": flops_per_step / 1e6,
-          "gflops": flops_per_step * steps / chunk_s / 1e9}
+  loop_s = _median_seconds(python_loop, repeats) / loop_steps
+  inner = max(config.learner.num_inner_steps, 1)
+  return {"suite": suite, "learner": name, "k": config.task.num_support,
+          "meta_batch": config.meta_batch_size, "inner_steps": config.learner.num_inner_steps,
+          "steps_per_call": steps, "outer_steps_per_s": steps / chunk_s,
+          "inner_steps_per_s": steps / chunk_s * config.meta_batch_size * inner,
+          "one_step_per_call_per_s": 1 / loop_s, "compile_s": compile_s,
+          "mflop_per_step": flops_per_step / 1e6,
+          "gflops": flops_per_step * steps / chunk_s / 1e9, "memory_mib": _memory_mib(compiled)}
+
+
+def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
+  config = config_lib.load_config_module(str(_CONFIG)).get_config(f"{name},k={k}")
+  return _bench_chunk("sinusoid", name, config, experiment.build(config), steps, repeats)
+
+
+def bench_protonet(steps: int, repeats: int) -> dict:
+  """ProtoNets on 5-way 1-shot Conv-4 episodes of synthetic 28x28 images (64 classes x 20),
+  one episode per outer step with 5 queries per class (Snell et al.; Omniglot-mini)."""
+  config = config_lib.load_config_module(str(_OMNIGLOT)).get_config(
+      "protonet,ways=5,shots=1,mini")
+  config = config_lib.validate(config)
+  images = np.random.default_rng(0).integers(0, 256, (64, 20, 28, 28, 1), dtype=np.uint8)
+  classes = ClassImages(images, np.full(64, 20), tuple(map(str, range(64))))
+  t = config.task
+  family = FewShotClassification.from_classes(classes, t.num_ways, t.num_support, t.num_query)
+  return _bench_chunk("few_shot", "protonet", config, experiment.build(config, family=family),
+                      steps, repeats)
+
+
+def bench_memory(lengths: list[int]) -> list[dict]:
+  """Temporaries of the meta-gradient of one T-step MAML unroll, with and without remat."""
+  config = config_lib.load_config_module(str(_CONFIG)).get_config("maml,k=10")
+  family = experiment.make_family(config)
+  learner = experiment.make_learner(config, family)
+  theta = learner.init(jax.random.key(0))
+  episode = family.sample(jax.random.key(1))
+  rows = []
+  for remat in (False, True):
+    for t in lengths:
+      loss = lambda th, t=t, remat=remat: unroll(
+          learner, th, learner.init_state(th, episode), episode, t, remat)[1][-1]
+      compiled = jax.jit(jax.grad(loss)).lower(theta).compile()
+      rows.append({"suite": "memory", "inner_steps": t, "remat": remat,
+                   "temp_mib": compiled.memory_analysis().temp_size_in_bytes / 2 ** 20})
+  return rows
+
+
+def _memory_plot(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  for remat in (False, True):
+    r = [x for x in rows if x["remat"] == remat]
+    ax.loglog([x["inner_steps"] for x in r], [x["temp_mib"] for x in r], "o-",
+              label="remat (sqrt-T segments)" if remat else "plain backprop")
+  t = np.array(sorted({x["inner_steps"] for x in rows}), float)
+  first = [x for x in rows if x["remat"]][0]
+  ax.loglog(t, first["temp_mib"] * np.sqrt(t / t[0]), "k:", label="∝ sqrt(T)")
+  ax.set(xlabel="inner steps T", ylabel="temporary memory (MiB)",
+         title="MAML meta-gradient memory vs unroll length")
+  ax.legend()
+  fig.tight_layout()
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
 
 
 def bench_omniglot(conv_impl: str, steps: int, repeats: int, meta_batch: int) -> dict:
@@ -126,19 +216,68 @@ def bench_omniglot(conv_impl: str, steps: int, repeats: int, meta_batch: int) ->
           "sample_s": sample_s, "sampler_share": sample_s / step_s, "compile_s": compile_s}
 
 
+def _row_key(r: dict) -> str:
+  if r["suite"] == "omniglot":
+    return f"omniglot/{r['config']}/{r['conv_impl']}/{r['meta_batch']}"
+  if r["suite"] == "memory":
+    return f"memory/T={r['inner_steps']}/remat={r['remat']}"
+  return f"{r['suite']}/{r['learner']}/{r['k']}/{r['meta_batch']}"
+
+
+def _compare(rows: list[dict], path: str) -> None:
+  old = json.loads(pathlib.Path(path).read_text())
+  old_rows = {_row_key(r): r for key in ("rows", "few_shot", "memory") for r in old.get(key, [])}
+  fields = ("outer_steps_per_s", "episodes_per_s", "compile_s", "gflops", "memory_mib",
+            "temp_mib")
+  print(f"\nThis run / {path} ({old.get('hardware', '?')}):\n")
+  print("| row | " + " | ".join(fields) + " |")
+  print("|---" * (len(fields) + 1) + "|")
+  for r in rows:
+    o = old_rows.get(_row_key(r))
+    if o is None:
+      continue
+    cells = [f"{r[f] / o[f]:.2f}x" if f in r and f in o and o[f] else "—" for f in fields]
+    print(f"| {_row_key(r)} | " + " | ".join(cells) + " |")
+
+
 def main(argv):
   del argv
   if _PIN.value:  # before the first JAX operation creates the CPU client and its thread pool
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-  unknown = set(_SUITES.value) - {"sinusoid", "omniglot"}
+  unknown = set(_SUITES.value) - set(SUITES)
   if unknown:
-    raise app.UsageError(f"unknown --suites {sorted(unknown)}; choose sinusoid, omniglot")
+    raise app.UsageError(f"unknown --suites {sorted(unknown)}; choose from {SUITES}")
+  suites = _SUITES.value
   peak = matmul_peak_gflops()
   rows = ([bench_learner(n, _K.value, _STEPS.value, _REPEATS.value) for n in _LEARNERS.value]
-          if "sinusoid" in _SUITES.value else [])
+          if "sinusoid" in suites else [])
+  if "few_shot" in suites:
+    rows.append(bench_protonet(max(1, _STEPS.value // 10), _REPEATS.value))
+  memory = bench_memory([int(t) for t in _MEMORY_T.value]) if "memory" in suites else []
   few_shot = ([bench_omniglot(c, _OMNIGLOT_STEPS.value, _REPEATS.value, _OMNIGLOT_BATCH.value)
-               for c in _CONV_IMPLS.value] if "omniglot" in _SUITES.value else [])
+               for c in _CONV_IMPLS.value] if "omniglot" in suites else [])
   print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
+  if rows:
+    print("| suite | learner | K | meta-batch | inner steps | outer steps/s | inner steps/s | "
+          "1 step/call, steps/s | compile s | MFLOP/step | GFLOP/s (% peak) | memory MiB |")
+    print("|---" * 12 + "|")
+    for r in rows:
+      print(f"| {r['suite']} | {r['learner']} | {r['k']} | {r['meta_batch']} | "
+            f"{r['inner_steps']} | {r['outer_steps_per_s']:.0f} | "
+            f"{r['inner_steps_per_s']:.0f} | {r['one_step_per_call_per_s']:.0f} | "
+            f"{r['compile_s']:.2f} | {r['mflop_per_step']:.1f} | "
+            f"{r['gflops']:.1f} ({100 * r['gflops'] / peak:.1f}%) | {r['memory_mib']:.1f} |")
+    print()
+  if memory:
+    lengths = sorted({r["inner_steps"] for r in memory})
+    by = {(r["inner_steps"], r["remat"]): r["temp_mib"] for r in memory}
+    print("| MAML meta-gradient memory, MiB | " + " | ".join(f"T={t}" for t in lengths) + " |")
+    print("|---" * (len(lengths) + 1) + "|")
+    for remat in (False, True):
+      print(f"| {'remat' if remat else 'plain'} | "
+            + " | ".join(f"{by[t, remat]:.2f}" for t in lengths) + " |")
+    plot = _memory_plot(memory, pathlib.Path(_OUT_DIR.value) / "memory_scaling.png")
+    print(f"\nplot: {plot}\n")
   if few_shot:
     print("| few-shot config (Conv-4) | conv | meta-batch | episodes/s | images/s | "
           "s/step | sampler s/step (share) | compile s |")
@@ -152,17 +291,10 @@ def main(argv):
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"peak_gflops": peak, "hardware": evaluation.hardware(),
-                 "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot}, f, indent=2)
-  if not rows:
-    return
-  print("| learner | K | meta-batch | inner steps | outer steps/s | 1 step/call, steps/s | "
-        "compile s | MFLOP/step | GFLOP/s (% peak) |")
-  print("|---|---|---|---|---|---|---|---|---|")
-  for r in rows:
-    print(f"| {r['learner']} | {r['k']} | {r['meta_batch']} | {r['inner_steps']} | "
-          f"{r['outer_steps_per_s']:.0f} | {r['one_step_per_call_per_s']:.0f} | "
-          f"{r['compile_s']:.2f} | {r['mflop_per_step']:.1f} | "
-          f"{r['gflops']:.1f} ({100 * r['gflops'] / peak:.1f}%) |")
+                 "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
+                 "memory": memory}, f, indent=2)
+  if _COMPARE.value:
+    _compare(rows + memory + few_shot, _COMPARE.value)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Unrolling a learner: ``T`` inner steps in one ``lax.scan``, returning the learning curve."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -17,8 +19,11 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
     state: inner state to start from (``learner.init_state`` or a carried truncation state).
     episode: the task.
     num_steps: T, a Python int (static).
-    remat: wrap each inner step in ``jax.checkpoint``: backprop then stores only the carried
-      state per step and recomputes the step's activations, trading compute for memory.
+    remat: rematerialise for memory: each inner step is wrapped in ``jax.checkpoint`` and the
+      steps are grouped into segments of ``ceil(sqrt(T))`` steps, each also checkpointed.
+      Backprop then keeps only the carried state at segment boundaries and, while it
+      recomputes one segment, that segment's per-step states: memory grows as ``sqrt(T)``
+      instead of ``T``, for about one extra forward pass of compute.
     measure: ``(theta, state, episode) -> pytree`` recorded before and after every step;
       default ``learner.query_loss`` (the learning curve).
 
@@ -41,5 +46,14 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
   # shared theta, and keeping it out of the (necessarily batched) scan carry lets that step
   # use one large matmul for all tasks instead of one small matmul per task.
   state_1, loss_1 = body(state, None)
-  final_state, losses = jax.lax.scan(body, state_1, None, length=num_steps - 1)
+  rest = num_steps - 1
+  if remat and rest >= 4:
+    seg = math.isqrt(rest - 1) + 1  # ceil(sqrt(rest))
+    segment = jax.checkpoint(lambda s, _: jax.lax.scan(body, s, None, length=seg))
+    state_n, losses_SK = jax.lax.scan(segment, state_1, None, length=rest // seg)
+    losses = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), losses_SK)
+    final_state, tail = jax.lax.scan(body, state_n, None, length=rest % seg)
+    losses = stack(losses, tail)
+  else:
+    final_state, losses = jax.lax.scan(body, state_1, None, length=rest)
   return final_state, stack(loss_0, jax.tree.map(lambda a: a[None], loss_1), losses)

@@ -18,15 +18,35 @@ def _close(a, b, **kw):
     np.testing.assert_allclose(x, y, **kw)
 
 
-def test_remat_gives_the_same_gradient(tiny_config):
+def test_remat_gives_the_same_gradient_and_curve(tiny_config):
   family, learner, theta = _parts(tiny_config)
   key = jax.random.key(1)
-  plain = estimators.full_backprop(learner, family, objectives.mean_loss, 4, 5)
-  remat = estimators.full_backprop(learner, family, objectives.mean_loss, 4, 5, remat=True)
-  g1, _, m1 = plain.estimate(theta, (), key)
-  g2, _, m2 = remat.estimate(theta, (), key)
-  _close(g1, g2, rtol=1e-5, atol=1e-7)
-  assert m1["curve"].shape == (6,)
+  # T=5: two checkpointed segments of 2 steps; T=12: two of 4 plus a tail of 3.
+  for num_steps in (1, 5, 12):
+    plain = estimators.full_backprop(learner, family, objectives.mean_loss, 4, num_steps)
+    remat = estimators.full_backprop(learner, family, objectives.mean_loss, 4, num_steps,
+                                     remat=True)
+    g1, _, m1 = plain.estimate(theta, (), key)
+    g2, _, m2 = remat.estimate(theta, (), key)
+    _close(g1, g2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(m1["curve"], m2["curve"], rtol=1e-6)
+    assert m1["curve"].shape == (num_steps + 1,)
+
+
+def test_remat_memory_grows_like_sqrt_t(tiny_config):
+  family, learner, theta = _parts(tiny_config)
+  episode = family.sample(jax.random.key(0))
+
+  def temp_bytes(num_steps, remat):
+    loss = lambda t: jnp.sum(unroll(learner, t, learner.init_state(t, episode), episode,
+                                    num_steps, remat)[1])
+    return jax.jit(jax.grad(loss)).lower(theta).compile().memory_analysis().temp_size_in_bytes
+
+  plain = [temp_bytes(t, False) for t in (100, 400)]
+  remat = [temp_bytes(t, True) for t in (100, 400)]
+  assert plain[1] / plain[0] > 3  # linear in T
+  assert remat[1] / remat[0] < 2.5  # sqrt(4) = 2, plus constants
+  assert remat[1] < plain[1] / 4
 
 
 def test_truncated_segments_carry_state_and_resample_at_the_end(tiny_config):

@@ -66,13 +66,23 @@ def test_evaluate_without_checkpoint_says_what_to_do(tmp_path):
   assert result.returncode != 0 and "meta-train first" in result.stderr
 
 
-def test_benchmark_prints_a_table(tmp_path):
-  result = _run("benchmark.py", "--steps_per_call=20", "--repeats=1", "--k=5",
-                f"--json={tmp_path / 'bench.json'}")
+def test_benchmark_prints_a_table_and_compares(tmp_path):
+  args = ["--steps_per_call=20", "--repeats=1", "--k=5", "--learners=maml",
+          "--memory_steps=10,40", f"--out_dir={tmp_path}"]
+  result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}")
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "| maml | 5 | 25 | 1 |" in result.stdout
-  rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+  assert "| sinusoid | maml | 5 | 25 | 1 |" in result.stdout
+  assert "| few_shot | protonet | 1 | 1 | 0 |" in result.stdout
+  saved = json.loads((tmp_path / "bench.json").read_text())
+  rows = saved["rows"]
   assert rows[0]["outer_steps_per_s"] > 0 and rows[0]["mflop_per_step"] > 1
+  assert all(r["memory_mib"] > 0 for r in rows)
+  memory = {(r["inner_steps"], r["remat"]): r["temp_mib"] for r in saved["memory"]}
+  assert memory[40, True] < memory[40, False]
+  assert (tmp_path / "memory_scaling.png").stat().st_size > 10_000
+  again = _run("benchmark.py", *args, "--suites=memory", f"--compare={tmp_path / 'bench.json'}")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "| memory/T=40/remat=True | — | — | — | — | — | 1.00x |" in again.stdout
 
 
 def test_benchmark_omniglot_suite(tmp_path, omniglot_dir):
