@@ -3,7 +3,7 @@ two jax.distributed processes), because the device count is fixed when JAX start
 
   python -m tests.parallel_worker equivalence OUT.npz
   python -m tests.parallel_worker resume WORKDIR_ROOT OUT.npz
-  python -m tests.parallel_worker train DATA WORKDIR OUT.npz   (also under jax.distributed)
+  python -m tests.parallel_worker train DATA WORKDIR OUT.npz STEPS  (also under jax.distributed)
 """
 
 import sys
@@ -106,9 +106,9 @@ def resume(root, out):
               enumerate(jax.tree.leaves(parallel.to_host(switched.theta)))})
 
 
-def train_once(data, workdir, out):
+def train_once(data, workdir, out, steps="10"):
   parallel.initialize()
-  state = _train(tiny_config("maml", "backprop", {}, int(data)), workdir, 10)
+  state = _train(tiny_config("maml", "backprop", {}, int(data)), workdir, int(steps))
   if jax.process_index() == 0:
     np.savez(out, **{f"theta{i}": x for i, x in
                      enumerate(jax.tree.leaves(parallel.to_host(state.theta)))},

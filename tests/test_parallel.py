@@ -1,5 +1,6 @@
 """Same config and seed, same numbers on 1 device, 8 devices and 2 processes x 4 devices."""
 
+import json
 import os
 import socket
 import subprocess
@@ -55,11 +56,13 @@ def _free_port() -> int:
 
 
 def test_two_processes_with_jax_distributed_match_one_process(tmp_path):
-  _run("train", 1, tmp_path / "single", tmp_path / "single.npz", devices=1)
+  _run("train", 1, tmp_path / "single", tmp_path / "single.npz", 10, devices=1)
+  # The 2-process run resumes (both processes restore) from a 1-process checkpoint at step 5.
+  _run("train", 1, tmp_path / "multi", tmp_path / "first_half.npz", 5, devices=1)
   env = {"METALEARN_COORDINATOR": f"localhost:{_free_port()}", "METALEARN_NUM_PROCESSES": "2"}
   procs = [subprocess.Popen(
       [sys.executable, "-m", "tests.parallel_worker", "train", "-1", str(tmp_path / "multi"),
-       str(tmp_path / "multi.npz")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+       str(tmp_path / "multi.npz"), "10"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True, env={**os.environ, **env, "METALEARN_PROCESS_ID": str(i),
                       "JAX_PLATFORMS": "cpu",
                       "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
@@ -73,9 +76,9 @@ def test_two_processes_with_jax_distributed_match_one_process(tmp_path):
     n = sum(k.startswith("theta") for k in single.files)
     for i in range(n):
       np.testing.assert_allclose(multi[f"theta{i}"], single[f"theta{i}"], rtol=RTOL, atol=ATOL)
-  # Process 0 alone wrote the workdir: one metrics file, one line per log step.
+  # Process 0 alone wrote the workdir: one metrics file, one line per log step (5 and 10).
   lines = (tmp_path / "multi" / "metrics.jsonl").read_text().splitlines()
-  assert len(lines) == 2
+  assert [json.loads(l)["step"] for l in lines] == [5, 10]
 
 
 def test_bad_mesh_is_refused_with_the_fix(tmp_path):
