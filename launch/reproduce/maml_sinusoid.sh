@@ -19,6 +19,8 @@ PARALLEL=${PARALLEL:-1}
 PIN=${PIN:-0}
 PYTHON=${PYTHON:-python}
 CONFIG=$ROOT/experiments/configs/maml_sinusoid.py
+# shellcheck source=common.sh
+source "$ROOT/launch/reproduce/common.sh"
 LEARNERS="maml fomaml metasgd anil reptile"
 
 case "$SIZE" in
@@ -35,20 +37,12 @@ echo "maml_sinusoid $SIZE: ${#runs[@]} runs into $WORKDIR_ROOT, $PARALLEL at a t
 
 run_one() {
   read -r learner k seed <<<"$1"
-  local workdir=$WORKDIR_ROOT/${learner}_k${k}_seed${seed}
-  mkdir -p "$workdir"
-  local pin=()
-  if [ "$PIN" = 1 ]; then pin=(taskset -c $((SLOT % $(nproc)))); fi
-  "${pin[@]}" "$PYTHON" "$ROOT/experiments/meta_train.py" --config="$CONFIG:$learner,k=$k$VARIANT" \
-    --workdir="$workdir" --config.seed="$seed" >"$workdir/log.txt" 2>&1 \
-    || { echo "FAILED: $learner K=$k seed=$seed (see $workdir/log.txt)" >&2; tail -20 "$workdir/log.txt" >&2; return 1; }
-  echo "done: $learner K=$k seed=$seed"
+  meta_train_in "$WORKDIR_ROOT/${learner}_k${k}_seed${seed}" "$learner K=$k seed=$seed" \
+    --config="$CONFIG:$learner,k=$k$VARIANT" --config.seed="$seed"
 }
-export -f run_one
-export ROOT CONFIG VARIANT WORKDIR_ROOT PIN PYTHON
+export CONFIG VARIANT WORKDIR_ROOT
 status=0
-printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
-  bash -c 'run_one "$@"' _ {} || status=$?
+run_parallel run_one "${runs[@]}" || status=$?
 
 # The table covers every finished run; failed ones are listed in it, and the exit code is non-zero.
 "$PYTHON" "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" \

@@ -25,6 +25,8 @@ PARALLEL=${PARALLEL:-1}
 PIN=${PIN:-0}
 PYTHON=${PYTHON:-python}
 CONFIG=$ROOT/experiments/configs/omniglot.py
+# shellcheck source=common.sh
+source "$ROOT/launch/reproduce/common.sh"
 
 case "$SIZE" in
   tiny)  DEF_LEARNERS="maml protonet"; DEF_SETTINGS="5,1"; VARIANT=",tiny"
@@ -51,24 +53,12 @@ echo "omniglot $SIZE: ${#runs[@]} runs into $WORKDIR_ROOT, $PARALLEL at a time"
 
 run_one() {
   read -r learner ways shots <<<"$1"
-  local workdir=$WORKDIR_ROOT/${learner}_${ways}w${shots}s
-  mkdir -p "$workdir"
-  local pin=()
-  if [ "$PIN" = 1 ]; then pin=(taskset -c $((SLOT % $(nproc)))); fi
-  local t0=$SECONDS
-  "${pin[@]}" "$PYTHON" "$ROOT/experiments/meta_train.py" \
-    --config="$CONFIG:$learner,ways=$ways,shots=$shots$VARIANT" --workdir="$workdir" \
-    >"$workdir/log.txt" 2>&1 \
-    || { echo "FAILED: $learner $ways-way $shots-shot (see $workdir/log.txt)" >&2
-         tail -20 "$workdir/log.txt" >&2; return 1; }
-  echo "$((SECONDS - t0))" >"$workdir/wall_seconds.txt"
-  echo "done: $learner $ways-way $shots-shot in $((SECONDS - t0)) s"
+  meta_train_in "$WORKDIR_ROOT/${learner}_${ways}w${shots}s" "$learner $ways-way $shots-shot" \
+    --config="$CONFIG:$learner,ways=$ways,shots=$shots$VARIANT"
 }
-export -f run_one
-export ROOT CONFIG VARIANT WORKDIR_ROOT PIN PYTHON
+export CONFIG VARIANT WORKDIR_ROOT
 status=0
-printf '%s\n' "${runs[@]}" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
-  bash -c 'run_one "$@"' _ {} || status=$?
+run_parallel run_one "${runs[@]}" || status=$?
 
 "$PYTHON" "$ROOT/experiments/report.py" --workdirs="$WORKDIR_ROOT/*" --published="$CONFIG" \
   --out="$OUT" --command="PARALLEL=$PARALLEL PIN=$PIN launch/reproduce/omniglot.sh $SIZE" \
