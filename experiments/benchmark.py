@@ -24,6 +24,14 @@ Suites (``--suites``):
   (support + query), and the episode sampler's share of a step (a jitted scan of
   ``sample_batch`` alone over the training step's time; goal < 5%).
 
+* ``lopt``: PES meta-training of learned optimizers at learned_optimization's benchmark
+  settings: a 64-32-10 ReLU MLP task, batch 128, 4 tasks x 2 antithetic, truncation 50;
+  ``mlp_lopt`` (two hidden layers of 32, 19 features, like its MLPLOpt) and ``small_lopt``
+  (one hidden layer of 8, Adafactor features). Data: an in-memory pool of 8x8 images (like its
+  FashionMNIST-8x8 task; random images, so no download) and, for comparison, the procedural
+  Gaussian mixture drawn fresh each step. Also each optimizer's cost per inner step and state
+  memory relative to Adam (a 50-step unroll on 8 tasks, forward only).
+
 ``--json`` saves every row; ``--compare=OLD.json`` prints this run's numbers as ratios of
 another run's (two commits, two machines), matched by suite and row name.
 """
@@ -38,17 +46,22 @@ from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from metalearn import config as config_lib
 from metalearn import evaluation, experiment, train
 from metalearn.datasets import ClassImages
-from metalearn.tasks import FewShotClassification, sample_batch
+from metalearn.learners import OptaxRule, OptimizerLearner
+from metalearn.learners.mlp_lopt import MLPLOpt
+from metalearn.tasks import ClassificationTraining, FewShotClassification, sample_batch
 from metalearn.unroll import unroll
 
 _CONFIG = pathlib.Path(__file__).parent / "configs" / "maml_sinusoid.py"
 _OMNIGLOT = pathlib.Path(__file__).parent / "configs" / "omniglot.py"
 
-SUITES = ("sinusoid", "few_shot", "memory", "omniglot")
+_LOPT = pathlib.Path(__file__).parent / "configs" / "learned_optimizer.py"
+
+SUITES = ("sinusoid", "few_shot", "memory", "omniglot", "lopt")
 _SUITES = flags.DEFINE_list("suites", ["sinusoid", "few_shot", "memory"],
                             f"Benchmarks to run, from {SUITES}.")
 _CONV_IMPLS = flags.DEFINE_list("conv_impls", ["im2col", "xla"],
@@ -61,6 +74,7 @@ _OMNIGLOT_BATCH = flags.DEFINE_integer("omniglot_meta_batch", 32,
                                        "Episodes per outer step in the omniglot suite (the "
                                        "MAML paper's 5-way meta-batch: 32).")
 
+_LOPT_STEPS = flags.DEFINE_integer("lopt_steps", 10, "Outer steps per timed call (lopt suite).")
 _LEARNERS = flags.DEFINE_list("learners", ["maml", "fomaml", "metasgd", "anil", "reptile"],
                               "Gradient-based learners of the sinusoid suite.")
 _MEMORY_T = flags.DEFINE_list("memory_steps", ["10", "30", "100", "300", "1000"],
@@ -121,7 +135,7 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
     return s
   loop_s = _median_seconds(python_loop, repeats) / loop_steps
   inner = max(config.learner.num_inner_steps, 1)
-  return {"suite": suite, "learner": name, "k": config.task.num_support,
+  return {"suite": suite, "learner": name, "k": config.task.get("num_support", 0),
           "meta_batch": config.meta_batch_size, "inner_steps": config.learner.num_inner_steps,
           "steps_per_call": steps, "outer_steps_per_s": steps / chunk_s,
           "inner_steps_per_s": steps / chunk_s * config.meta_batch_size * inner,
@@ -216,19 +230,82 @@ def bench_omniglot(conv_impl: str, steps: int, repeats: int, meta_batch: int) ->
           "sample_s": sample_s, "sampler_share": sample_s / step_s, "compile_s": compile_s}
 
 
+def _image_pool_family(batch_size: int):
+  """An in-memory pool of random 8x8 images in 10 classes (6000 per split), like a dataset."""
+  rng = np.random.default_rng(0)
+  per_class = [rng.integers(0, 256, (600, 8, 8, 1), dtype=np.uint8) for _ in range(10)]
+  classes = ClassImages.from_lists(per_class, [str(c) for c in range(10)])
+  return ClassificationTraining.from_class_images(classes, classes, batch_size=batch_size)
+
+
+def bench_lopt(lopt: str, data: str, steps: int, repeats: int) -> dict:
+  """PES meta-training throughput of ``lopt`` on ``data`` ('images' or 'gaussian_mixture')."""
+  config = config_lib.load_config_module(str(_LOPT)).get_config(f"{lopt},small")
+  config.meta_batch_size = 4
+  family = (_image_pool_family(config.task.batch_size) if data == "images"
+            else experiment.make_family(config))
+  row = _bench_chunk("lopt", f"{lopt} ({data})", config, experiment.build(config, family),
+                     steps, repeats)
+  # every outer step runs meta_batch pairs: 2 trajectories of truncation_length steps each
+  row["inner_steps_per_s"] = (row["outer_steps_per_s"] * 2 * config.meta_batch_size
+                              * config.estimator.truncation_length)
+  row["inner_steps"] = config.estimator.truncation_length
+  # XLA's cost analysis counts a loop body once: count one inner step of one trajectory
+  exp = experiment.build(config, family)
+  theta = exp.learner.init(jax.random.key(0))
+  task = family.sample(jax.random.key(1))
+  inner = exp.learner.init_state(theta, task)
+  cost = jax.jit(exp.learner.step).lower(theta, inner, task).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops = float(cost.get("flops", float("nan")))
+  row["mflop_per_step"] = flops * 2 * config.meta_batch_size * row["inner_steps"] / 1e6
+  row["gflops"] = flops * row["inner_steps_per_s"] / 1e9
+  return row
+
+
+def bench_lopt_cost(repeats: int) -> list[dict]:
+  """Seconds per inner step and state floats per parameter of each optimizer vs Adam."""
+  family = _image_pool_family(128)
+  tasks = sample_batch(family, jax.random.key(0), 8)
+  rules = {"adam": OptaxRule(optax.adam(1e-3)), "mlp_lopt": MLPLOpt(),
+           "small_lopt": MLPLOpt(hidden=(8,), features="adafactor")}
+  out = []
+  for name, rule in rules.items():
+    learner = OptimizerLearner(family, rule, 1000)
+    theta = learner.init(jax.random.key(1))
+    states = jax.vmap(learner.init_state, in_axes=(None, 0))(theta, tasks)
+    run = jax.jit(lambda th, st, tk: jax.vmap(
+        lambda s, t: unroll(learner, th, s, t, 50)[1], in_axes=(0, 0))(st, tk))
+    sec = _median_seconds(lambda: run(theta, states, tasks), repeats) / (8 * 50)
+    params = family.init_params(jax.tree.map(lambda a: a[0], tasks))
+    n_params = sum(p.size for p in jax.tree.leaves(params))
+    state = rule.init_state(theta, params, 1000)
+    n_state = sum(np.size(x) for x in jax.tree.leaves(state) if np.ndim(x) > 0)
+    out.append({"suite": "lopt_cost", "optimizer": name, "us_per_inner_step": sec * 1e6,
+                "state_floats_per_param": n_state / n_params})
+  adam = out[0]
+  for r in out:
+    r["cost_vs_adam"] = r["us_per_inner_step"] / adam["us_per_inner_step"]
+    r["state_vs_adam"] = r["state_floats_per_param"] / adam["state_floats_per_param"]
+  return out
+
+
 def _row_key(r: dict) -> str:
   if r["suite"] == "omniglot":
     return f"omniglot/{r['config']}/{r['conv_impl']}/{r['meta_batch']}"
   if r["suite"] == "memory":
     return f"memory/T={r['inner_steps']}/remat={r['remat']}"
+  if r["suite"] == "lopt_cost":
+    return f"lopt_cost/{r['optimizer']}"
   return f"{r['suite']}/{r['learner']}/{r['k']}/{r['meta_batch']}"
 
 
 def _compare(rows: list[dict], path: str) -> None:
   old = json.loads(pathlib.Path(path).read_text())
-  old_rows = {_row_key(r): r for key in ("rows", "few_shot", "memory") for r in old.get(key, [])}
+  old_rows = {_row_key(r): r for key in ("rows", "few_shot", "memory", "lopt_cost")
+              for r in old.get(key, [])}
   fields = ("outer_steps_per_s", "episodes_per_s", "compile_s", "gflops", "memory_mib",
-            "temp_mib")
+            "temp_mib", "us_per_inner_step")
   print(f"\nThis run / {path} ({old.get('hardware', '?')}):\n")
   print("| row | " + " | ".join(fields) + " |")
   print("|---" * (len(fields) + 1) + "|")
@@ -256,6 +333,10 @@ def main(argv):
   memory = bench_memory([int(t) for t in _MEMORY_T.value]) if "memory" in suites else []
   few_shot = ([bench_omniglot(c, _OMNIGLOT_STEPS.value, _REPEATS.value, _OMNIGLOT_BATCH.value)
                for c in _CONV_IMPLS.value] if "omniglot" in suites else [])
+  if "lopt" in suites:
+    rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value)
+             for l in ("mlp_lopt", "small_lopt") for d in ("images", "gaussian_mixture")]
+  lopt_cost = bench_lopt_cost(_REPEATS.value) if "lopt" in suites else []
   print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
   if rows:
     print("| suite | learner | K | meta-batch | inner steps | outer steps/s | inner steps/s | "
@@ -288,13 +369,21 @@ def main(argv):
             f"{r['sample_s'] * 1e3:.2f} ms ({100 * r['sampler_share']:.2f}%) | "
             f"{r['compile_s']:.1f} |")
     print()
+  if lopt_cost:
+    print("| optimizer | us per inner step (8 tasks, forward) | x Adam | state floats/param | "
+          "x Adam |")
+    print("|---|---|---|---|---|")
+    for r in lopt_cost:
+      print(f"| {r['optimizer']} | {r['us_per_inner_step']:.1f} | {r['cost_vs_adam']:.2f} | "
+            f"{r['state_floats_per_param']:.2f} | {r['state_vs_adam']:.2f} |")
+    print()
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"peak_gflops": peak, "hardware": evaluation.hardware(),
                  "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
-                 "memory": memory}, f, indent=2)
+                 "memory": memory, "lopt_cost": lopt_cost}, f, indent=2)
   if _COMPARE.value:
-    _compare(rows + memory + few_shot, _COMPARE.value)
+    _compare(rows + memory + few_shot + lopt_cost, _COMPARE.value)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,15 @@ import optax
 from metalearn import models
 from metalearn.datasets import loading
 from metalearn.estimators import ESTIMATORS
-from metalearn.learners import LEARNERS
+from metalearn.learners import GRADIENT_LEARNERS, LEARNERS, LOPTS
+from metalearn.learners.mlp_lopt import FEATURE_SETS
+from metalearn.learners.optimizer import CURVES
+from metalearn.tasks import training
 from metalearn.objectives import OBJECTIVES
 
 SCHEDULES = ("constant", "linear", "cosine")
+# Out-of-family evaluation sets of learned optimizers (metalearn/lopt_evaluation.py).
+OOD_SETS = ("wider", "deeper", "teacher_data", "omniglot_data", "long_horizon")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
                      "steps_per_call", "eval", "mesh")
@@ -46,27 +51,74 @@ TASKS = {
                      num_ways=5, num_support=1, num_query=1, image_size=28, rotate_train=True,
                      rotate_eval=True, split_seed=0, num_train_classes=1100,
                      num_validation_classes=100),
+    # Network training for learned optimizers (metalearn.tasks.ClassificationTraining): fresh
+    # batches every step; data 'images' reads a tfds dataset (its tfds_splits: train, valid).
+    "classification_training": dict(
+        name="classification_training", data="gaussian_mixture", network="mlp", image_size=8,
+        num_classes=10, hidden=(32,), activation="relu", batch_size=128, init_scale=1.0,
+        separation=(0.2, 0.6), dataset="fashion_mnist", data_dir="",
+        tfds_splits=("train", "test")),
+    # Noisy quadratics of random conditioning (metalearn.tasks.QuadraticTraining).
+    "quadratic": dict(name="quadratic", dim=10, log10_condition=(0.0, 3.0), noise=1.0,
+                      batch_size=32),
+    # A tiny transformer LM on random Markov chains (metalearn.tasks.LanguageModelTraining).
+    "lm_training": dict(name="lm_training", vocab_size=16, seq_len=16, width=32, num_layers=1,
+                        num_heads=2, batch_size=32, temperature=0.5),
 }
+TRAINING_TASKS = ("classification_training", "quadratic", "lm_training")
 MODELS = {
     "mlp": dict(name="mlp", hidden=(40, 40), norm="none"),
     "conv4": dict(name="conv4", filters=64, num_layers=4, norm="batch", pool="max",
                   conv_impl="im2col"),
+    # Learned optimizers train the task's own network: no model of their own.
+    "none": dict(name="none"),
+}
+# The keys of ``learner`` depend on its name: gradient learners and ProtoNets share one set;
+# each learned optimizer has its architecture's options, the horizon it is trained on
+# (num_inner_steps), what its learning curve records (curve) and the reference Adam step size
+# of curve='train_vs_reference'.
+_LOPT_COMMON = dict(num_inner_steps=100, curve="train", reference_lr=1e-3)
+LEARNER_KEYS = {
+    "mlp_lopt": dict(hidden=(32, 32), features="full", step_mult=1e-3, exp_mult=1e-3),
+    "lstm_lopt": dict(hidden_size=20, num_layers=2, output_scale=0.1),
+    "hyper_lopt": dict(hidden=(32,), init_lr=1e-3),
 }
 
 
-def default_config(task: str = "sinusoid", model: str = "mlp") -> ml_collections.ConfigDict:
+def learner_defaults(name: str) -> dict:
+  """The ``learner`` group's keys and defaults for learner ``name``."""
+  if name in LOPTS:
+    return dict(name=name, **_LOPT_COMMON, **LEARNER_KEYS[name])
+  return dict(name=name, inner_lr=0.01, num_inner_steps=1)
+
+
+def lopt_eval_defaults() -> dict:
+  """The ``eval`` group of learned optimizers (metalearn/lopt_evaluation.py)."""
+  return dict(at_end=True, seed=1, num_tasks=16, num_tuning_tasks=8,
+              baselines=("adam", "sgd_momentum"),
+              lrs=(1e-4, 3.2e-4, 1e-3, 3.2e-3, 1e-2, 3.2e-2, 1e-1),
+              ood=("wider", "deeper", "teacher_data", "long_horizon"), horizon_multiplier=5,
+              valid_batches=8, report_lrs=(1e-3, 3.2e-3))
+
+
+def default_config(task: str = "sinusoid", model: str = "mlp",
+                   learner: str = "maml") -> ml_collections.ConfigDict:
   """Every config key with its default: MAML on 10-shot sinusoids at the paper's settings.
 
-  ``task`` / ``model`` pick the key sets of the ``task`` and ``model`` groups (:data:`TASKS`,
-  :data:`MODELS`); the ``pretrained`` evaluation baseline is only on for regression.
+  ``task`` / ``model`` / ``learner`` pick the key sets of the ``task``, ``model`` and
+  ``learner`` groups (:data:`TASKS`, :data:`MODELS`, :func:`learner_defaults`); the
+  ``pretrained`` evaluation baseline is only on for regression; learned optimizers get their
+  own ``eval`` group (:func:`lopt_eval_defaults`).
   """
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.task = dict(TASKS[task])
   c.model = dict(MODELS[model])
-  c.learner = dict(name="maml", inner_lr=0.01, num_inner_steps=1)
+  c.learner = learner_defaults(learner)
   c.objective = "final"
-  c.estimator = dict(name="backprop", remat=False, truncation_length=1)
+  # sigma / stagger: perturbation scale of es, truncated_es and pes; staggered starts (pes/tes).
+  c.estimator = dict(name="backprop", remat=False, truncation_length=1, sigma=0.01,
+                     stagger=True)
   c.meta_batch_size = 25
   c.num_steps = 70_000
   c.optimizer = dict(name="adam", learning_rate=1e-3, schedule="constant", clip_grad_norm=0.0,
@@ -86,6 +138,8 @@ def default_config(task: str = "sinusoid", model: str = "mlp") -> ml_collections
                 pretrain_steps=10_000, pretrain_lr=1e-3,
                 finetune_lrs=(0.001, 0.003, 0.01, 0.03, 0.1), num_tuning_tasks=200,
                 num_plot_tasks=4, task_batch_size=100)
+  if learner in LOPTS:
+    c.eval = lopt_eval_defaults()
   return c
 
 
@@ -138,6 +192,22 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "task.amplitude": (lambda r: len(r) == 2 and 0 <= r[0] <= r[1], "(low, high), 0 <= low <= high"),
     "task.phase": (lambda r: len(r) == 2 and r[0] <= r[1], "(low, high) with low <= high"),
     "task.x_range": (lambda r: len(r) == 2 and r[0] < r[1], "(low, high) with low < high"),
+    "task.data": (_choices(training.DATA), f"one of {list(training.DATA)}"),
+    "task.network": (_choices(training.NETWORKS), f"one of {list(training.NETWORKS)}"),
+    "task.activation": (_choices(training.ACTIVATIONS), f"one of {list(training.ACTIVATIONS)}"),
+    "task.num_classes": (_at_least(2), "an int >= 2"),
+    "task.batch_size": (_at_least(1), "an int >= 1"),
+    "task.init_scale": (_positive, "a scale > 0"),
+    "task.separation": (lambda r: len(r) == 2 and 0 <= r[0] <= r[1], "(low, high), 0 <= low <= high"),
+    "task.dim": (_at_least(1), "an int >= 1"),
+    "task.log10_condition": (lambda r: len(r) == 2 and 0 <= r[0] <= r[1],
+                             "(low, high), 0 <= low <= high"),
+    "task.noise": (_at_least(0), "a noise scale >= 0"),
+    "task.vocab_size": (_at_least(2), "an int >= 2"),
+    "task.seq_len": (_at_least(1), "an int >= 1"),
+    "task.width": (_at_least(1), "an int >= 1"),
+    "task.num_heads": (_at_least(1), "an int >= 1"),
+    "task.temperature": (_positive, "a temperature > 0"),
     "model.name": (_choices(MODELS), f"one of {list(MODELS)}"),
     "model.hidden": (lambda h: all(w >= 1 for w in h), "a tuple of layer widths >= 1"),
     "model.norm": (_choices(models.NORMS), f"one of {list(models.NORMS)}"),
@@ -151,6 +221,21 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "objective": (_choices(OBJECTIVES), f"one of {sorted(OBJECTIVES)}"),
     "estimator.name": (_choices(ESTIMATORS), f"one of {list(ESTIMATORS)}"),
     "estimator.truncation_length": (_at_least(1), "an int >= 1"),
+    "estimator.sigma": (_positive, "a perturbation scale > 0"),
+    "learner.features": (_choices(FEATURE_SETS), f"one of {list(FEATURE_SETS)}"),
+    "learner.curve": (_choices(CURVES), f"one of {list(CURVES)}"),
+    "learner.reference_lr": (_positive, "a step size > 0"),
+    "learner.step_mult": (_positive, "a multiplier > 0"),
+    "learner.exp_mult": (_at_least(0), "a multiplier >= 0"),
+    "learner.hidden_size": (_at_least(1), "an int >= 1"),
+    "learner.output_scale": (_positive, "a scale > 0"),
+    "learner.init_lr": (_positive, "a step size > 0"),
+    "eval.lrs": (lambda v: len(v) >= 1 and all(x > 0 for x in v),
+                 "a non-empty tuple of step sizes > 0"),
+    "eval.report_lrs": (lambda v: all(x > 0 for x in v), "a tuple of step sizes > 0"),
+    "eval.ood": (lambda v: set(v) <= set(OOD_SETS), f"a tuple from {OOD_SETS}"),
+    "eval.horizon_multiplier": (_at_least(1), "an int >= 1"),
+    "eval.valid_batches": (_at_least(1), "an int >= 1"),
     "meta_batch_size": (_at_least(1), "an int >= 1"),
     "num_steps": (_at_least(1), "an int >= 1"),
     "optimizer.name": (_optax_name, "the name of an optax optimizer taking learning_rate "
@@ -168,8 +253,9 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval.num_query": (_at_least(1), "an int >= 1"),
     "eval.split": (_choices(("train", "validation", "test")),
                    "one of ['train', 'validation', 'test'] (few_shot tasks)"),
-    "eval.baselines": (lambda v: set(v) <= {"random_init", "pretrained"},
-                       "a tuple of baselines from ('random_init', 'pretrained')"),
+    "eval.baselines": (lambda v: set(v) <= {"random_init", "pretrained", "adam", "sgd_momentum"},
+                       "a tuple of baselines from ('random_init', 'pretrained') (few-shot "
+                       "learners) or ('adam', 'sgd_momentum') (learned optimizers)"),
     "eval.num_inner_steps": (_at_least(0), "an int >= 0"),
     "eval.pretrain_steps": (_at_least(0), "an int >= 0"),
     "eval.pretrain_lr": (_positive, "a learning rate > 0"),
@@ -223,13 +309,13 @@ def _walk(config, schema, prefix=""):
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks every key, type and value of ``config``; returns it or raises :class:`ConfigError`."""
-  for group, options in (("task", TASKS), ("model", MODELS)):
+  for group, options in (("task", TASKS), ("model", MODELS), ("learner", sorted(LEARNERS))):
     sub = config.get(group)
     name = sub.get("name") if isinstance(sub, ml_collections.ConfigDict) else None
     if name not in options:
       raise ConfigError(f"config key '{group}.name' = {name!r} is not allowed: it must be one of "
                         f"{list(options)}")
-  schema = default_config(config.task.name, config.model.name)
+  schema = default_config(config.task.name, config.model.name, config.learner.name)
   _walk(config, schema)
   for key in _missing(config, schema):
     raise ConfigError(f"config key '{key}' is missing; start configs from "
@@ -253,13 +339,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ConfigError("learner.name='reptile' and estimator.name='reptile' go together (Reptile's "
                       f"meta-update is its estimator); got learner.name={config.learner.name!r}, "
                       f"estimator.name={config.estimator.name!r}")
-  if (config.estimator.name == "truncated_backprop"
+  if (config.estimator.name in ("truncated_backprop", "truncated_es", "pes")
       and config.learner.num_inner_steps % config.estimator.truncation_length):
     raise ConfigError(f"learner.num_inner_steps ({config.learner.num_inner_steps}) must be a "
                       "multiple of estimator.truncation_length "
                       f"({config.estimator.truncation_length})")
-  if max(config.eval.report_steps) > config.eval.num_inner_steps or min(
-      config.eval.report_steps) < 0:
+  if config.learner.name not in LOPTS and (max(config.eval.report_steps) >
+                                           config.eval.num_inner_steps or min(
+      config.eval.report_steps) < 0):
     raise ConfigError(f"config key 'eval.report_steps' = {tuple(config.eval.report_steps)} must "
                       f"lie in [0, eval.num_inner_steps={config.eval.num_inner_steps}]")
   return config
@@ -267,6 +354,23 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def _check_learner_task(config) -> None:
   """Cross-key rules of learners, tasks and evaluation."""
+  lopt, training_task = config.learner.name in LOPTS, config.task.name in TRAINING_TASKS
+  if lopt != training_task:
+    raise ConfigError(
+        f"learner.name={config.learner.name!r} and task.name={config.task.name!r} do not go "
+        f"together: learned optimizers ({sorted(LOPTS)}) train networks of training tasks "
+        f"({list(TRAINING_TASKS)}); few-shot learners need few-shot tasks")
+  if lopt:
+    if config.model.name != "none":
+      raise ConfigError("learned optimizers train the task's own network: set model.name='none' "
+                        "(the task keys set the network)")
+    if config.task.name == "lm_training" and config.task.width % config.task.num_heads:
+      raise ConfigError(f"task.width ({config.task.width}) must be a multiple of "
+                        f"task.num_heads ({config.task.num_heads})")
+    return
+  if config.model.name == "none":
+    raise ConfigError(f"learner.name={config.learner.name!r} needs a model: set model.name to "
+                      f"one of {[m for m in MODELS if m != 'none']}")
   protonet, few_shot = config.learner.name == "protonet", config.task.name == "few_shot"
   if protonet and not few_shot:
     raise ConfigError("learner.name='protonet' needs task.name='few_shot' (it classifies by "

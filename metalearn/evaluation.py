@@ -34,6 +34,7 @@ from metalearn import experiment as experiment_lib
 from metalearn import plots
 from metalearn import train as train_lib
 from metalearn.checkpoint import Checkpointer
+from metalearn.learners import LOPTS
 from metalearn.tasks import sample_batch
 from metalearn.unroll import unroll
 
@@ -232,7 +233,14 @@ def format_table(results: dict) -> str:
 
 
 def evaluate_and_report(config, workdir) -> dict:
-  """Runs :func:`evaluate`, prints the table and where the files are."""
+  """Runs :func:`evaluate` (learned optimizers: :func:`metalearn.lopt_evaluation.evaluate`),
+  prints the table and where the files are."""
+  if config.learner.name in LOPTS:
+    from metalearn import lopt_evaluation  # it builds on this module
+    results = lopt_evaluation.evaluate(config, workdir)
+    if jax.process_index() == 0:
+      lopt_evaluation.print_report(results, workdir)
+    return results
   results = evaluate(config, workdir)
   if jax.process_index() != 0:
     return results

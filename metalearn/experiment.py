@@ -10,8 +10,11 @@ import jax
 
 from metalearn import estimators, models, objectives, parallel
 from metalearn.datasets import load_splits
-from metalearn.learners import Learner, ProtoNetLearner, make_gradient_learner
-from metalearn.tasks import FewShotClassification, SinusoidFamily, TaskFamily
+from metalearn.datasets import tfds_images
+from metalearn.learners import (LOPTS, Learner, OptaxRule, OptimizerLearner, ProtoNetLearner,
+                                make_gradient_learner, make_rule)
+from metalearn.tasks import (ClassificationTraining, FewShotClassification, LanguageModelTraining,
+                             QuadraticTraining, SinusoidFamily, TaskFamily)
 
 
 class Experiment(NamedTuple):
@@ -38,6 +41,8 @@ def make_family(config: ml_collections.ConfigDict, split: str = "train",
   """The task family of ``config.task`` on ``split`` (few-shot tasks: ``train``,
   ``validation`` or ``test`` classes), with ``num_query`` overriding ``task.num_query``."""
   t = config.task
+  if t.name in ("classification_training", "quadratic", "lm_training"):
+    return make_training_family(t)
   num_query = t.num_query if num_query is None else num_query
   if t.name == "sinusoid":
     return SinusoidFamily(num_support=t.num_support, num_query=num_query,
@@ -49,6 +54,31 @@ def make_family(config: ml_collections.ConfigDict, split: str = "train",
                      f"{sorted(splits)} (set eval.split)")
   return FewShotClassification.from_classes(splits[split], t.num_ways, t.num_support,
                                             num_query)
+
+
+def make_training_family(t: ml_collections.ConfigDict):
+  """The network-training family of a ``classification_training``, ``quadratic`` or
+  ``lm_training`` task config."""
+  if t.name == "quadratic":
+    return QuadraticTraining(t.dim, tuple(t.log10_condition), t.noise, t.batch_size)
+  if t.name == "lm_training":
+    return LanguageModelTraining(t.vocab_size, t.seq_len, t.width, t.num_layers, t.num_heads,
+                                 t.batch_size, t.temperature)
+  kwargs = dict(network=t.network, image_size=t.image_size, num_classes=t.num_classes,
+                hidden=tuple(t.hidden), activation=t.activation, batch_size=t.batch_size,
+                init_scale=t.init_scale, separation=tuple(t.separation))
+  if t.data != "images":
+    return ClassificationTraining(data=t.data, **kwargs)
+  train, valid = (tfds_images.read_classes(t.dataset, split, t.data_dir or None)
+                  for split in t.tfds_splits[:2])
+  return ClassificationTraining.from_class_images(train, valid, **kwargs)
+
+
+def make_rule_from_config(config: ml_collections.ConfigDict):
+  """The learned optimizer (update rule) ``config.learner`` describes."""
+  from metalearn.config import LEARNER_KEYS  # the keys of each learned optimizer
+  l = config.learner
+  return make_rule(l.name, {k: l[k] for k in LEARNER_KEYS[l.name]})
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -69,6 +99,12 @@ def make_learner(config: ml_collections.ConfigDict, family: TaskFamily,
                  name: str | None = None) -> Learner:
   """The learner ``name`` (default ``config.learner.name``) on ``config.model``."""
   name = name or config.learner.name
+  if name in LOPTS:
+    l = config.learner
+    reference = (OptaxRule(optax.adam(l.reference_lr)) if l.curve == "train_vs_reference"
+                 else None)
+    return OptimizerLearner(family, make_rule_from_config(config), l.num_inner_steps, l.curve,
+                            reference)
   if name == "protonet":
     init_fn, apply_fn = models.make(config.model, family.input_shape, None)
     return ProtoNetLearner(init_fn, apply_fn, family.loss, family.num_ways)
@@ -83,6 +119,12 @@ def _estimator(config, learner, objective, mesh, family: TaskFamily):
   if e.name == "truncated_backprop":
     return estimators.truncated_backprop(learner, family, objective, batch, steps,
                                          e.truncation_length, e.remat, mesh)
+  if e.name == "es":
+    return estimators.antithetic_es(learner, family, objective, batch, steps, e.sigma, mesh)
+  if e.name in ("truncated_es", "pes"):
+    return estimators.truncated_es(learner, family, objective, batch, steps,
+                                   e.truncation_length, e.sigma, e.name == "pes", e.stagger,
+                                   mesh)
   return estimators.reptile(learner, family, objective, batch, steps, mesh)
 
 

@@ -124,6 +124,8 @@ def _summarise(chunks: list[dict]) -> dict[str, float]:
   mean = lambda x: np.mean(x[ok], axis=0) if ok.any() else np.full(x.shape[1:], np.nan)
   out = {"meta_loss": float(mean(cat["meta_loss"])), "grad_norm": float(mean(cat["grad_norm"])),
          "nonfinite_steps": int(np.sum(~ok))}
+  if "nonfinite_trajectories" in cat:  # ES / PES: excluded and reset trajectories (pairs)
+    out["nonfinite_trajectories"] = int(np.sum(cat["nonfinite_trajectories"]))
   for t, v in enumerate(mean(cat["curve"])):
     out[f"loss_step_{t}"] = float(v)
   return out
@@ -210,6 +212,10 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
         logging.info("step %d/%d | meta_loss %.4f | %.3g steps/s | ETA %s", done_step,
                      config.num_steps, row["meta_loss"], rate,
                      _eta((config.num_steps - done_step) / max(rate, 1e-9)))
+        if row.get("nonfinite_trajectories"):
+          logging.warning("%d trajectory pair(s) since the last log had a non-finite loss: "
+                          "excluded from their estimates and reset to fresh tasks.",
+                          row["nonfinite_trajectories"])
         if row["nonfinite_steps"]:
           logging.warning("%d outer step(s) since the last log had a non-finite meta-loss or "
                           "gradient and were skipped (%d in total).", row["nonfinite_steps"],

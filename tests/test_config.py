@@ -30,8 +30,9 @@ def test_wrong_type():
 @pytest.mark.parametrize("key,value,match", [
     ("learner.inner_lr", -0.01, r"'learner.inner_lr' = -0.01 is not allowed: it must be a step "
                                 r"size > 0"),
-    ("learner.name", "mamal", r"'learner.name' = 'mamal'.*one of \['anil', 'fomaml', 'maml', "
-                              r"'metasgd', 'protonet', 'reptile'\]"),
+    ("learner.name", "mamal", r"'learner.name' = 'mamal'.*one of \['anil', 'fomaml', "
+                              r"'hyper_lopt', 'lstm_lopt', 'maml', 'metasgd', 'mlp_lopt', "
+                              r"'protonet', 'reptile'\]"),
     ("objective", "speed", r"'objective' = 'speed'.*one of \['final', 'mean', 'progress'\]"),
     ("optimizer.name", "adamm", r"'optimizer.name' = 'adamm'.*optax optimizer"),
     ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 0"),
@@ -131,4 +132,28 @@ def test_protonet_rules():
   c = _few_shot()
   c.eval.baselines = ("random_init", "pretrained")
   with pytest.raises(ConfigError, match="'pretrained'.*is for regression tasks"):
+    config_lib.validate(c)
+
+
+def test_learned_optimizer_configs_validate_and_mismatches_are_named():
+  c = config_lib.default_config("classification_training", "none", "mlp_lopt")
+  c.estimator.name, c.estimator.truncation_length = "pes", 10
+  config_lib.validate(c)
+  assert "hidden" in c.learner and "inner_lr" not in c.learner and "lrs" in c.eval
+  bad = config_lib.default_config("classification_training", "none", "mlp_lopt")
+  bad.learner.name = "lstm_lopt"  # its keys differ: no 'hidden'
+  with pytest.raises(config_lib.ConfigError, match="unknown config key 'learner.(exp_mult|features|hidden|step_mult)'"):
+    config_lib.validate(bad)
+  wrong_task = config_lib.default_config("sinusoid", "none", "hyper_lopt")
+  with pytest.raises(config_lib.ConfigError, match="learned optimizers .* train networks"):
+    config_lib.validate(wrong_task)
+  needs_model = config_lib.default_config("sinusoid", "none", "maml")
+  with pytest.raises(config_lib.ConfigError, match="needs a model"):
+    config_lib.validate(needs_model)
+  c.estimator.truncation_length = 7
+  with pytest.raises(config_lib.ConfigError, match="multiple of estimator.truncation_length"):
+    config_lib.validate(c)
+  c.estimator.truncation_length = 10
+  c.eval.ood = ("wider", "bigger")
+  with pytest.raises(config_lib.ConfigError, match="eval.ood"):
     config_lib.validate(c)

@@ -1,10 +1,15 @@
-"""Learners: the contract, the gradient-based family and Prototypical Networks."""
+"""Learners: the contract, the gradient-based family, Prototypical Networks, and optimizers
+(hand-designed and learned) training networks of training task families."""
 
 from typing import Callable
 
 from metalearn.learners.base import Learner
 from metalearn.learners.gradient import GradientLearner
 from metalearn.learners.protonet import ProtoNetLearner
+from metalearn.learners.optimizer import (OptaxRule, OptimizerLearner, OptimizerState,
+                                          StepSizeRule, UpdateRule, adam_rule,
+                                          sgd_momentum_rule)
+from metalearn.learners.export import LOPTS, as_optax, make_rule
 
 # name -> GradientLearner options. Reptile's meta-update comes from its estimator.
 GRADIENT_LEARNERS = {
@@ -15,8 +20,9 @@ GRADIENT_LEARNERS = {
     "reptile": dict(first_order=True),
 }
 
-# Every learner a config may name: the gradient-based family and Prototypical Networks.
-LEARNERS = (*GRADIENT_LEARNERS, "protonet")
+# Every learner a config may name: the gradient-based family, Prototypical Networks and the
+# learned optimizers.
+LEARNERS = (*GRADIENT_LEARNERS, "protonet", *LOPTS)
 
 
 def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss_fn: Callable,
@@ -28,4 +34,6 @@ def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss
 
 
 __all__ = ["Learner", "GradientLearner", "ProtoNetLearner", "GRADIENT_LEARNERS", "LEARNERS",
-           "make_gradient_learner"]
+           "LOPTS", "OptaxRule", "OptimizerLearner", "OptimizerState", "StepSizeRule", "UpdateRule",
+           "adam_rule", "as_optax", "sgd_momentum_rule",
+           "make_gradient_learner", "make_rule"]

@@ -1,0 +1,288 @@
+"""Evaluating a learned optimizer against hand-designed ones on held-out training tasks.
+
+For every evaluation set (the training family's held-out tasks, and out-of-family sets: wider
+or deeper networks, another data distribution, Omniglot images, a ``horizon_multiplier`` times
+longer horizon), each method trains every task for the set's horizon from the same
+initialisation on the same batches:
+
+* the learned optimizer, told the set's horizon;
+* Adam and SGD with momentum at every step size of ``eval.lrs`` (one compiled program per
+  method and set: the step size is a ``vmap``-ed argument). Their curves are cached in
+  ``<workdir>/baselines/`` keyed by everything they depend on, so re-evaluating a new
+  checkpoint only trains the learned optimizer.
+
+Reported per method: the final validation loss (mean over ``valid_batches`` fresh batches), the
+mean training loss along the trajectory, divergences (non-finite losses), and per step size how
+many tasks the learned optimizer beats. *Tuned* baselines pick their step size on separate
+tuning tasks (``num_tuning_tasks``) by the criterion they are compared on: final validation
+loss, or mean training loss. The *speedup* is VeLO-style: how many steps tuned Adam needs to
+reach the learned optimizer's final (smoothed) training loss, over the horizon; above 1 means
+the learned optimizer gets there faster.
+"""
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from metalearn import config as config_lib
+from metalearn import evaluation
+from metalearn import experiment as experiment_lib
+from metalearn.datasets import loading
+from metalearn.learners import OptimizerLearner, adam_rule, sgd_momentum_rule
+from metalearn.tasks import ClassificationTraining, sample_batch
+from metalearn.unroll import unroll
+
+_STREAM = 0x10F7  # evaluation tasks: fold_in(key(eval.seed), _STREAM), apart from training's
+BASELINES = {"adam": adam_rule, "sgd_momentum": sgd_momentum_rule}
+SMOOTH = 20  # steps of the moving average applied to training curves for the speedup
+
+
+def evaluation_sets(config: ml_collections.ConfigDict) -> dict[str, tuple[object, int]]:
+  """``name -> (family, horizon)``: ``in_family`` and each of ``eval.ood``."""
+  family = experiment_lib.make_family(config)
+  T = config.learner.num_inner_steps
+  sets = {"in_family": (family, T)}
+  for name in config.eval.ood:
+    if name == "long_horizon":
+      sets[name] = (family, T * config.eval.horizon_multiplier)
+      continue
+    if not isinstance(family, ClassificationTraining):
+      raise ValueError(f"eval.ood {name!r} needs task.name='classification_training'; only "
+                       "'long_horizon' applies to other task families")
+    if name == "wider":
+      sets[name] = (dataclasses.replace(family, hidden=tuple(4 * w for w in family.hidden)), T)
+    elif name == "deeper":
+      sets[name] = (dataclasses.replace(family, hidden=family.hidden + family.hidden[-1:] * 2),
+                    T)
+    elif name == "teacher_data":
+      other = "gaussian_mixture" if family.data == "teacher" else "teacher"
+      sets[name] = (dataclasses.replace(family, data=other, images=None, labels=None), T)
+    elif name == "omniglot_data":
+      sets[name] = (_omniglot_family(config, family), T)
+  return sets
+
+
+def _omniglot_family(config, family):
+  """Omniglot characters as classes, each character's drawings split 14 train / 6 valid."""
+  task = ml_collections.ConfigDict(dict(config_lib.TASKS["few_shot"]))
+  task.protocol, task.image_size = "mini", 28
+  classes = loading.load_splits(task)["train"]
+  n = family.num_classes
+  train = dataclasses.replace(classes.select(range(n)), images=classes.images[:n, :14],
+                              counts=np.minimum(classes.counts[:n], 14))
+  valid = dataclasses.replace(classes.select(range(n)), images=classes.images[:n, 14:],
+                              counts=np.maximum(classes.counts[:n] - 14, 0))
+  return ClassificationTraining.from_class_images(
+      train, valid, network=family.network, image_size=family.image_size, num_classes=n,
+      hidden=family.hidden, activation=family.activation, batch_size=family.batch_size,
+      init_scale=family.init_scale)
+
+
+def trajectories(learner: OptimizerLearner, thetas, tasks, num_steps: int, valid_batches: int):
+  """Training curves ``[M, N, T + 1]`` and final validation losses ``[M, N]`` of ``M``
+  meta-parameter settings (leading axis of ``thetas``) on ``N`` tasks."""
+
+  def one(theta, task):
+    end, curve = unroll(learner, theta, learner.init_state(theta, task), task, num_steps)
+    valid = jax.vmap(lambda i: learner.valid_loss(end, task, i))(jnp.arange(valid_batches))
+    return curve, jnp.mean(valid)
+
+  per_theta = lambda theta, tasks: jax.vmap(one, in_axes=(None, 0))(theta, tasks)
+  return jax.jit(jax.vmap(per_theta, in_axes=(0, None)))(thetas, tasks)
+
+
+def _cache_key(*parts) -> str:
+  return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:16]
+
+
+def baseline_curves(name: str, family, tasks, num_steps: int, lrs, valid_batches: int,
+                    cache_dir: pathlib.Path | None, key_parts) -> tuple[np.ndarray, np.ndarray]:
+  """``(curves [L, N, T + 1], valid [L, N])`` of baseline ``name`` at every step size, read
+  from ``cache_dir`` when an identical evaluation was cached there."""
+  path = None
+  if cache_dir is not None:
+    path = cache_dir / f"{name}-{_cache_key(name, family, num_steps, lrs, valid_batches, *key_parts)}.npz"
+    if path.exists():
+      with np.load(path) as f:
+        return f["curves"], f["valid"]
+  learner = OptimizerLearner(family, BASELINES[name](), num_steps)
+  thetas = {"lr": jnp.asarray(lrs, jnp.float32)}
+  curves, valid = (np.asarray(x) for x in trajectories(learner, thetas, tasks, num_steps,
+                                                        valid_batches))
+  if path is not None and jax.process_index() == 0:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, curves=curves, valid=valid)
+  return curves, valid
+
+
+def smooth(curves: np.ndarray, window: int = SMOOTH) -> np.ndarray:
+  """Trailing moving average over the last axis (shorter at the start)."""
+  c = np.cumsum(np.nan_to_num(curves, nan=np.inf), axis=-1)
+  out = np.empty_like(c)
+  out[..., :window] = c[..., :window] / np.arange(1, min(window, c.shape[-1]) + 1)
+  out[..., window:] = (c[..., window:] - c[..., :-window]) / window
+  return out
+
+
+def speedup(learner_curves: np.ndarray, adam_curves: np.ndarray) -> np.ndarray:
+  """Per task: steps Adam needs to reach the learner's final smoothed training loss, over the
+  horizon (``inf`` when Adam never reaches it within the horizon)."""
+  target = smooth(learner_curves)[..., -1]
+  best = np.minimum.accumulate(smooth(adam_curves), axis=-1)
+  reached = best <= target[..., None]
+  T = learner_curves.shape[-1] - 1
+  return np.where(reached.any(-1), np.argmax(reached, -1) / T, np.inf)
+
+
+def _summary(curves, valid) -> dict:
+  """Per-method numbers over tasks (curves ``[N, T + 1]``, valid ``[N]``)."""
+  finite = np.isfinite(curves).all(-1) & np.isfinite(valid)
+  mean_train = np.mean(curves[..., 1:], -1)
+  with np.errstate(invalid="ignore"):
+    v_mean, v_ci = evaluation.mean_ci95(np.where(finite, valid, np.nan)[:, None])
+    m_mean, m_ci = evaluation.mean_ci95(np.where(finite, mean_train, np.nan)[:, None])
+  return {"final_valid": float(v_mean[0]), "final_valid_ci95": float(v_ci[0]),
+          "mean_train": float(m_mean[0]), "mean_train_ci95": float(m_ci[0]),
+          "diverged": int(np.sum(~finite)),
+          "ends_above_start": int(np.sum(smooth(curves)[..., -1] > curves[..., 0]))}
+
+
+def evaluate_set(config, learner_theta, rule, family, num_steps, key, cache_dir) -> dict:
+  """All methods on one evaluation set; returns the set's entry of ``eval.json``."""
+  e = config.eval
+  k_eval, k_tune = jax.random.split(key)
+  tasks = jax.jit(sample_batch, static_argnums=2)(family, k_eval, e.num_tasks)
+  tune = jax.jit(sample_batch, static_argnums=2)(family, k_tune, e.num_tuning_tasks)
+  learner = OptimizerLearner(family, rule, num_steps)
+  one = jax.tree.map(lambda x: x[None], learner_theta)
+  curves, valid = (np.asarray(x[0]) for x in trajectories(learner, one, tasks, num_steps,
+                                                           e.valid_batches))
+  lrs = tuple(float(x) for x in e.lrs)
+  out = {"horizon": num_steps, "family": str(family.__class__.__name__) + _describe(family),
+         "learned": {**_summary(curves, valid), "mean_curve": np.nanmean(curves, 0).tolist()},
+         "baselines": {}}
+  for name in e.baselines:
+    key_parts = (e.seed, e.num_tasks, e.num_tuning_tasks, jax.random.key_data(key).tolist())
+    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), tasks, tune)
+    all_curves, all_valid = baseline_curves(name, family, both, num_steps, lrs, e.valid_batches,
+                                            cache_dir, key_parts)
+    n = e.num_tasks
+    b_curves, b_valid = all_curves[:, :n], all_valid[:, :n]
+    t_curves, t_valid = all_curves[:, n:], all_valid[:, n:]
+    with np.errstate(invalid="ignore"):
+      tune_valid = np.where(np.isfinite(t_valid), t_valid, np.inf).mean(-1)
+      tune_mean = np.where(np.isfinite(t_curves).all(-1), t_curves[..., 1:].mean(-1),
+                           np.inf).mean(-1)
+    best_valid, best_mean = int(np.argmin(tune_valid)), int(np.argmin(tune_mean))
+    per_lr = {}
+    for i, lr in enumerate(lrs):
+      s = _summary(b_curves[i], b_valid[i])
+      ok = np.isfinite(valid)
+      s["learned_wins_final_valid"] = int(np.sum(ok & ~(b_valid[i] <= valid)))
+      s["mean_curve"] = np.nanmean(b_curves[i], 0).tolist()
+      per_lr[f"{lr:g}"] = s
+    spd = speedup(curves, b_curves[best_valid])
+    out["baselines"][name] = {
+        "per_lr": per_lr, "tuned_lr_final_valid": lrs[best_valid],
+        "tuned_lr_mean_train": lrs[best_mean],
+        "tuned_final_valid": per_lr[f"{lrs[best_valid]:g}"]["final_valid"],
+        "tuned_mean_train": per_lr[f"{lrs[best_mean]:g}"]["mean_train"],
+        "speedup_median": float(np.median(spd)), "speedup_per_task": spd.tolist()}
+  return out
+
+
+def _describe(family) -> str:
+  if isinstance(family, ClassificationTraining):
+    return (f"({family.network} {list(family.hidden)} {family.activation}, {family.data}, "
+            f"batch {family.batch_size})")
+  return f"({family})"
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+  """Evaluates the newest checkpoint in ``workdir``; writes ``eval.json``, ``eval.md`` and
+  ``learning_curves.png`` (process 0)."""
+  config = config_lib.validate(config)
+  workdir = pathlib.Path(workdir)
+  exp = experiment_lib.build(config)
+  theta, step = evaluation.load_theta(config, workdir, exp)
+  rule = experiment_lib.make_rule_from_config(config)
+  key = jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM)
+  results = {"hardware": evaluation.hardware(), "checkpoint_step": step,
+             "learner": config.learner.name, "seed": config.seed,
+             "eval_seed": config.eval.seed, "num_tasks": config.eval.num_tasks,
+             "lrs": list(config.eval.lrs), "report_lrs": list(config.eval.report_lrs),
+             "sets": {}}
+  for i, (name, (family, T)) in enumerate(evaluation_sets(config).items()):
+    logging.info("Evaluating %s on %s (%d steps)", config.learner.name, name, T)
+    results["sets"][name] = evaluate_set(config, theta, rule, family, T,
+                                         jax.random.fold_in(key, i), workdir / "baselines")
+  if jax.process_index() == 0:
+    (workdir / "eval.json").write_text(json.dumps(results, indent=2))
+    (workdir / "eval.md").write_text(format_report(results))
+    plot_curves(results, workdir / "learning_curves.png")
+  return results
+
+
+def _fmt(mean, ci):
+  return f"{mean:.3f} ± {ci:.3f}" if np.isfinite(mean) else "n/a"
+
+
+def format_report(results: dict) -> str:
+  """Markdown: per set, the learned optimizer beside every baseline step size."""
+  lines = []
+  for name, s in results["sets"].items():
+    n, lopt = results["num_tasks"], s["learned"]
+    lines += [f"### {name}: {s['family']}, {s['horizon']} steps, {n} tasks", "",
+              "| method | final validation loss | mean training loss | diverged | learned wins "
+              "(final valid) |", "|---|---|---|---|---|",
+              f"| learned ({results['learner']}) | {_fmt(lopt['final_valid'], lopt['final_valid_ci95'])} "
+              f"| {_fmt(lopt['mean_train'], lopt['mean_train_ci95'])} | {lopt['diverged']}/{n} | |"]
+    for b, entry in s["baselines"].items():
+      for lr, r in entry["per_lr"].items():
+        lines.append(f"| {b} lr={lr} | {_fmt(r['final_valid'], r['final_valid_ci95'])} | "
+                     f"{_fmt(r['mean_train'], r['mean_train_ci95'])} | {r['diverged']}/{n} | "
+                     f"{r['learned_wins_final_valid']}/{n} |")
+    lines.append("")
+    for b, entry in s["baselines"].items():
+      ratio = lopt["mean_train"] / entry["tuned_mean_train"]
+      lines.append(f"- tuned {b}: lr {entry['tuned_lr_final_valid']:g} by final validation loss "
+                   f"({entry['tuned_final_valid']:.3f}), lr {entry['tuned_lr_mean_train']:g} by "
+                   f"mean training loss ({entry['tuned_mean_train']:.3f}); learned / tuned mean "
+                   f"training loss = {ratio:.2f}; median speedup vs tuned {b} = "
+                   f"{entry['speedup_median']:.2f}")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def plot_curves(results: dict, path: pathlib.Path) -> pathlib.Path:
+  """Mean training curves of the learned optimizer and every Adam step size, per set."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  sets = results["sets"]
+  fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 3.6), squeeze=False)
+  for ax, (name, s) in zip(axes[0], sets.items()):
+    if "adam" in s["baselines"]:
+      for lr, r in s["baselines"]["adam"]["per_lr"].items():
+        ax.plot(smooth(np.asarray(r["mean_curve"])), lw=0.8, alpha=0.7, label=f"Adam {lr}")
+    ax.plot(smooth(np.asarray(s["learned"]["mean_curve"])), "k", lw=2, label="learned")
+    ax.set(title=name, xlabel="inner step", ylabel="training loss (smoothed)", yscale="log")
+  axes[0][0].legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def print_report(results: dict, workdir) -> None:
+  print(f"\nLearned optimizer {results['learner']} (checkpoint step "
+        f"{results['checkpoint_step']}) vs hand-designed optimizers:\n")
+  print(format_report(results))
+  print(f"eval.json: {pathlib.Path(workdir) / 'eval.json'}")

@@ -1,0 +1,243 @@
+"""Network-training task families: the inner problems a learned optimizer learns to solve.
+
+A *training task* is "train these parameters on this data stream". Its family provides four
+pure functions, and a learner built on it (:class:`metalearn.learners.OptimizerLearner`) draws
+a fresh batch at every inner step, so an optimizer is rewarded for making the network learn,
+not for memorising a fixed set of examples::
+
+  task   = family.sample(key)                  # TrainingTask: keys + task parameters
+  params = family.init_params(task)            # the network's initial weights
+  batch  = family.batch(task, key, "train")    # or "valid": a fresh draw, same distribution
+  loss   = family.loss(params, batch)          # scalar
+
+Families are frozen dataclasses registered as pytrees: sizes are static metadata, arrays (a base
+dataset's images) are leaves, so a batch of tasks is ``jax.vmap(family.sample)`` over keys.
+
+:class:`ClassificationTraining` trains an MLP or a small conv net on
+
+* ``gaussian_mixture``: one Gaussian cluster per class, means drawn per task;
+* ``teacher``: labels from a random one-hidden-layer tanh teacher on Gaussian inputs;
+* ``images``: a base dataset (:class:`metalearn.datasets.ClassImages`, e.g. Fashion-MNIST or
+  Omniglot down-sampled to 8x8, like learned_optimization's ``FashionMnist8`` tasks); the
+  ``train`` stream samples the dataset's first split, ``valid`` its second.
+"""
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "gelu": jax.nn.gelu, "swish": jax.nn.swish}
+DATA = ("gaussian_mixture", "teacher", "images")
+NETWORKS = ("mlp", "conv")
+SPLITS = {"train": 0, "valid": 1}
+
+
+class TrainingTask(NamedTuple):
+  """One sampled training problem.
+
+  Keys are stored as raw ``uint32`` key data (:func:`jax.random.key_data`) so that tasks can
+  be checkpointed and moved to the host like any array.
+
+  Attributes:
+    init_key: key data of the network's initial weights.
+    data_key: key data of the batch stream (batch ``t`` of a split is ``fold_in`` of it).
+    info: task parameters (class means, teacher weights, ...), a dict of arrays.
+  """
+  init_key: jax.Array
+  data_key: jax.Array
+  info: dict[str, Any]
+
+  @classmethod
+  def make(cls, init_key: jax.Array, data_key: jax.Array, info: dict) -> "TrainingTask":
+    return cls(jax.random.key_data(init_key), jax.random.key_data(data_key), info)
+
+  @property
+  def init_rng(self) -> jax.Array:
+    return jax.random.wrap_key_data(self.init_key)
+
+
+class TrainingFamily(Protocol):
+  """What every network-training family provides (all pure and jittable)."""
+  batch_size: int
+
+  def sample(self, key: jax.Array) -> TrainingTask: ...
+  def init_params(self, task: TrainingTask) -> Any: ...
+  def batch(self, task: TrainingTask, key: jax.Array, split: str) -> Any: ...
+  def loss(self, params: Any, batch: Any) -> jax.Array: ...
+
+
+def batch_key(task: TrainingTask, split: str, step: jax.Array) -> jax.Array:
+  """The key of batch ``step`` of ``split``: every step and split draws fresh data."""
+  if split not in SPLITS:
+    raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+  data = jax.random.wrap_key_data(task.data_key)
+  return jax.random.fold_in(jax.random.fold_in(data, SPLITS[split]), step)
+
+
+def dense_init(key: jax.Array, fan_in: int, fan_out: int, scale: float) -> dict:
+  """LeCun-normal weights times ``scale``, zero biases."""
+  w = jax.random.normal(key, (fan_in, fan_out)) * (scale / np.sqrt(fan_in))
+  return {"w": w, "b": jnp.zeros(fan_out)}
+
+
+def mlp_init(key, sizes, scale: float) -> dict:
+  keys = jax.random.split(key, len(sizes) - 1)
+  return {f"layer_{i}": dense_init(k, a, b, scale)
+          for i, (k, a, b) in enumerate(zip(keys, sizes[:-1], sizes[1:]))}
+
+
+def mlp_apply(params: dict, x_BD: jax.Array, activation: str) -> jax.Array:
+  n = len(params)
+  for i in range(n):
+    x_BD = x_BD @ params[f"layer_{i}"]["w"] + params[f"layer_{i}"]["b"]
+    if i < n - 1:
+      x_BD = ACTIVATIONS[activation](x_BD)
+  return x_BD
+
+
+def _conv(x_BHWC, w_33CF, b_F):
+  y = jax.lax.conv_general_dilated(x_BHWC, w_33CF, (2, 2), "SAME",
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return y + b_F
+
+
+def cross_entropy(logits_BC: jax.Array, labels_B: jax.Array) -> jax.Array:
+  logp = jax.nn.log_softmax(logits_BC)
+  return -jnp.mean(jnp.take_along_axis(logp, labels_B[:, None], axis=1))
+
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["images", "labels"],
+                   meta_fields=["data", "network", "image_size", "num_classes", "hidden",
+                                "activation", "batch_size", "init_scale", "separation"])
+@dataclasses.dataclass(frozen=True)
+class ClassificationTraining:
+  """Train a classifier on a stream of fresh batches.
+
+  Attributes:
+    data: ``gaussian_mixture``, ``teacher`` or ``images``.
+    network: ``mlp`` (hidden layers ``hidden``) or ``conv`` (one stride-2 3x3 conv per entry of
+      ``hidden``, as channels, then a linear head on the flattened map).
+    image_size: inputs are ``image_size x image_size x 1`` (flattened for the MLP).
+    num_classes: output classes.
+    hidden: layer widths (MLP) or channels (conv).
+    activation: one of :data:`ACTIVATIONS`.
+    batch_size: examples per batch.
+    init_scale: multiplies the LeCun-normal initialisation.
+    separation: ``(low, high)`` of the per-task scale of the class means (``gaussian_mixture``):
+      harder tasks have closer clusters.
+    images: ``[2, N, image_size, image_size, 1]`` float images of the ``images`` data (train
+      and valid pools, each ``N`` examples; empty otherwise).
+    labels: ``[2, N]`` int labels of ``images``.
+  """
+  data: str = "gaussian_mixture"
+  network: str = "mlp"
+  image_size: int = 8
+  num_classes: int = 10
+  hidden: tuple[int, ...] = (32,)
+  activation: str = "relu"
+  batch_size: int = 128
+  init_scale: float = 1.0
+  separation: tuple[float, float] = (0.2, 0.6)
+  images: jax.Array | None = None
+  labels: jax.Array | None = None
+
+  def __post_init__(self):
+    if self.data not in DATA:
+      raise ValueError(f"data must be one of {DATA}, got {self.data!r}")
+    if self.network not in NETWORKS:
+      raise ValueError(f"network must be one of {NETWORKS}, got {self.network!r}")
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+    if (self.data == "images") != (self.images is not None):
+      raise ValueError("data='images' needs images and labels (ClassificationTraining."
+                       "from_class_images); other data kinds take none")
+
+  @classmethod
+  def from_class_images(cls, train, valid, **kwargs) -> "ClassificationTraining":
+    """A family over two :class:`~metalearn.datasets.ClassImages` splits sharing classes
+    (e.g. a dataset's train and test images), resized to ``image_size`` (default 8) and
+    standardised; at most ``num_classes`` (default 10) classes are used."""
+    size, num_classes = kwargs.get("image_size", 8), kwargs.get("num_classes", 10)
+    pools = [_pool(c, size, num_classes) for c in (train, valid)]
+    n = min(len(p[1]) for p in pools)
+    images = np.stack([p[0][:n] for p in pools])
+    mean, std = images[0].mean(), images[0].std() + 1e-6
+    return cls(data="images", images=jnp.asarray((images - mean) / std, jnp.float32),
+               labels=jnp.asarray(np.stack([p[1][:n] for p in pools]), jnp.int32), **kwargs)
+
+  @property
+  def input_dim(self) -> int:
+    return self.image_size * self.image_size
+
+  def sample(self, key: jax.Array) -> TrainingTask:
+    k_init, k_data, k_info = jax.random.split(key, 3)
+    info = {}
+    if self.data == "gaussian_mixture":
+      k_mean, k_sep = jax.random.split(k_info)
+      sep = jax.random.uniform(k_sep, (), minval=self.separation[0], maxval=self.separation[1])
+      info["means"] = sep * jax.random.normal(k_mean, (self.num_classes, self.input_dim))
+    elif self.data == "teacher":
+      info["teacher"] = mlp_init(k_info, (self.input_dim, 32, self.num_classes), 3.0)
+    return TrainingTask.make(k_init, k_data, info)
+
+  def init_params(self, task: TrainingTask) -> dict:
+    if self.network == "mlp":
+      return mlp_init(task.init_rng, (self.input_dim, *self.hidden, self.num_classes),
+                      self.init_scale)
+    keys = jax.random.split(task.init_rng, len(self.hidden) + 1)
+    params, channels, size = {}, 1, self.image_size
+    for i, (k, c) in enumerate(zip(keys, self.hidden)):
+      w = jax.random.normal(k, (3, 3, channels, c)) * (self.init_scale / np.sqrt(9 * channels))
+      params[f"conv_{i}"] = {"w": w, "b": jnp.zeros(c)}
+      channels, size = c, -(-size // 2)
+    params["head"] = dense_init(keys[-1], size * size * channels, self.num_classes,
+                                self.init_scale)
+    return params
+
+  def batch(self, task: TrainingTask, key: jax.Array, split: str) -> tuple[jax.Array, jax.Array]:
+    """``(x [B, image_size, image_size, 1], labels [B])``."""
+    B, D = self.batch_size, self.input_dim
+    k_y, k_x = jax.random.split(key)
+    if self.data == "images":
+      idx = jax.random.randint(k_x, (B,), 0, self.labels.shape[1])
+      s = SPLITS[split]
+      return self.images[s, idx], self.labels[s, idx]
+    if self.data == "gaussian_mixture":
+      y = jax.random.randint(k_y, (B,), 0, self.num_classes)
+      x = task.info["means"][y] + jax.random.normal(k_x, (B, D))
+    else:
+      x = jax.random.normal(k_x, (B, D))
+      y = jnp.argmax(mlp_apply(task.info["teacher"], x, "tanh"), axis=-1)
+    return x.reshape(B, self.image_size, self.image_size, 1), y
+
+  def apply(self, params: dict, x: jax.Array) -> jax.Array:
+    """Logits ``[B, num_classes]``."""
+    if self.network == "mlp":
+      return mlp_apply(params, x.reshape(x.shape[0], -1), self.activation)
+    act = ACTIVATIONS[self.activation]
+    for i in range(len(self.hidden)):
+      x = act(_conv(x, params[f"conv_{i}"]["w"], params[f"conv_{i}"]["b"]))
+    x = x.reshape(x.shape[0], -1)
+    return x @ params["head"]["w"] + params["head"]["b"]
+
+  def loss(self, params: dict, batch) -> jax.Array:
+    x, y = batch
+    return cross_entropy(self.apply(params, x), y)
+
+
+def _pool(classes, size: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+  """All images of the first ``num_classes`` classes in ``[0, 1]``, resized to ``size`` and
+  grey-scaled, shuffled, with their labels."""
+  xs, ys = [], []
+  for label in range(min(num_classes, classes.num_classes)):
+    imgs = classes.images[label, :classes.counts[label]].astype(np.float32) / 255.0
+    resized = jax.image.resize(jnp.asarray(imgs), (len(imgs), size, size, imgs.shape[-1]),
+                               "linear")
+    xs.append(np.asarray(resized).mean(-1, keepdims=True))
+    ys.append(np.full(len(imgs), label, np.int32))
+  order = np.random.default_rng(0).permutation(sum(len(y) for y in ys))
+  return np.concatenate(xs)[order], np.concatenate(ys)[order]

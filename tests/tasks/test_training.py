@@ -1,0 +1,106 @@
+"""Network-training task families: shapes, purity, fresh batches, images, parametric sampling."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metalearn.datasets import ClassImages
+from metalearn.tasks import (ClassificationTraining, LanguageModelTraining, QuadraticTraining,
+                             sample_batch)
+from metalearn.tasks import parametric
+from metalearn.tasks.training import batch_key
+
+FAMILIES = {
+    "mixture_mlp": ClassificationTraining(batch_size=8),
+    "teacher_conv": ClassificationTraining(data="teacher", network="conv", hidden=(4, 4),
+                                           batch_size=8, activation="tanh"),
+    "quadratic": QuadraticTraining(dim=5, batch_size=4),
+    "lm": LanguageModelTraining(vocab_size=5, seq_len=6, width=8, num_heads=2, batch_size=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_family_is_pure_vmappable_and_draws_fresh_batches(name):
+  family = FAMILIES[name]
+  tasks = jax.jit(sample_batch, static_argnums=2)(family, jax.random.key(0), 3)
+  again = sample_batch(family, jax.random.key(0), 3)
+  chex_equal = lambda a, b: jax.tree.map(
+      lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6), a, b)
+  chex_equal(tasks, again)  # a pure function of the key
+  task = jax.tree.map(lambda a: a[0], tasks)
+  params = family.init_params(task)
+  b0 = family.batch(task, batch_key(task, "train", jnp.int32(0)), "train")
+  b1 = family.batch(task, batch_key(task, "train", jnp.int32(1)), "train")
+  v0 = family.batch(task, batch_key(task, "valid", jnp.int32(0)), "valid")
+  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(b0), jax.tree.leaves(b1)))
+  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(b0), jax.tree.leaves(v0)))
+  loss, grads = jax.value_and_grad(family.loss)(params, b0)
+  assert loss.shape == () and np.isfinite(loss)
+  assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+  losses = jax.vmap(lambda t: family.loss(family.init_params(t), family.batch(
+      t, batch_key(t, "train", jnp.int32(0)), "train")))(tasks)
+  assert losses.shape == (3,) and len(np.unique(np.asarray(losses))) == 3
+
+
+def test_gaussian_mixture_is_learnable_and_separation_sets_difficulty():
+  easy = ClassificationTraining(separation=(2.0, 2.0), batch_size=512)
+  hard = dataclasses.replace(easy, separation=(0.0, 0.0))
+  task = easy.sample(jax.random.key(1))
+  x, y = easy.batch(task, jax.random.key(2), "train")
+  means = task.info["means"]
+  # nearest class mean is the Bayes classifier of equal-variance clusters
+  d = jnp.sum((x.reshape(len(x), -1)[:, None] - means[None]) ** 2, -1)
+  assert np.mean(np.argmin(d, -1) == y) > 0.99
+  h_task = hard.sample(jax.random.key(1))
+  assert np.allclose(h_task.info["means"], 0.0)  # no signal: nothing to learn
+
+
+def test_images_family_samples_its_two_pools():
+  rng = np.random.default_rng(0)
+  per_class = [np.full((6, 12, 12, 1), 40 * c, np.uint8) for c in range(3)]
+  classes = ClassImages.from_lists(per_class, ["a", "b", "c"])
+  fam = ClassificationTraining.from_class_images(classes, classes, num_classes=3, batch_size=16)
+  assert fam.images.shape == (2, 18, 8, 8, 1) and fam.labels.shape == (2, 18)
+  task = fam.sample(jax.random.key(0))
+  x, y = fam.batch(task, jax.random.key(3), "valid")
+  # each image is constant with a class-specific value: the label follows from the pixels
+  level = np.asarray(x[:, 0, 0, 0])
+  for c in range(3):
+    assert len(np.unique(level[np.asarray(y) == c])) <= 1
+  assert len(np.unique(level)) == len(np.unique(np.asarray(y)))
+  del rng
+
+
+def test_parametric_families_vary_and_each_is_vmappable():
+  rng = np.random.default_rng(0)
+  families = [parametric.sample_classification(rng) for _ in range(12)]
+  assert len({(f.hidden, f.activation, f.batch_size, f.data) for f in families}) > 6
+  for f in families[:3]:
+    tasks = sample_batch(f, jax.random.key(0), 2)
+    params = jax.vmap(f.init_params)(tasks)
+    assert jax.tree.leaves(params)[0].shape[0] == 2
+    assert parametric.describe(f)
+  q = parametric.sample_quadratic(rng)
+  assert q.dim in (2, 4, 8, 16, 32, 64)
+
+
+def test_quadratic_condition_number_and_optimum():
+  fam = QuadraticTraining(dim=6, log10_condition=(2.0, 2.0), noise=0.0)
+  task = fam.sample(jax.random.key(0))
+  eig = np.linalg.eigvalsh(np.asarray(task.info["hessian"]))
+  np.testing.assert_allclose(eig.max() / eig.min(), 100.0, rtol=1e-3)
+  batch = fam.batch(task, jax.random.key(1), "train")
+  assert float(fam.loss({"x": task.info["optimum"]}, batch)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_language_model_is_causal():
+  fam = FAMILIES["lm"]
+  task = fam.sample(jax.random.key(0))
+  params = fam.init_params(task)
+  tokens = fam.batch(task, jax.random.key(1), "train")[:, :-1]
+  logits = fam.apply(params, tokens)
+  changed = tokens.at[:, -1].set((tokens[:, -1] + 1) % fam.vocab_size)
+  np.testing.assert_allclose(fam.apply(params, changed)[:, :-1], logits[:, :-1], atol=1e-6)
