@@ -75,6 +75,12 @@ _OMNIGLOT_BATCH = flags.DEFINE_integer("omniglot_meta_batch", 32,
                                        "MAML paper's 5-way meta-batch: 32).")
 
 _LOPT_STEPS = flags.DEFINE_integer("lopt_steps", 10, "Outer steps per timed call (lopt suite).")
+_LOPTS = flags.DEFINE_list("lopts", ["mlp_lopt", "small_lopt"], "Learned optimizers (lopt suite).")
+_LOPT_DATA = flags.DEFINE_list("lopt_data", ["images", "gaussian_mixture"],
+                               "Data of the lopt suite's task: images (an in-memory pool) and/or "
+                               "gaussian_mixture (drawn fresh each step).")
+_LOPT_SIZE = flags.DEFINE_string("lopt_size", "small", "Size argument of "
+                                 "configs/learned_optimizer.py for the lopt suite (tests: tiny).")
 _LEARNERS = flags.DEFINE_list("learners", ["maml", "fomaml", "metasgd", "anil", "reptile"],
                               "Gradient-based learners of the sinusoid suite.")
 _MEMORY_T = flags.DEFINE_list("memory_steps", ["10", "30", "100", "300", "1000"],
@@ -238,10 +244,11 @@ def _image_pool_family(batch_size: int):
   return ClassificationTraining.from_class_images(classes, classes, batch_size=batch_size)
 
 
-def bench_lopt(lopt: str, data: str, steps: int, repeats: int) -> dict:
+def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "small") -> dict:
   """PES meta-training throughput of ``lopt`` on ``data`` ('images' or 'gaussian_mixture')."""
-  config = config_lib.load_config_module(str(_LOPT)).get_config(f"{lopt},small")
-  config.meta_batch_size = 4
+  config = config_lib.load_config_module(str(_LOPT)).get_config(f"{lopt},{size}")
+  config.meta_batch_size = min(config.meta_batch_size, 4)
+  config.task.data = "gaussian_mixture" if data == "gaussian_mixture" else config.task.data
   family = (_image_pool_family(config.task.batch_size) if data == "images"
             else experiment.make_family(config))
   row = _bench_chunk("lopt", f"{lopt} ({data})", config, experiment.build(config, family),
@@ -334,8 +341,8 @@ def main(argv):
   few_shot = ([bench_omniglot(c, _OMNIGLOT_STEPS.value, _REPEATS.value, _OMNIGLOT_BATCH.value)
                for c in _CONV_IMPLS.value] if "omniglot" in suites else [])
   if "lopt" in suites:
-    rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value)
-             for l in ("mlp_lopt", "small_lopt") for d in ("images", "gaussian_mixture")]
+    rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value, _LOPT_SIZE.value)
+             for l in _LOPTS.value for d in _LOPT_DATA.value]
   lopt_cost = bench_lopt_cost(_REPEATS.value) if "lopt" in suites else []
   print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
   if rows:

@@ -119,6 +119,24 @@ class Checkpointer:
       (self._manifests / f"{step}.json").unlink(missing_ok=True)
     self._manager.reload()
 
+  def steps(self) -> list[int]:
+    """The verified steps, oldest first (unusable ones are skipped as in :meth:`restore_latest`)."""
+    good = []
+    for step in sorted(self._manager.all_steps()):
+      reason = self._check(step)
+      if reason is not None:
+        self._quarantine(step, reason)
+        continue
+      good.append(step)
+    return good
+
+  def restore(self, step: int, template):
+    """Restores ``step`` (verified against its manifest) into ``template``'s structure."""
+    reason = self._check(step)
+    if reason is not None:
+      raise ValueError(f"checkpoint at step {step} in {self.directory} is not usable: {reason}")
+    return self._manager.restore(step, args=ocp.args.StandardRestore(template))
+
   def restore_latest(self, template):
     """Restores the newest verified checkpoint into ``template``'s structure.
 

@@ -29,7 +29,7 @@ from metalearn.objectives import OBJECTIVES
 
 SCHEDULES = ("constant", "linear", "cosine")
 # Out-of-family evaluation sets of learned optimizers (metalearn/lopt_evaluation.py).
-OOD_SETS = ("wider", "deeper", "teacher_data", "omniglot_data", "long_horizon")
+OOD_SETS = ("wider", "deeper", "other_data", "omniglot_data", "long_horizon")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
                      "steps_per_call", "eval", "mesh")
@@ -97,7 +97,7 @@ def lopt_eval_defaults() -> dict:
   return dict(at_end=True, seed=1, num_tasks=16, num_tuning_tasks=8,
               baselines=("adam", "sgd_momentum"),
               lrs=(1e-4, 3.2e-4, 1e-3, 3.2e-3, 1e-2, 3.2e-2, 1e-1),
-              ood=("wider", "deeper", "teacher_data", "long_horizon"), horizon_multiplier=5,
+              ood=("wider", "deeper", "other_data", "long_horizon"), horizon_multiplier=5,
               valid_batches=8, report_lrs=(1e-3, 3.2e-3))
 
 

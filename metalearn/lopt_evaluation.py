@@ -1,8 +1,10 @@
 """Evaluating a learned optimizer against hand-designed ones on held-out training tasks.
 
-For every evaluation set (the training family's held-out tasks, and out-of-family sets: wider
-or deeper networks, another data distribution, Omniglot images, a ``horizon_multiplier`` times
-longer horizon), each method trains every task for the set's horizon from the same
+For every evaluation set (the training family's held-out tasks, and out-of-family sets:
+``wider`` (4x widths) or ``deeper`` (two more layers) networks, ``other_data`` (teacher labels
+for a family trained on Gaussian mixtures and vice versa), ``omniglot_data`` (Omniglot
+characters at 8x8, from ``$METALEARN_OMNIGLOT_DIR``), ``long_horizon`` (``horizon_multiplier``
+times the trained horizon)), each method trains every task for the set's horizon from the same
 initialisation on the same batches:
 
 * the learned optimizer, told the set's horizon;
@@ -61,9 +63,10 @@ def evaluation_sets(config: ml_collections.ConfigDict) -> dict[str, tuple[object
     elif name == "deeper":
       sets[name] = (dataclasses.replace(family, hidden=family.hidden + family.hidden[-1:] * 2),
                     T)
-    elif name == "teacher_data":
+    elif name == "other_data":
       other = "gaussian_mixture" if family.data == "teacher" else "teacher"
-      sets[name] = (dataclasses.replace(family, data=other, images=None, labels=None), T)
+      sets[name] = (dataclasses.replace(family, data=other, images=None, labels=None,
+                                        counts=None), T)
     elif name == "omniglot_data":
       sets[name] = (_omniglot_family(config, family), T)
   return sets
@@ -286,3 +289,57 @@ def print_report(results: dict, workdir) -> None:
         f"{results['checkpoint_step']}) vs hand-designed optimizers:\n")
   print(format_report(results))
   print(f"eval.json: {pathlib.Path(workdir) / 'eval.json'}")
+
+
+def bars(results: dict) -> list[tuple[str, bool, str]]:
+  """The ``small`` reproduction's bars, each ``(bar, met, the numbers)``."""
+  out = []
+  s = results["sets"]["in_family"]
+  n = results["num_tasks"]
+  adam = s["baselines"].get("adam")
+  if adam is not None:
+    for lr in results["report_lrs"]:
+      wins = adam["per_lr"][f"{lr:g}"]["learned_wins_final_valid"]
+      out.append((f"beats Adam lr={lr:g} on >= 80% of held-out in-family tasks "
+                  "(final validation loss)", wins >= 0.8 * n, f"{wins}/{n}"))
+    ratio = s["learned"]["mean_train"] / adam["tuned_mean_train"]
+    out.append(("mean training loss within 2x of the best-tuned Adam's", ratio <= 2.0,
+                f"{s['learned']['mean_train']:.3f} vs {adam['tuned_mean_train']:.3f} "
+                f"(lr {adam['tuned_lr_mean_train']:g}): {ratio:.2f}x"))
+  long = results["sets"].get("long_horizon")
+  if long is not None:
+    l = long["learned"]
+    stable = l["diverged"] == 0 and l["ends_above_start"] == 0
+    out.append((f"stable at {long['horizon']} steps (no divergence, no task ends above its "
+                "initial loss)", stable,
+                f"diverged {l['diverged']}/{n}, ended above start {l['ends_above_start']}/{n}"))
+  return out
+
+
+def checkpoint_quality(config, workdir: str | pathlib.Path) -> list[dict]:
+  """For every kept checkpoint: its meta-training wall time (from ``metrics.jsonl``) and the
+  in-family wins against Adam at each of ``eval.report_lrs`` (cached baselines reused)."""
+  from metalearn import reporting  # pylint: disable=g-import-not-at-top
+  from metalearn.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  from metalearn import train as train_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.validate(config)
+  workdir = pathlib.Path(workdir)
+  exp = experiment_lib.build(config)
+  rule = experiment_lib.make_rule_from_config(config)
+  family, T = evaluation_sets(config)["in_family"]
+  seconds = reporting.train_seconds_by_step(workdir)
+  checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
+  target = train_lib.init_state(exp, config.seed)
+  rows = []
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM), 0)
+  for step in checkpointer.steps():
+    state = checkpointer.restore(step, target)
+    s = evaluate_set(config, state.theta, rule, family, T, key, workdir / "baselines")
+    row = {"step": step, "train_seconds": seconds.get(step),
+           "mean_train": s["learned"]["mean_train"]}
+    for lr in config.eval.report_lrs:
+      row[f"wins_vs_adam_{lr:g}"] = s["baselines"]["adam"]["per_lr"][f"{lr:g}"][
+          "learned_wins_final_valid"]
+    rows.append(row)
+  checkpointer.close()
+  return rows

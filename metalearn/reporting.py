@@ -24,17 +24,25 @@ def _key(result: dict) -> tuple:
   return (result["learner"], result["num_support"])
 
 
-def _train_seconds(workdir: pathlib.Path) -> float | None:
-  """Meta-training time from metrics.jsonl (sum over logged intervals of steps / rate)."""
+def train_seconds_by_step(workdir: pathlib.Path) -> dict[int, float]:
+  """Meta-training wall time at each logged step, from metrics.jsonl (cumulative sum over
+  logged intervals of steps / rate; compilation not included)."""
   path = workdir / "metrics.jsonl"
+  out, total, last = {}, 0.0, 0
   if not path.exists():
-    return None
-  total, last = 0.0, 0
+    return out
   for line in path.read_text().splitlines():
     row = json.loads(line)
-    total += (row["step"] - last) / row["steps_per_sec"]
-    last = row["step"]
-  return total
+    total += max(row["step"] - last, 0) / row["steps_per_sec"]  # a resumed run re-logs
+    last = max(last, row["step"])
+    out[row["step"]] = total
+  return out
+
+
+def _train_seconds(workdir: pathlib.Path) -> float | None:
+  """Meta-training time from metrics.jsonl (sum over logged intervals of steps / rate)."""
+  by_step = train_seconds_by_step(workdir)
+  return max(by_step.values()) if by_step else None
 
 
 def collect(workdirs: Iterable[pathlib.Path]) -> list[dict]:

@@ -1,6 +1,7 @@
 r"""MAML-family meta-learning on K-shot sinusoid regression (Finn et al. 2017, section 5.1).
 
-Command (any learner; ``k=`` sets K; ``small`` shrinks it for a quick CPU check):
+Command (any learner; ``k=`` sets K; ``small`` shrinks it for a quick CPU check, ``tiny`` to
+seconds for the tests):
 
   python experiments/meta_train.py \
     --config=experiments/configs/maml_sinusoid.py:maml,k=10 --workdir=/tmp/maml_sinusoid
@@ -28,7 +29,7 @@ LEARNERS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 
 def get_config(arg: str = "maml"):
   """``arg``: comma-separated learner name, ``k=<K>`` and ``small``."""
-  learner, k, small = "maml", 10, False
+  learner, k, small, tiny = "maml", 10, False, False
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in LEARNERS:
       learner = token
@@ -36,9 +37,11 @@ def get_config(arg: str = "maml"):
       k = int(token[2:])
     elif token == "small":
       small = True
+    elif token == "tiny":
+      tiny = True
     else:
       raise ValueError(f"unknown config argument {token!r}; use a learner from {LEARNERS}, "
-                       "'k=<K>' and/or 'small', separated by commas")
+                       "'k=<K>' and/or 'small' / 'tiny', separated by commas")
 
   c = default_config()
   c.learner.name = learner
@@ -53,6 +56,9 @@ def get_config(arg: str = "maml"):
     c.checkpoint_every = 1500
     c.eval.num_tasks = 600
     c.eval.pretrain_steps = 2000
+  if tiny:  # seconds: the tests' size
+    c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 200, 100, 100, 100
+    c.eval.update(num_tasks=50, pretrain_steps=100, num_tuning_tasks=20)
   return c
 
 

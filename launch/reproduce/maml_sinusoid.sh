@@ -3,6 +3,7 @@
 #
 #   launch/reproduce/maml_sinusoid.sh small   # K=10, 1 seed, 3k outer steps: < 3 min on a laptop CPU
 #   launch/reproduce/maml_sinusoid.sh full    # K=5,10,20 x 3 seeds, paper settings (70k steps)
+#   launch/reproduce/maml_sinusoid.sh tiny    # 200 outer steps: the tests' size
 #
 # Writes results/maml_sinusoid.{md,csv} (full) or results/maml_sinusoid_small.{md,csv}.
 # Environment: WORKDIR_ROOT (run workdirs), RESULTS_DIR, PARALLEL (runs at a time, default 1),
@@ -26,7 +27,8 @@ LEARNERS="maml fomaml metasgd anil reptile"
 case "$SIZE" in
   small) KS="10"; SEEDS="0"; VARIANT=",small"; OUT=$RESULTS_DIR/maml_sinusoid_small ;;
   full)  KS="5 10 20"; SEEDS="0 1 2"; VARIANT=""; OUT=$RESULTS_DIR/maml_sinusoid ;;
-  *) echo "usage: $0 [small|full]" >&2; exit 2 ;;
+  tiny)  KS="10"; SEEDS="0"; VARIANT=",tiny"; OUT=$RESULTS_DIR/maml_sinusoid_tiny ;;
+  *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;;
 esac
 
 runs=()

@@ -84,6 +84,8 @@ class MLPLOpt:
                         jnp.asarray(num_steps, jnp.float32))
 
   def _param_features(self, g, p, m, v, fac):
+    """``[F, n]`` features of one tensor's ``n`` entries (feature-major: each feature is
+    contiguous, so stacking and normalising them are cheap), normalised per feature."""
     decays = _DECAYS[self.features]
     fac_rsqrt = F.factored_rsqrt(fac, p.shape)
     if self.features == "full":
@@ -92,7 +94,8 @@ class MLPLOpt:
                g * fac_rsqrt, m[decays.index(0.9)] * fac_rsqrt]
     else:
       feats = [g, p, *m, g * fac_rsqrt, *(mi * fac_rsqrt for mi in m), 1.0 / fac_rsqrt]
-    return F.rms_normalise(jnp.stack(feats, axis=-1))
+    x = jnp.stack([f.reshape(-1) for f in feats])
+    return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=1, keepdims=True) + 1e-12)
 
   def update(self, theta, state: MLPLOptState, grads, params, loss):
     del loss
@@ -109,13 +112,16 @@ class MLPLOpt:
     layers = theta["mlp"]
     nf = self.num_param_features
     time_bias = F.time_features(state.step, state.num_steps) @ layers[0]["w"][nf:]
-    first = [{"w": layers[0]["w"][:nf], "b": layers[0]["b"]}] + list(layers[1:])
 
     def per_tensor(g, p, m, v, fac):
       fac = tuple(a / correction for a in fac)
       v = v / correction if self.features == "full" else None
-      out = F.mlp_apply(first, self._param_features(g, p, list(m), v, fac), time_bias)
-      return -self.step_mult * out[..., 0] * jnp.exp(self.exp_mult * out[..., 1])
+      x = self._param_features(g, p, list(m), v, fac)  # [F, n]
+      h = layers[0]["w"][:nf].T @ x + (layers[0]["b"] + time_bias)[:, None]
+      for layer in layers[1:]:
+        h = layer["w"].T @ jax.nn.relu(h) + layer["b"][:, None]
+      step = -self.step_mult * h[0] * jnp.exp(self.exp_mult * h[1])
+      return step.reshape(p.shape)
 
     seconds = second if self.features == "full" else jax.tree.map(lambda g: None, grads)
     updates = jax.tree.map(per_tensor, grads, params, momenta, seconds, factored,

@@ -110,7 +110,7 @@ def cross_entropy(logits_BC: jax.Array, labels_B: jax.Array) -> jax.Array:
   return -jnp.mean(jnp.take_along_axis(logp, labels_B[:, None], axis=1))
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["images", "labels"],
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["images", "labels", "counts"],
                    meta_fields=["data", "network", "image_size", "num_classes", "hidden",
                                 "activation", "batch_size", "init_scale", "separation"])
 @dataclasses.dataclass(frozen=True)
@@ -129,9 +129,10 @@ class ClassificationTraining:
     init_scale: multiplies the LeCun-normal initialisation.
     separation: ``(low, high)`` of the per-task scale of the class means (``gaussian_mixture``):
       harder tasks have closer clusters.
-    images: ``[2, N, image_size, image_size, 1]`` float images of the ``images`` data (train
-      and valid pools, each ``N`` examples; empty otherwise).
+    images: ``[2, N, image_size, image_size, 1]`` float images of the ``images`` data (the
+      train and valid pools, padded to the larger one; None otherwise).
     labels: ``[2, N]`` int labels of ``images``.
+    counts: ``[2]`` int, the real examples of each pool.
   """
   data: str = "gaussian_mixture"
   network: str = "mlp"
@@ -144,6 +145,7 @@ class ClassificationTraining:
   separation: tuple[float, float] = (0.2, 0.6)
   images: jax.Array | None = None
   labels: jax.Array | None = None
+  counts: jax.Array | None = None
 
   def __post_init__(self):
     if self.data not in DATA:
@@ -163,11 +165,16 @@ class ClassificationTraining:
     standardised; at most ``num_classes`` (default 10) classes are used."""
     size, num_classes = kwargs.get("image_size", 8), kwargs.get("num_classes", 10)
     pools = [_pool(c, size, num_classes) for c in (train, valid)]
-    n = min(len(p[1]) for p in pools)
-    images = np.stack([p[0][:n] for p in pools])
-    mean, std = images[0].mean(), images[0].std() + 1e-6
-    return cls(data="images", images=jnp.asarray((images - mean) / std, jnp.float32),
-               labels=jnp.asarray(np.stack([p[1][:n] for p in pools]), jnp.int32), **kwargs)
+    counts = [len(p[1]) for p in pools]
+    if min(counts) == 0:
+      raise ValueError(f"an image pool is empty (train {counts[0]}, valid {counts[1]} examples)")
+    n = max(counts)
+    pad = lambda a: np.concatenate([a, np.zeros((n - len(a),) + a.shape[1:], a.dtype)])
+    mean, std = pools[0][0].mean(), pools[0][0].std() + 1e-6
+    images = np.stack([pad((p[0] - mean) / std) for p in pools])
+    return cls(data="images", images=jnp.asarray(images, jnp.float32),
+               labels=jnp.asarray(np.stack([pad(p[1]) for p in pools]), jnp.int32),
+               counts=jnp.asarray(counts, jnp.int32), **kwargs)
 
   @property
   def input_dim(self) -> int:
@@ -203,8 +210,8 @@ class ClassificationTraining:
     B, D = self.batch_size, self.input_dim
     k_y, k_x = jax.random.split(key)
     if self.data == "images":
-      idx = jax.random.randint(k_x, (B,), 0, self.labels.shape[1])
       s = SPLITS[split]
+      idx = jax.random.randint(k_x, (B,), 0, self.counts[s])
       return self.images[s, idx], self.labels[s, idx]
     if self.data == "gaussian_mixture":
       y = jax.random.randint(k_y, (B,), 0, self.num_classes)

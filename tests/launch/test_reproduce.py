@@ -6,16 +6,16 @@ import subprocess
 from tests.conftest import ROOT
 
 
-def test_maml_sinusoid_small(tmp_path):
+def test_maml_sinusoid_tiny(tmp_path):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
          "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "PIN": "1", "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "maml_sinusoid.sh"),
-                           "small"], capture_output=True, text=True, env=env)
+                           "tiny"], capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-  table = (tmp_path / "results" / "maml_sinusoid_small.md").read_text()
+  table = (tmp_path / "results" / "maml_sinusoid_tiny.md").read_text()
   for learner in ("maml", "fomaml", "metasgd", "anil", "reptile"):
     assert f"| {learner} | 10 | 1 |" in table
-  assert len((tmp_path / "results" / "maml_sinusoid_small.csv").read_text().splitlines()) == 6
+  assert len((tmp_path / "results" / "maml_sinusoid_tiny.csv").read_text().splitlines()) == 6
 
 
 def test_omniglot_tiny(tmp_path, omniglot_dir):
@@ -32,3 +32,31 @@ def test_omniglot_tiny(tmp_path, omniglot_dir):
     assert (tmp_path / "runs" / f"{learner}_5w1s" / "wall_seconds.txt").exists()
   assert "| maml | 5 | 1 | 1 | " in table and "≥ 88.0 (" in table  # Omniglot-mini bars
   assert len((tmp_path / "results" / "omniglot_tiny.csv").read_text().splitlines()) == 3
+
+
+def test_pes_influence_balancing_tiny(tmp_path):
+  env = {**os.environ, "RESULTS_DIR": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" /
+                                       "pes_influence_balancing.sh"), "tiny"],
+                          capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  out = tmp_path / "results" / "pes_influence_balancing_tiny"
+  table = out.with_suffix(".md").read_text()
+  for method in ("| PES | 1 |", "| PES | 10 |", "| truncated ES | 1 |",
+                 "| truncated backprop | 1 |", "| truncated backprop | 100 |"):
+    assert method in table
+  assert out.with_suffix(".png").exists() and len(out.with_suffix(".csv").read_text().splitlines()) == 6
+
+
+def test_learned_optimizer_tiny(tmp_path):
+  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
+         "RESULTS_DIR": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "learned_optimizer.sh"),
+                           "tiny"], capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  table = (tmp_path / "results" / "learned_optimizer_tiny.md").read_text()
+  assert "## Bars (small)" in table and "beats Adam lr=0.001" in table
+  assert "### long_horizon" in table and "| adam lr=0.01 |" in table
+  assert "## Time to quality" in table and "| 4 |" in table
+  assert (tmp_path / "results" / "learned_optimizer_tiny.png").exists()
+  assert (tmp_path / "runs" / "mlp_lopt_tiny" / "eval.json").exists()

@@ -141,3 +141,20 @@ def test_export_errors_name_the_fix(tmp_path):
     export.load(tmp_path)
   with pytest.raises(ValueError, match="unknown learned optimizer"):
     export.make_rule("adam_lopt", {})
+
+
+def test_train_vs_reference_curve_is_the_log_ratio_to_the_reference_on_the_same_batches():
+  family = ClassificationTraining(batch_size=16)
+  task = family.sample(jax.random.key(0))
+  ref = OptaxRule(optax.adam(1e-3))
+  same = OptimizerLearner(family, OptaxRule(optax.adam(1e-3)), 20, "train_vs_reference", ref)
+  _, curve = unroll(same, {}, same.init_state({}, task), task, 20)
+  np.testing.assert_allclose(curve, 0.0, atol=1e-6)  # the same optimizer: ratio 1 throughout
+  fast = OptimizerLearner(family, OptaxRule(optax.adam(1e-2)), 20, "train_vs_reference", ref)
+  _, ratio = unroll(fast, {}, fast.init_state({}, task), task, 20)
+  curves = {}
+  for lr in (1e-2, 1e-3):
+    plain = OptimizerLearner(family, OptaxRule(optax.adam(lr)), 20)
+    curves[lr] = unroll(plain, {}, plain.init_state({}, task), task, 20)[1]
+  np.testing.assert_allclose(ratio, np.log(curves[1e-2]) - np.log(curves[1e-3]), atol=1e-5)
+  assert float(ratio[-1]) < 0  # the larger step is ahead after 20 steps

@@ -25,23 +25,25 @@ FAMILIES = {
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_family_is_pure_vmappable_and_draws_fresh_batches(name):
   family = FAMILIES[name]
-  tasks = jax.jit(sample_batch, static_argnums=2)(family, jax.random.key(0), 3)
-  again = sample_batch(family, jax.random.key(0), 3)
-  chex_equal = lambda a, b: jax.tree.map(
-      lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6), a, b)
-  chex_equal(tasks, again)  # a pure function of the key
-  task = jax.tree.map(lambda a: a[0], tasks)
-  params = family.init_params(task)
-  b0 = family.batch(task, batch_key(task, "train", jnp.int32(0)), "train")
-  b1 = family.batch(task, batch_key(task, "train", jnp.int32(1)), "train")
-  v0 = family.batch(task, batch_key(task, "valid", jnp.int32(0)), "valid")
+
+  @jax.jit
+  def probe(key):
+    tasks = sample_batch(family, key, 3)
+    task = jax.tree.map(lambda a: a[0], tasks)
+    params = family.init_params(task)
+    batch = lambda split, t: family.batch(task, batch_key(task, split, jnp.int32(t)), split)
+    loss, grads = jax.value_and_grad(family.loss)(params, batch("train", 0))
+    losses = jax.vmap(lambda t: family.loss(family.init_params(t), family.batch(
+        t, batch_key(t, "train", jnp.int32(0)), "train")))(tasks)
+    return tasks, batch("train", 0), batch("train", 1), batch("valid", 0), loss, grads, losses
+
+  tasks, b0, b1, v0, loss, grads, losses = probe(jax.random.key(0))
+  again = probe(jax.random.key(0))[0]
+  jax.tree.map(np.testing.assert_array_equal, tasks, again)  # a pure function of the key
   assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(b0), jax.tree.leaves(b1)))
   assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(b0), jax.tree.leaves(v0)))
-  loss, grads = jax.value_and_grad(family.loss)(params, b0)
   assert loss.shape == () and np.isfinite(loss)
   assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
-  losses = jax.vmap(lambda t: family.loss(family.init_params(t), family.batch(
-      t, batch_key(t, "train", jnp.int32(0)), "train")))(tasks)
   assert losses.shape == (3,) and len(np.unique(np.asarray(losses))) == 3
 
 
@@ -64,6 +66,7 @@ def test_images_family_samples_its_two_pools():
   classes = ClassImages.from_lists(per_class, ["a", "b", "c"])
   fam = ClassificationTraining.from_class_images(classes, classes, num_classes=3, batch_size=16)
   assert fam.images.shape == (2, 18, 8, 8, 1) and fam.labels.shape == (2, 18)
+  np.testing.assert_array_equal(fam.counts, [18, 18])
   task = fam.sample(jax.random.key(0))
   x, y = fam.batch(task, jax.random.key(3), "valid")
   # each image is constant with a class-specific value: the label follows from the pixels
