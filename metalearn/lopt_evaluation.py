@@ -23,6 +23,7 @@ the learned optimizer gets there faster.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import pathlib
@@ -42,7 +43,8 @@ from metalearn.tasks import ClassificationTraining, sample_batch
 from metalearn.unroll import unroll
 
 _STREAM = 0x10F7  # evaluation tasks: fold_in(key(eval.seed), _STREAM), apart from training's
-BASELINES = {"adam": adam_rule, "sgd_momentum": sgd_momentum_rule}
+# One instance each: the rules are static arguments of the compiled evaluation.
+BASELINES = {"adam": adam_rule(), "sgd_momentum": sgd_momentum_rule()}
 SMOOTH = 20  # steps of the moving average applied to training curves for the speedup
 
 
@@ -90,15 +92,22 @@ def _omniglot_family(config, family):
 
 def trajectories(learner: OptimizerLearner, thetas, tasks, num_steps: int, valid_batches: int):
   """Training curves ``[M, N, T + 1]`` and final validation losses ``[M, N]`` of ``M``
-  meta-parameter settings (leading axis of ``thetas``) on ``N`` tasks."""
+  meta-parameter settings (leading axis of ``thetas``) on ``N`` tasks. Compiled once per
+  (family structure, rule, horizon): evaluating many checkpoints reuses the program."""
+  return _trajectories(learner.family, thetas, tasks, learner.rule, num_steps, valid_batches)
+
+
+@functools.partial(jax.jit, static_argnames=("rule", "num_steps", "valid_batches"))
+def _trajectories(family, thetas, tasks, rule, num_steps, valid_batches):
+  learner = OptimizerLearner(family, rule, num_steps)
 
   def one(theta, task):
     end, curve = unroll(learner, theta, learner.init_state(theta, task), task, num_steps)
     valid = jax.vmap(lambda i: learner.valid_loss(end, task, i))(jnp.arange(valid_batches))
     return curve, jnp.mean(valid)
 
-  per_theta = lambda theta, tasks: jax.vmap(one, in_axes=(None, 0))(theta, tasks)
-  return jax.jit(jax.vmap(per_theta, in_axes=(0, None)))(thetas, tasks)
+  per_theta = lambda theta: jax.vmap(one, in_axes=(None, 0))(theta, tasks)
+  return jax.vmap(per_theta)(thetas)
 
 
 def _cache_key(*parts) -> str:
@@ -115,7 +124,7 @@ def baseline_curves(name: str, family, tasks, num_steps: int, lrs, valid_batches
     if path.exists():
       with np.load(path) as f:
         return f["curves"], f["valid"]
-  learner = OptimizerLearner(family, BASELINES[name](), num_steps)
+  learner = OptimizerLearner(family, BASELINES[name], num_steps)
   thetas = {"lr": jnp.asarray(lrs, jnp.float32)}
   curves, valid = (np.asarray(x) for x in trajectories(learner, thetas, tasks, num_steps,
                                                         valid_batches))
