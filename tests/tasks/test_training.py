@@ -61,7 +61,6 @@ def test_gaussian_mixture_is_learnable_and_separation_sets_difficulty():
 
 
 def test_images_family_samples_its_two_pools():
-  rng = np.random.default_rng(0)
   per_class = [np.full((6, 12, 12, 1), 40 * c, np.uint8) for c in range(3)]
   classes = ClassImages.from_lists(per_class, ["a", "b", "c"])
   fam = ClassificationTraining.from_class_images(classes, classes, num_classes=3, batch_size=16)
@@ -74,7 +73,6 @@ def test_images_family_samples_its_two_pools():
   for c in range(3):
     assert len(np.unique(level[np.asarray(y) == c])) <= 1
   assert len(np.unique(level)) == len(np.unique(np.asarray(y)))
-  del rng
 
 
 def test_parametric_families_vary_and_each_is_vmappable():
