@@ -32,6 +32,12 @@ Suites (``--suites``):
   Gaussian mixture drawn fresh each step. Also each optimizer's cost per inner step and state
   memory relative to Adam (a 50-step unroll on 8 tasks, forward only).
 
+* ``icl``: meta-training of in-context learners (``experiments/configs/in_context.py``): a
+  GPT-2 style transformer on d = 5 linear regression with 11 points, batch 64, at width 64 /
+  2 layers / 2 heads (the PyTorch reference code's small setting) in the interleaved and the
+  packed layout, and at width 256 / 4 layers (``--icl_widths``); training steps/s, tokens/s
+  and GFLOP/s against the matmul peak (XLA's count of one outer step: forward and backward).
+
 ``--json`` saves every row; ``--compare=OLD.json`` prints this run's numbers as ratios of
 another run's (two commits, two machines), matched by suite and row name.
 """
@@ -60,8 +66,9 @@ _CONFIG = pathlib.Path(__file__).parent / "configs" / "maml_sinusoid.py"
 _OMNIGLOT = pathlib.Path(__file__).parent / "configs" / "omniglot.py"
 
 _LOPT = pathlib.Path(__file__).parent / "configs" / "learned_optimizer.py"
+_ICL = pathlib.Path(__file__).parent / "configs" / "in_context.py"
 
-SUITES = ("sinusoid", "few_shot", "memory", "omniglot", "lopt")
+SUITES = ("sinusoid", "few_shot", "memory", "omniglot", "lopt", "icl")
 _SUITES = flags.DEFINE_list("suites", ["sinusoid", "few_shot", "memory"],
                             f"Benchmarks to run, from {SUITES}.")
 _CONV_IMPLS = flags.DEFINE_list("conv_impls", ["im2col", "xla"],
@@ -81,6 +88,9 @@ _LOPT_DATA = flags.DEFINE_list("lopt_data", ["images", "gaussian_mixture"],
                                "gaussian_mixture (drawn fresh each step).")
 _LOPT_SIZE = flags.DEFINE_string("lopt_size", "small", "Size argument of "
                                  "configs/learned_optimizer.py for the lopt suite (tests: tiny).")
+_ICL_STEPS = flags.DEFINE_integer("icl_steps", 100, "Outer steps per timed call (icl suite).")
+_ICL_WIDTHS = flags.DEFINE_list("icl_widths", ["64:2:2", "256:4:4"],
+                                "Transformer width:layers:heads of the icl suite.")
 _LEARNERS = flags.DEFINE_list("learners", ["maml", "fomaml", "metasgd", "anil", "reptile"],
                               "Gradient-based learners of the sinusoid suite.")
 _MEMORY_T = flags.DEFINE_list("memory_steps", ["10", "30", "100", "300", "1000"],
@@ -270,6 +280,30 @@ def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "smal
   return row
 
 
+def bench_icl(width: int, layers: int, heads: int, layout: str, steps: int,
+              repeats: int) -> dict:
+  """Meta-training throughput of an in-context transformer on d = 5 linear regression."""
+  config = config_lib.load_config_module(str(_ICL)).get_config(
+      f"linear_regression,small,layout={layout}")
+  config.model.width, config.model.num_layers, config.model.num_heads = width, layers, heads
+  exp = experiment.build(config)
+  state = train.init_state(exp, config.seed)
+  chunk = train.make_chunk_fn(exp, config.seed)
+  t0 = time.perf_counter()
+  compiled = chunk.lower(state, exp.family, steps).compile()
+  compile_s = time.perf_counter() - t0
+  step_s = _median_seconds(lambda: compiled(state, exp.family), repeats) / steps
+  cost = jax.jit(train.make_outer_step(exp, config.seed)).lower(
+      state, exp.family).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops = float(cost.get("flops", float("nan")))
+  tokens = config.task.num_points * (2 if layout == "interleaved" else 1)
+  return {"suite": "icl", "model": f"transformer w{width} L{layers} H{heads}", "layout": layout,
+          "meta_batch": config.meta_batch_size, "tokens": tokens, "steps_per_s": 1 / step_s,
+          "tokens_per_s": config.meta_batch_size * tokens / step_s, "compile_s": compile_s,
+          "mflop_per_step": flops / 1e6, "gflops": flops / step_s / 1e9}
+
+
 def bench_lopt_cost(repeats: int) -> list[dict]:
   """Seconds per inner step and state floats per parameter of each optimizer vs Adam."""
   family = _image_pool_family(128)
@@ -304,15 +338,17 @@ def _row_key(r: dict) -> str:
     return f"memory/T={r['inner_steps']}/remat={r['remat']}"
   if r["suite"] == "lopt_cost":
     return f"lopt_cost/{r['optimizer']}"
+  if r["suite"] == "icl":
+    return f"icl/{r['model']}/{r['layout']}/{r['meta_batch']}"
   return f"{r['suite']}/{r['learner']}/{r['k']}/{r['meta_batch']}"
 
 
 def _compare(rows: list[dict], path: str) -> None:
   old = json.loads(pathlib.Path(path).read_text())
-  old_rows = {_row_key(r): r for key in ("rows", "few_shot", "memory", "lopt_cost")
+  old_rows = {_row_key(r): r for key in ("rows", "few_shot", "memory", "lopt_cost", "icl")
               for r in old.get(key, [])}
-  fields = ("outer_steps_per_s", "episodes_per_s", "compile_s", "gflops", "memory_mib",
-            "temp_mib", "us_per_inner_step")
+  fields = ("outer_steps_per_s", "episodes_per_s", "steps_per_s", "compile_s", "gflops",
+            "memory_mib", "temp_mib", "us_per_inner_step")
   print(f"\nThis run / {path} ({old.get('hardware', '?')}):\n")
   print("| row | " + " | ".join(fields) + " |")
   print("|---" * (len(fields) + 1) + "|")
@@ -344,6 +380,12 @@ def main(argv):
     rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value, _LOPT_SIZE.value)
              for l in _LOPTS.value for d in _LOPT_DATA.value]
   lopt_cost = bench_lopt_cost(_REPEATS.value) if "lopt" in suites else []
+  icl = []
+  if "icl" in suites:
+    for spec in _ICL_WIDTHS.value:
+      w, l, h = (int(v) for v in spec.split(":"))
+      for layout in (("interleaved", "packed") if w < 256 else ("interleaved",)):
+        icl.append(bench_icl(w, l, h, layout, _ICL_STEPS.value, _REPEATS.value))
   print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
   if rows:
     print("| suite | learner | K | meta-batch | inner steps | outer steps/s | inner steps/s | "
@@ -384,13 +426,22 @@ def main(argv):
       print(f"| {r['optimizer']} | {r['us_per_inner_step']:.1f} | {r['cost_vs_adam']:.2f} | "
             f"{r['state_floats_per_param']:.2f} | {r['state_vs_adam']:.2f} |")
     print()
+  if icl:
+    print("| in-context model | layout | batch | tokens/prompt | steps/s | tokens/s | compile s | "
+          "MFLOP/step | GFLOP/s (% peak) |")
+    print("|---" * 9 + "|")
+    for r in icl:
+      print(f"| {r['model']} | {r['layout']} | {r['meta_batch']} | {r['tokens']} | "
+            f"{r['steps_per_s']:.1f} | {r['tokens_per_s']:.0f} | {r['compile_s']:.1f} | "
+            f"{r['mflop_per_step']:.1f} | {r['gflops']:.1f} ({100 * r['gflops'] / peak:.1f}%) |")
+    print()
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"peak_gflops": peak, "hardware": evaluation.hardware(),
                  "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
-                 "memory": memory, "lopt_cost": lopt_cost}, f, indent=2)
+                 "memory": memory, "lopt_cost": lopt_cost, "icl": icl}, f, indent=2)
   if _COMPARE.value:
-    _compare(rows + memory + few_shot + lopt_cost, _COMPARE.value)
+    _compare(rows + memory + few_shot + lopt_cost + icl, _COMPARE.value)
 
 
 if __name__ == "__main__":

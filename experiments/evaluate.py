@@ -9,7 +9,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from metalearn import config as config_lib
-from metalearn import evaluation
+from metalearn import evaluators
 from metalearn import logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
@@ -26,7 +26,7 @@ def main(argv):
     config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
-  evaluation.evaluate_and_report(_CONFIG.value, _WORKDIR.value)
+  evaluators.evaluate_and_report(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from metalearn import config as config_lib
-from metalearn import evaluation
+from metalearn import evaluators
 from metalearn import logs
 from metalearn import parallel
 from metalearn import train
@@ -38,7 +38,7 @@ def main(argv):
   config = _CONFIG.value
   train.train(config, _WORKDIR.value)
   if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes
-    evaluation.evaluate_and_report(config, _WORKDIR.value)
+    evaluators.evaluate_and_report(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

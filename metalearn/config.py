@@ -24,12 +24,15 @@ from metalearn.estimators import ESTIMATORS
 from metalearn.learners import GRADIENT_LEARNERS, LEARNERS, LOPTS
 from metalearn.learners.mlp_lopt import FEATURE_SETS
 from metalearn.learners.optimizer import CURVES
-from metalearn.tasks import training
+from metalearn.learners.in_context import LAYOUTS
+from metalearn.tasks import in_context, training
 from metalearn.objectives import OBJECTIVES
 
 SCHEDULES = ("constant", "linear", "cosine")
 # Out-of-family evaluation sets of learned optimizers (metalearn/lopt_evaluation.py).
 OOD_SETS = ("wider", "deeper", "other_data", "omniglot_data", "long_horizon")
+# Out-of-distribution prompts of in-context regression (Garg et al. 2022, section 4).
+ICL_OOD_SETS = ("scaled_x", "skewed_covariance", "noisy_labels")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
                      "steps_per_call", "eval", "mesh")
@@ -64,12 +67,32 @@ TASKS = {
     # A tiny transformer LM on random Markov chains (metalearn.tasks.LanguageModelTraining).
     "lm_training": dict(name="lm_training", vocab_size=16, seq_len=16, width=32, num_layers=1,
                         num_heads=2, batch_size=32, temperature=0.5),
+    # In-context regression prompts (metalearn.tasks.RegressionPrompts): Garg et al.'s function
+    # classes and Raventos et al.'s finite pool; curriculum () or (dims_start, dims_step,
+    # points_start, points_step, interval).
+    "icl_regression": dict(name="icl_regression", function_class="linear", dim=5,
+                           num_points=11, noise_std=0.0, x_dist="normal", sparsity=3,
+                           pool_size=0, pool_seed=0, curriculum=()),
+    # GPICL projected classification (metalearn.tasks.ProjectedClassification): base data
+    # 'procedural' (Gaussian clusters, dim / noise / pool_size) or a tfds image dataset.
+    "icl_classification": dict(name="icl_classification", num_tasks=2**8, num_points=50,
+                               num_classes=10, base="procedural", dim=32, noise=0.5,
+                               pool_size=10_000, image_size=8, data_dir="", tfds_split="train",
+                               data_seed=0),
 }
 TRAINING_TASKS = ("classification_training", "quadratic", "lm_training")
+ICL_TASKS = ("icl_regression", "icl_classification")
+# Classical learners evaluated on the same prompts (metalearn/icl_evaluation.py).
+ICL_BASELINES = ("least_squares", "ridge", "averaging", "knn_3", "lasso", "gd", "bayes",
+                 "logistic_regression")
 MODELS = {
     "mlp": dict(name="mlp", hidden=(40, 40), norm="none"),
     "conv4": dict(name="conv4", filters=64, num_layers=4, norm="batch", pool="max",
                   conv_impl="im2col"),
+    # Sequence models of in-context learners (metalearn.learners.sequence_models).
+    "transformer": dict(name="transformer", width=64, num_layers=3, num_heads=2, mlp_ratio=4),
+    "lstm": dict(name="lstm", width=64, num_layers=1),
+    "lsa": dict(name="lsa", num_layers=1, init_scale=0.01),
     # Learned optimizers train the task's own network: no model of their own.
     "none": dict(name="none"),
 }
@@ -89,6 +112,8 @@ def learner_defaults(name: str) -> dict:
   """The ``learner`` group's keys and defaults for learner ``name``."""
   if name in LOPTS:
     return dict(name=name, **_LOPT_COMMON, **LEARNER_KEYS[name])
+  if name == "in_context":  # token layout (metalearn.learners.in_context.LAYOUTS)
+    return dict(name=name, layout="interleaved")
   return dict(name=name, inner_lr=0.01, num_inner_steps=1)
 
 
@@ -99,6 +124,17 @@ def lopt_eval_defaults() -> dict:
               lrs=(1e-4, 3.2e-4, 1e-3, 3.2e-3, 1e-2, 3.2e-2, 1e-1),
               ood=("wider", "deeper", "other_data", "long_horizon"), horizon_multiplier=5,
               valid_batches=8, report_lrs=(1e-3, 3.2e-3))
+
+
+def icl_eval_defaults(task: str) -> dict:
+  """The ``eval`` group of in-context learners (metalearn/icl_evaluation.py): ``num_tasks``
+  prompts, the baselines, ``gd_steps`` of the gradient-descent baseline, the numbers of
+  in-context examples the table reports, and out-of-distribution prompt sets."""
+  regression = task == "icl_regression"
+  return dict(at_end=True, seed=1, num_tasks=1280, task_batch_size=256,
+              baselines=(("least_squares", "averaging", "knn_3") if regression
+                         else ("logistic_regression",)),
+              gd_steps=(1, 2, 3), report_points=(0, 1, 2, 5, 10), ood=())
 
 
 def default_config(task: str = "sinusoid", model: str = "mlp",
@@ -140,6 +176,8 @@ def default_config(task: str = "sinusoid", model: str = "mlp",
                 num_plot_tasks=4, task_batch_size=100)
   if learner in LOPTS:
     c.eval = lopt_eval_defaults()
+  if learner == "in_context":
+    c.eval = icl_eval_defaults(task)
   return c
 
 
@@ -208,6 +246,22 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "task.width": (_at_least(1), "an int >= 1"),
     "task.num_heads": (_at_least(1), "an int >= 1"),
     "task.temperature": (_positive, "a temperature > 0"),
+    "task.function_class": (_choices(in_context.FUNCTION_CLASSES),
+                            f"one of {list(in_context.FUNCTION_CLASSES)}"),
+    "task.num_points": (_at_least(2), "an int >= 2"),
+    "task.noise_std": (_at_least(0), "a noise scale >= 0"),
+    "task.x_dist": (_choices(in_context.X_DISTS), f"one of {list(in_context.X_DISTS)}"),
+    "task.sparsity": (_at_least(1), "an int >= 1"),
+    "task.pool_size": (_at_least(0), "an int >= 0"),
+    "task.curriculum": (lambda c: len(c) in (0, 5) and all(v >= 0 for v in c) and (
+        not c or c[4] >= 1), "() or (dims_start, dims_step, points_start, points_step, "
+                             "interval >= 1)"),
+    "task.num_tasks": (_at_least(0), "an int >= 0 (0: a fresh task per prompt)"),
+    "task.base": (bool, "'procedural' or a tfds image dataset name ('mnist', ...)"),
+    "model.mlp_ratio": (_at_least(1), "an int >= 1"),
+    "model.width": (_at_least(1), "an int >= 1"),
+    "model.num_heads": (_at_least(1), "an int >= 1"),
+    "model.init_scale": (_positive, "a scale > 0"),
     "model.name": (_choices(MODELS), f"one of {list(MODELS)}"),
     "model.hidden": (lambda h: all(w >= 1 for w in h), "a tuple of layer widths >= 1"),
     "model.norm": (_choices(models.NORMS), f"one of {list(models.NORMS)}"),
@@ -233,7 +287,13 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval.lrs": (lambda v: len(v) >= 1 and all(x > 0 for x in v),
                  "a non-empty tuple of step sizes > 0"),
     "eval.report_lrs": (lambda v: all(x > 0 for x in v), "a tuple of step sizes > 0"),
-    "eval.ood": (lambda v: set(v) <= set(OOD_SETS), f"a tuple from {OOD_SETS}"),
+    "eval.ood": (lambda v: set(v) <= set(OOD_SETS) | set(ICL_OOD_SETS),
+                 f"a tuple from {OOD_SETS} (learned optimizers) or {ICL_OOD_SETS} (in-context "
+                 "regression)"),
+    "eval.gd_steps": (lambda v: all(s >= 1 for s in v), "a tuple of step counts >= 1"),
+    "eval.report_points": (lambda v: len(v) >= 1 and all(s >= 0 for s in v),
+                           "a non-empty tuple of numbers of in-context examples >= 0"),
+    "learner.layout": (_choices(LAYOUTS), f"one of {list(LAYOUTS)}"),
     "eval.horizon_multiplier": (_at_least(1), "an int >= 1"),
     "eval.valid_batches": (_at_least(1), "an int >= 1"),
     "meta_batch_size": (_at_least(1), "an int >= 1"),
@@ -253,9 +313,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval.num_query": (_at_least(1), "an int >= 1"),
     "eval.split": (_choices(("train", "validation", "test")),
                    "one of ['train', 'validation', 'test'] (few_shot tasks)"),
-    "eval.baselines": (lambda v: set(v) <= {"random_init", "pretrained", "adam", "sgd_momentum"},
+    "eval.baselines": (lambda v: set(v) <= {"random_init", "pretrained", "adam", "sgd_momentum",
+                                            *ICL_BASELINES},
                        "a tuple of baselines from ('random_init', 'pretrained') (few-shot "
-                       "learners) or ('adam', 'sgd_momentum') (learned optimizers)"),
+                       "learners), ('adam', 'sgd_momentum') (learned optimizers) or "
+                       f"{ICL_BASELINES} (in-context learners)"),
     "eval.num_inner_steps": (_at_least(0), "an int >= 0"),
     "eval.pretrain_steps": (_at_least(0), "an int >= 0"),
     "eval.pretrain_lr": (_positive, "a learning rate > 0"),
@@ -334,6 +396,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                         f"steps_per_call ({config.steps_per_call}): training runs in compiled "
                         "chunks of steps_per_call outer steps")
   _check_learner_task(config)
+  if config.learner.name == "in_context":
+    return config
   reptile_learner = config.learner.name == "reptile"
   if reptile_learner != (config.estimator.name == "reptile"):
     raise ConfigError("learner.name='reptile' and estimator.name='reptile' go together (Reptile's "
@@ -354,6 +418,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def _check_learner_task(config) -> None:
   """Cross-key rules of learners, tasks and evaluation."""
+  icl, icl_task = config.learner.name == "in_context", config.task.name in ICL_TASKS
+  if icl != icl_task:
+    raise ConfigError(f"learner.name={config.learner.name!r} and task.name={config.task.name!r} do "
+                      f"not go together: in-context learners read prompts of {list(ICL_TASKS)}")
+  if icl:
+    _check_in_context(config)
+    return
   lopt, training_task = config.learner.name in LOPTS, config.task.name in TRAINING_TASKS
   if lopt != training_task:
     raise ConfigError(
@@ -386,6 +457,51 @@ def _check_learner_task(config) -> None:
                       "('random_init',) or ()")
   if few_shot and config.model.name == "mlp" and not config.model.hidden:
     raise ConfigError("model.hidden must list at least one layer width for few_shot tasks")
+
+
+def _check_in_context(config) -> None:
+  """Cross-key rules of in-context learners."""
+  t, m, layout = config.task, config.model, config.learner.layout
+  if m.name not in ("transformer", "lstm", "lsa"):
+    raise ConfigError(f"learner.name='in_context' needs a sequence model: set model.name to "
+                      f"'transformer', 'lstm' or 'lsa', got {m.name!r}")
+  if (m.name == "lsa") != (layout == "prefix"):
+    raise ConfigError("model.name='lsa' (linear self-attention) and learner.layout='prefix' go "
+                      f"together; got model.name={m.name!r}, learner.layout={layout!r}")
+  if m.name == "transformer" and m.width % m.num_heads:
+    raise ConfigError(f"model.width ({m.width}) must be a multiple of model.num_heads "
+                      f"({m.num_heads})")
+  if config.estimator.name not in ("backprop", "es"):
+    raise ConfigError(f"estimator.name={config.estimator.name!r} does not apply to in-context "
+                      "learners (their curve is one forward pass): use 'backprop' (or 'es')")
+  regression = t.name == "icl_regression"
+  allowed = ({"least_squares", "ridge", "averaging", "knn_3", "lasso", "gd", "bayes"}
+             if regression else {"logistic_regression"})
+  if not set(config.eval.baselines) <= allowed:
+    raise ConfigError(f"eval.baselines {tuple(config.eval.baselines)}: {t.name} prompts take "
+                      f"baselines from {sorted(allowed)}")
+  if regression:
+    if "bayes" in config.eval.baselines and t.function_class != "linear_pool":
+      raise ConfigError("eval.baselines 'bayes' (the discrete-prior Bayes estimator) needs "
+                        "task.function_class='linear_pool'")
+    if t.function_class == "linear_pool" and t.pool_size < 1:
+      raise ConfigError("task.function_class='linear_pool' needs task.pool_size >= 1")
+    if t.curriculum and (t.curriculum[0] > t.dim or t.curriculum[2] > t.num_points):
+      raise ConfigError(f"task.curriculum {tuple(t.curriculum)} starts above task.dim ({t.dim}) "
+                        f"or task.num_points ({t.num_points})")
+    if t.curriculum and config.objective == "final":
+      raise ConfigError("objective='final' scores only the last position, which a curriculum "
+                        "masks until it reaches task.num_points: use 'mean_all' or 'mean' with "
+                        "task.curriculum")
+  else:
+    if config.eval.ood:
+      raise ConfigError("eval.ood prompt sets are for icl_regression; set eval.ood=()")
+    if t.base == "procedural" and t.pool_size < 1:
+      raise ConfigError("task.pool_size must be >= 1: the procedural base data of "
+                        "icl_classification are a pool of that many examples")
+  if max(config.eval.report_points) >= t.num_points:
+    raise ConfigError(f"eval.report_points {tuple(config.eval.report_points)} must be below "
+                      f"task.num_points ({t.num_points})")
 
 
 def _check_optimizer_builds(opt) -> None:

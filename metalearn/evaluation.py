@@ -233,14 +233,12 @@ def format_table(results: dict) -> str:
 
 
 def evaluate_and_report(config, workdir) -> dict:
-  """Runs :func:`evaluate` (learned optimizers: :func:`metalearn.lopt_evaluation.evaluate`),
-  prints the table and where the files are."""
-  if config.learner.name in LOPTS:
-    from metalearn import lopt_evaluation  # it builds on this module
-    results = lopt_evaluation.evaluate(config, workdir)
-    if jax.process_index() == 0:
-      lopt_evaluation.print_report(results, workdir)
-    return results
+  """Runs :func:`evaluate` (few-shot learners), prints the table and where the files are.
+
+  :func:`metalearn.evaluators.evaluate_and_report` picks the evaluator of any learner."""
+  if config.learner.name in LOPTS or config.learner.name == "in_context":
+    raise ValueError(f"metalearn.evaluation evaluates few-shot learners; evaluate "
+                     f"{config.learner.name!r} with metalearn.evaluators.evaluate_and_report")
   results = evaluate(config, workdir)
   if jax.process_index() != 0:
     return results

@@ -11,10 +11,12 @@ import jax
 from metalearn import estimators, models, objectives, parallel
 from metalearn.datasets import load_splits
 from metalearn.datasets import tfds_images
-from metalearn.learners import (LOPTS, Learner, OptaxRule, OptimizerLearner, ProtoNetLearner,
-                                make_gradient_learner, make_rule)
+from metalearn.learners import (LOPTS, InContextLearner, Learner, OptaxRule, OptimizerLearner,
+                                ProtoNetLearner, make_gradient_learner, make_rule)
+from metalearn.learners import sequence_models
 from metalearn.tasks import (ClassificationTraining, FewShotClassification, LanguageModelTraining,
-                             QuadraticTraining, SinusoidFamily, TaskFamily)
+                             ProjectedClassification, QuadraticTraining, RegressionPrompts,
+                             SinusoidFamily, TaskFamily)
 
 
 class Experiment(NamedTuple):
@@ -43,6 +45,8 @@ def make_family(config: ml_collections.ConfigDict, split: str = "train",
   t = config.task
   if t.name in ("classification_training", "quadratic", "lm_training"):
     return make_training_family(t)
+  if t.name in ("icl_regression", "icl_classification"):
+    return make_prompt_family(t)
   num_query = t.num_query if num_query is None else num_query
   if t.name == "sinusoid":
     return SinusoidFamily(num_support=t.num_support, num_query=num_query,
@@ -74,6 +78,34 @@ def make_training_family(t: ml_collections.ConfigDict):
   return ClassificationTraining.from_class_images(train, valid, **kwargs)
 
 
+def make_prompt_family(t: ml_collections.ConfigDict):
+  """The prompt family of an ``icl_regression`` or ``icl_classification`` task config."""
+  if t.name == "icl_regression":
+    return RegressionPrompts.create(
+        t.function_class, t.dim, t.num_points, pool_seed=t.pool_seed, noise_std=t.noise_std,
+        x_dist=t.x_dist, sparsity=t.sparsity, pool_size=t.pool_size,
+        curriculum=tuple(t.curriculum))
+  if t.base == "procedural":
+    return ProjectedClassification.create(t.num_tasks, t.num_points, t.num_classes, t.dim,
+                                          t.noise, t.pool_size, t.data_seed)
+  classes = tfds_images.read_classes(t.base, t.tfds_split, t.data_dir or None)
+  return ProjectedClassification.from_class_images(classes, t.num_tasks, t.num_points,
+                                                   t.image_size, t.num_classes, t.data_seed)
+
+
+def make_sequence_model(config: ml_collections.ConfigDict, family):
+  """The sequence model ``config.model`` names, sized for ``family``'s prompts."""
+  m = config.model
+  out = family.num_classes if family.is_classification else 1
+  if m.name == "transformer":
+    tokens = family.num_points * (2 if config.learner.layout == "interleaved" else 1)
+    return sequence_models.Transformer(m.width, m.num_layers, m.num_heads, out, tokens,
+                                       m.mlp_ratio)
+  if m.name == "lstm":
+    return sequence_models.LSTM(m.width, m.num_layers, out)
+  return sequence_models.LinearSelfAttention(m.num_layers, m.init_scale)
+
+
 def make_rule_from_config(config: ml_collections.ConfigDict):
   """The learned optimizer (update rule) ``config.learner`` describes."""
   from metalearn.config import LEARNER_KEYS  # the keys of each learned optimizer
@@ -99,6 +131,8 @@ def make_learner(config: ml_collections.ConfigDict, family: TaskFamily,
                  name: str | None = None) -> Learner:
   """The learner ``name`` (default ``config.learner.name``) on ``config.model``."""
   name = name or config.learner.name
+  if name == "in_context":
+    return InContextLearner(make_sequence_model(config, family), family, config.learner.layout)
   if name in LOPTS:
     l = config.learner
     reference = (OptaxRule(optax.adam(l.reference_lr)) if l.curve == "train_vs_reference"
@@ -113,7 +147,10 @@ def make_learner(config: ml_collections.ConfigDict, family: TaskFamily,
 
 
 def _estimator(config, learner, objective, mesh, family: TaskFamily):
-  e, steps, batch = config.estimator, config.learner.num_inner_steps, config.meta_batch_size
+  e, batch = config.estimator, config.meta_batch_size
+  # an in-context learner's curve spans its prompt: T + 1 = num_points
+  steps = (family.num_points - 1 if config.learner.name == "in_context"
+           else config.learner.num_inner_steps)
   if e.name == "backprop":
     return estimators.full_backprop(learner, family, objective, batch, steps, e.remat, mesh)
   if e.name == "truncated_backprop":

@@ -7,6 +7,11 @@
   :math:`\\frac{1}{T}\\sum_{t=1}^{T} L_t`, the area under the curve after learning starts;
   rewards reaching a low loss early as well as ending low.
 
+``mean_all``
+  :math:`\\frac{1}{T+1}\\sum_{t=0}^{T} L_t`, including the loss before learning: for in-context
+  learners, the loss of every prediction in the prompt, the zero-shot one too (Garg et al.'s
+  training loss).
+
 ``progress``
   the normalised learning progress, to be *maximised*,
 
@@ -44,6 +49,11 @@ def mean_loss(curve: jax.Array) -> jax.Array:
   return jnp.mean(curve[..., 1:], axis=-1)
 
 
+def mean_all_loss(curve: jax.Array) -> jax.Array:
+  """:math:`\\frac{1}{T+1}\\sum_{t=0}^{T} L_t`."""
+  return jnp.mean(curve, axis=-1)
+
+
 def progress(curve: jax.Array) -> jax.Array:
   """:math:`-\\frac{1}{T}\\sum_{t=1}^{T} (L_0 - L_t) / L_0` with :math:`L_0` held constant."""
   loss_0 = jax.lax.stop_gradient(curve[..., :1])
@@ -53,6 +63,7 @@ def progress(curve: jax.Array) -> jax.Array:
 OBJECTIVES: dict[str, Objective] = {
     "final": final_loss,
     "mean": mean_loss,
+    "mean_all": mean_all_loss,
     "progress": progress,
 }
 

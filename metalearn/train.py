@@ -63,6 +63,8 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
 
   def outer_step(state: TrainState, family):
     key = jax.random.fold_in(train_key, state.step)
+    if hasattr(family, "at_step"):  # a curriculum over outer steps (e.g. Garg et al.'s)
+      family = family.at_step(state.step)
     estimator = exp.make_estimator(family)
     grads, est_state, metrics = estimator.estimate(state.theta, state.estimator_state, key)
     updates, opt_state = exp.optimizer.update(grads, state.opt_state, state.theta)

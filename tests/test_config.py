@@ -31,9 +31,10 @@ def test_wrong_type():
     ("learner.inner_lr", -0.01, r"'learner.inner_lr' = -0.01 is not allowed: it must be a step "
                                 r"size > 0"),
     ("learner.name", "mamal", r"'learner.name' = 'mamal'.*one of \['anil', 'fomaml', "
-                              r"'hyper_lopt', 'lstm_lopt', 'maml', 'metasgd', 'mlp_lopt', "
-                              r"'protonet', 'reptile'\]"),
-    ("objective", "speed", r"'objective' = 'speed'.*one of \['final', 'mean', 'progress'\]"),
+                              r"'hyper_lopt', 'in_context', 'lstm_lopt', 'maml', 'metasgd', "
+                              r"'mlp_lopt', 'protonet', 'reptile'\]"),
+    ("objective", "speed", r"'objective' = 'speed'.*one of \['final', 'mean', 'mean_all', "
+                           r"'progress'\]"),
     ("optimizer.name", "adamm", r"'optimizer.name' = 'adamm'.*optax optimizer"),
     ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 0"),
     ("learner.num_inner_steps", 0, r"learner.num_inner_steps must be >= 1 for 'maml'"),
@@ -157,3 +158,36 @@ def test_learned_optimizer_configs_validate_and_mismatches_are_named():
   c.eval.ood = ("wider", "bigger")
   with pytest.raises(config_lib.ConfigError, match="eval.ood"):
     config_lib.validate(c)
+
+
+def test_in_context_configs_validate_and_mismatches_are_named():
+  def icl(task="icl_regression", model="transformer", **changes):
+    c = config_lib.default_config(task, model, "in_context")
+    for key, value in changes.items():
+      group, name = key.split("__")
+      c[group][name] = value
+    return c
+
+  config_lib.validate(icl())
+  config_lib.validate(icl(model="lsa", learner__layout="prefix"))
+  config_lib.validate(icl(task="icl_classification", learner__layout="packed"))
+  cases = [
+      (icl(model="lsa"), "model.name='lsa' .* learner.layout='prefix' go together"),
+      (icl(model="mlp"), "needs a sequence model"),
+      (icl(model="transformer", model__num_heads=3), "multiple of model.num_heads"),
+      (icl(estimator__name="pes"), "does not apply to in-context learners"),
+      (icl(eval__baselines=("bayes",)), "needs task.function_class='linear_pool'"),
+      (icl(eval__baselines=("logistic_regression",)), "take baselines from"),
+      (icl(eval__report_points=(0, 11)), "below task.num_points"),
+      (icl(task__curriculum=(6, 1, 11, 2, 100)), "starts above task.dim"),
+      (icl(task__curriculum=(1, 2)), "task.curriculum"),
+      (icl(task__function_class="quadratic"), "task.function_class"),
+      (icl(task__x_dist="laplace"), "task.x_dist"),
+      (icl(task="icl_classification", eval__ood=("scaled_x",)), "eval.ood prompt sets are for"),
+  ]
+  for config, match in cases:
+    with pytest.raises(ConfigError, match=match):
+      config_lib.validate(config)
+  mixed = config_lib.default_config("sinusoid", "transformer", "in_context")
+  with pytest.raises(ConfigError, match="do not go together"):
+    config_lib.validate(mixed)

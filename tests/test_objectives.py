@@ -12,6 +12,7 @@ SLOW = jnp.array([4.0, 4.0, 4.0, 1.0])  # learns only at the last step
 def test_values():
   assert float(objectives.final_loss(FAST)) == 1.0
   assert float(objectives.mean_loss(SLOW)) == 3.0
+  assert float(objectives.mean_all_loss(SLOW)) == 13.0 / 4  # the starting loss counts too
   np.testing.assert_allclose(objectives.progress(FAST), -0.75)
   np.testing.assert_allclose(objectives.progress(SLOW), -0.25)
 

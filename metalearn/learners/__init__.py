@@ -10,6 +10,7 @@ from metalearn.learners.optimizer import (OptaxRule, OptimizerLearner, Optimizer
                                           StepSizeRule, UpdateRule, adam_rule,
                                           sgd_momentum_rule)
 from metalearn.learners.export import LOPTS, as_optax, make_rule
+from metalearn.learners.in_context import LAYOUTS, InContextLearner
 
 # name -> GradientLearner options. Reptile's meta-update comes from its estimator.
 GRADIENT_LEARNERS = {
@@ -20,9 +21,9 @@ GRADIENT_LEARNERS = {
     "reptile": dict(first_order=True),
 }
 
-# Every learner a config may name: the gradient-based family, Prototypical Networks and the
-# learned optimizers.
-LEARNERS = (*GRADIENT_LEARNERS, "protonet", *LOPTS)
+# Every learner a config may name: the gradient-based family, Prototypical Networks, the
+# learned optimizers and in-context learners.
+LEARNERS = (*GRADIENT_LEARNERS, "protonet", *LOPTS, "in_context")
 
 
 def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss_fn: Callable,
@@ -33,7 +34,7 @@ def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss
   return GradientLearner(init_fn, apply_fn, loss_fn, inner_lr, **GRADIENT_LEARNERS[name])
 
 
-__all__ = ["Learner", "GradientLearner", "ProtoNetLearner", "GRADIENT_LEARNERS", "LEARNERS",
+__all__ = ["Learner", "GradientLearner", "InContextLearner", "LAYOUTS", "ProtoNetLearner", "GRADIENT_LEARNERS", "LEARNERS",
            "LOPTS", "OptaxRule", "OptimizerLearner", "OptimizerState", "StepSizeRule", "UpdateRule",
            "adam_rule", "as_optax", "sgd_momentum_rule",
            "make_gradient_learner", "make_rule"]

@@ -35,6 +35,9 @@ class TaskFamily(Protocol):
   A family is a pytree (a registered dataclass): its arrays (e.g. a dataset's images) are
   leaves and its sizes static metadata, so jitted functions take the family as an argument
   instead of embedding its data as compile-time constants.
+
+  A family with a curriculum also has ``at_step(step) -> family``: the trainer calls it with
+  the (traced) outer step before sampling, so difficulty follows the step deterministically.
   """
 
   input_shape: tuple[int, ...]

@@ -137,11 +137,18 @@ def test_nonfinite_trajectories_are_excluded_counted_and_reset():
   assert 0 < int(metrics["nonfinite_trajectories"]) < 8 and np.isfinite(grads["w"])
 
 
+@dataclasses.dataclass(frozen=True)
+class _AlwaysExploding:
+  """Every task has growth 1e30."""
+
+  def sample(self, key):
+    del key
+    return jnp.float32(1e30)
+
+
 def test_all_nonfinite_gives_nan_meta_loss_so_the_update_is_skipped():
   learner = _Exploding()
-  always_bad = dataclasses.make_dataclass("B", [], frozen=True,
-                                          namespace={"sample": lambda self, k: jnp.float32(1e30)})()
-  es = estimators.antithetic_es(learner, always_bad, objectives.mean_loss, 4, 10, 0.01)
+  es = estimators.antithetic_es(learner, _AlwaysExploding(), objectives.mean_loss, 4, 10, 0.01)
   grads, _, metrics = es.estimate(learner.init(None), (), jax.random.key(0))
   assert np.isnan(metrics["meta_loss"]) and int(metrics["nonfinite_trajectories"]) == 4
   assert float(grads["w"]) == 0.0

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Kirsch et al. 2022 (GPICL): projected classification with 2^4 .. 2^16 distinct tasks; seen vs
+# unseen task accuracy shows the memorisation -> generalisation transition.
+#
+#   launch/reproduce/gpicl.sh small   # procedural base data, ~30 min on a 2-core CPU
+#   launch/reproduce/gpicl.sh full    # MNIST base data, width 256, 100k steps (GPU/TPU)
+#   launch/reproduce/gpicl.sh tiny    # seconds: the tests' size
+#
+# Writes $RESULTS_DIR/gpicl_SIZE.{md,csv,json,png}; re-running resumes finished runs.
+# PARALLEL runs at a time (default 2); PIN=1 pins each to its own core.
+set -euo pipefail
+SIZE=${1:-small}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORKDIR_ROOT=${WORKDIR_ROOT:-$ROOT/workdirs/gpicl}
+RESULTS_DIR=${RESULTS_DIR:-$ROOT/results}
+PYTHON=${PYTHON:-python}
+PIN=${PIN:-0}
+PARALLEL=${PARALLEL:-2}
+case "$SIZE" in tiny|small|full) ;; *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;; esac
+EXPERIMENT=gpicl
+NAME=gpicl
+RUNS=()
+for p in 4 6 8 10 12 14 16; do RUNS+=("tasks=$((2 ** p))"); done
+if [ "$SIZE" = tiny ]; then RUNS=("tasks=2" "tasks=256"); fi
+# shellcheck source=common.sh
+source "$ROOT/launch/reproduce/common.sh"
+# shellcheck source=icl_common.sh
+source "$ROOT/launch/reproduce/icl_common.sh"
+icl_reproduce

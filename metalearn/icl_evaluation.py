@@ -1,0 +1,208 @@
+"""Evaluating an in-context learner: error against the number of in-context examples, beside
+classical learners run on the same prompts.
+
+For ``eval.num_tasks`` fresh prompts (seed ``eval.seed``) of each evaluation set, every method
+predicts each ``y_k`` from ``x_k`` and the ``k`` examples before it:
+
+* regression (``icl_regression``): normalised squared error ``(y_hat - y)^2 / Var(y)`` of the
+  model and of ``eval.baselines`` (:mod:`metalearn.learners.icl_baselines`; ``gd`` is
+  ``eval.gd_steps`` steps of gradient descent at the step size best on up to 4096 other prompts
+  (after the last example, a grid refined around its best value);
+  ``ridge`` uses ``lambda = noise_std^2``, the Bayes estimator under the Gaussian prior;
+  ``bayes`` the posterior mean under the finite pool). Sets: ``in_distribution``,
+  ``gaussian_tasks`` for a finite pool (fresh ``w ~ N(0, I)``, Raventos et al.'s test) and each
+  of ``eval.ood`` (:meth:`~metalearn.tasks.RegressionPrompts.out_of_distribution`). With the
+  ``gd`` baseline, ``alignment`` is von Oswald et al.'s comparison at the last position: the
+  mean cosine between the model's and one-step GD's sensitivities ``d y_hat / d x_query``.
+* classification (``icl_classification``): accuracy and cross-entropy on ``seen`` tasks (the
+  ``num_tasks`` the model was trained on) and ``unseen`` ones (fresh projections), beside
+  logistic regression fitted to the prompt's earlier examples.
+
+Means come with 95% confidence intervals over prompts. A curriculum family is evaluated at its
+final size (the step ``num_steps``).
+"""
+
+import dataclasses
+import json
+import pathlib
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from metalearn import config as config_lib
+from metalearn import evaluation
+from metalearn import experiment as experiment_lib
+from metalearn.learners import icl_baselines as bl
+from metalearn.tasks import sample_batch
+
+_STREAM = 0x1C1  # evaluation prompts: fold_in(key(eval.seed), _STREAM), apart from training's
+GD_LRS = np.geomspace(0.01, 30.0, 71)  # the gd baseline's step-size grid, refined around its best
+MAX_TUNING_PROMPTS = 4096  # gd's step size is tuned on min(this, 4 x eval.num_tasks) prompts
+
+
+def evaluation_sets(config: ml_collections.ConfigDict, family) -> dict:
+  """``name -> family``: what the learner is evaluated on."""
+  family = family.at_step(config.num_steps) if hasattr(family, "at_step") else family
+  if family.is_classification:
+    return {"seen": family, "unseen": family.with_tasks(0)}
+  sets = {"in_distribution": family}
+  if family.function_class == "linear_pool":  # Raventos: new tasks from the Gaussian prior
+    sets["gaussian_tasks"] = dataclasses.replace(family, function_class="linear")
+  return {**sets,
+          **{k: family.out_of_distribution(k, config.eval.seed) for k in config.eval.ood}}
+
+
+def _baseline_fns(config, family, tune_prompts) -> dict:
+  """``name -> (x_ND, y_N) -> predictions`` for ``eval.baselines``."""
+  fns = {}
+  for name in config.eval.baselines:
+    if name == "gd":
+      for s in config.eval.gd_steps:
+        x, y = tune_prompts.support_x, tune_prompts.support_y
+        coarse = float(bl.best_gd_lr(x, y, s, GD_LRS))
+        ratio = GD_LRS[1] / GD_LRS[0]
+        lr = float(bl.best_gd_lr(x, y, s, np.geomspace(coarse / ratio, coarse * ratio, 41)))
+        if not np.isfinite(lr):
+          raise FloatingPointError(f"the gd baseline diverged at every step size of "
+                                   f"[{GD_LRS[0]}, {GD_LRS[-1]}] with {s} step(s): widen "
+                                   "icl_evaluation.GD_LRS or drop 'gd' from eval.baselines")
+        fns[f"gd_{s}"] = (lambda s, lr: lambda x, y: bl.gradient_descent(x, y, s, lr))(s, lr)
+    elif name == "ridge":
+      lam = max(family.noise_std ** 2, 1e-6)
+      fns[name] = lambda x, y, lam=lam: bl.ridge(x, y, lam)
+    elif name == "bayes":
+      fns[name] = lambda x, y: bl.bayes_discrete(x, y, family.pool_w,
+                                                 max(family.noise_std, 1e-3))
+    elif name == "logistic_regression":
+      fns[name] = lambda x, y: bl.logistic_regression(x, y, family.num_classes)
+    else:
+      fns[name] = bl.REGRESSION_BASELINES[name]
+  return fns
+
+
+def _metrics(family, pred, y_N) -> dict:
+  if family.is_classification:
+    return {"accuracy": (jnp.argmax(pred, -1) == y_N).astype(jnp.float32),
+            "loss": family.prompt_loss(pred, y_N)}
+  return {"nse": family.prompt_loss(pred, y_N)}
+
+
+def _per_position(fn, family, prompts, batch_size: int) -> dict:
+  """``metric -> [P, N]`` of ``fn(x, y) -> predictions`` over all prompts (in batches)."""
+  one = lambda p: _metrics(family, fn(p.support_x, p.support_y), p.support_y)
+  out = jax.jit(lambda ps: jax.lax.map(one, ps, batch_size=batch_size))(prompts)
+  return {k: np.asarray(v) for k, v in out.items()}
+
+
+def alignment(model_fn, gd_fn, prompts, batch_size: int) -> dict:
+  """Mean cosine between ``d y_hat_{N-1} / d x_{N-1}`` of the model and of ``gd_fn`` (the
+  implied linear update), and the mean squared distance of their predictions there."""
+  def one(p):
+    def at_last(fn):
+      f = lambda xq: fn(p.support_x.at[-1].set(xq), p.support_y)[-1]
+      return f(p.support_x[-1]), jax.grad(f)(p.support_x[-1])
+    (y_m, g_m), (y_g, g_g) = at_last(model_fn), at_last(gd_fn)
+    cos = g_m @ g_g / (jnp.linalg.norm(g_m) * jnp.linalg.norm(g_g) + 1e-12)
+    return cos, jnp.square(y_m - y_g)
+  cos, dist = jax.jit(lambda ps: jax.lax.map(one, ps, batch_size=batch_size))(prompts)
+  return {"cosine": float(jnp.mean(cos)), "cosine_ci95": float(evaluation.mean_ci95(
+      np.asarray(cos))[1]), "squared_distance": float(jnp.mean(dist))}
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+  """Evaluates the newest checkpoint; writes ``eval.json`` and one plot per evaluation set."""
+  config = config_lib.validate(config)
+  workdir = pathlib.Path(workdir)
+  exp = experiment_lib.build(config)
+  theta, step = evaluation.load_theta(config, workdir, exp)
+  key = jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM)
+  results = {"hardware": evaluation.hardware(), "checkpoint_step": step, "seed": config.seed,
+             "eval_seed": config.eval.seed, "num_tasks": config.eval.num_tasks,
+             "task": config.task.to_dict(), "model": config.model.to_dict(),
+             "layout": config.learner.layout, "report_points": list(config.eval.report_points),
+             "sets": {}}
+  sample = jax.jit(sample_batch, static_argnums=2)
+  for i, (set_name, family) in enumerate(evaluation_sets(config, exp.family).items()):
+    k_eval, k_tune = jax.random.split(jax.random.fold_in(key, i))
+    prompts = sample(family, k_eval, config.eval.num_tasks)
+    learner = experiment_lib.make_learner(config, family)
+    methods = {"model": lambda x, y: learner.predict_prompt(theta, x, y)}
+    tune = sample(family, k_tune, min(MAX_TUNING_PROMPTS, 4 * config.eval.num_tasks))
+    methods.update(_baseline_fns(config, family, tune))
+    entry = {"metric": family.primary_metric, "methods": {}}
+    for name, fn in methods.items():
+      per = _per_position(fn, family, prompts, config.eval.task_batch_size)
+      m = {}
+      for k, v in per.items():
+        mean, ci = evaluation.mean_ci95(v)
+        m[k], m[f"{k}_ci95"] = mean.tolist(), ci.tolist()
+      m["num_nonfinite"] = int(np.sum(~np.isfinite(per[family.primary_metric])))
+      if m["num_nonfinite"]:
+        logging.warning("%s on %s: %d non-finite predictions (of %d prompts x positions); "
+                        "its means are NaN where they occur.", name, set_name,
+                        m["num_nonfinite"], per[family.primary_metric].size)
+      entry["methods"][name] = m
+    if "gd_1" in methods:
+      entry["alignment"] = alignment(methods["model"], methods["gd_1"], prompts,
+                                     config.eval.task_batch_size)
+    results["sets"][set_name] = entry
+  results["plots"] = {}
+  if jax.process_index() != 0:  # every process evaluates (in step with the others); one writes
+    return results
+  (workdir / "eval.json").write_text(json.dumps(results, indent=2))
+  for set_name, entry in results["sets"].items():
+    path = workdir / f"{entry['metric']}_vs_examples_{set_name}.png"
+    results["plots"][set_name] = str(plot(entry, f"{config.task.name}: {set_name}", path))
+  return results
+
+
+def plot(entry: dict, title: str, path: pathlib.Path) -> pathlib.Path:
+  """Metric against the number of in-context examples, one line (with CI band) per method."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  metric = entry["metric"]
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, m in entry["methods"].items():
+    mean, ci = np.asarray(m[metric]), np.asarray(m[f"{metric}_ci95"])
+    k = np.arange(len(mean))
+    ax.plot(k, mean, label=name, lw=2.5 if name == "model" else 1.2,
+            color="black" if name == "model" else None)
+    ax.fill_between(k, mean - ci, mean + ci, alpha=0.15)
+  ax.set_xlabel("in-context examples")
+  ax.set_ylabel({"nse": "normalised squared error"}.get(metric, metric))
+  if metric == "nse":
+    ax.set_ylim(0, 1.5)
+  ax.set_title(title)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def format_table(results: dict) -> str:
+  """Markdown: each set's metric (mean +- 95% CI) at ``report_points`` examples."""
+  points, lines = results["report_points"], []
+  for set_name, entry in results["sets"].items():
+    metric = entry["metric"]
+    lines += [f"**{set_name}** ({metric})", "",
+              "| method | " + " | ".join(f"k={k}" for k in points) + " |",
+              "|---" * (len(points) + 1) + "|"]
+    for name, m in entry["methods"].items():
+      lines.append(f"| {name} | " + " | ".join(
+          f"{m[metric][k]:.3f} ± {m[metric + '_ci95'][k]:.3f}" for k in points) + " |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def print_report(results: dict, workdir) -> None:
+  print(f"\nIn-context learning curves on {results['num_tasks']} fresh prompts per set "
+        f"(mean ± 95% CI), checkpoint step {results['checkpoint_step']}:\n")
+  print(format_table(results))
+  print(f"eval.json: {pathlib.Path(workdir) / 'eval.json'}")
+  for name, path in results["plots"].items():
+    print(f"plot ({name}): {path}")
