@@ -20,8 +20,8 @@ case "$SIZE" in tiny|small|full) ;; *) echo "usage: $0 [tiny|small|full]" >&2; e
 EXPERIMENT=task_diversity
 NAME=icl_task_diversity
 RUNS=()
-for p in 2 4 6 8 10 12; do RUNS+=("pool=$((2 ** p))"); done
-if [ "$SIZE" = full ]; then RUNS+=("pool=16384" "pool=65536"); fi
+for p in 2 4 6 8 10; do RUNS+=("pool=$((2 ** p))"); done
+if [ "$SIZE" = full ]; then RUNS+=("pool=4096" "pool=16384" "pool=65536"); fi
 if [ "$SIZE" = tiny ]; then RUNS=("pool=2" "pool=64"); fi
 # shellcheck source=common.sh
 source "$ROOT/launch/reproduce/common.sh"
