@@ -3,7 +3,8 @@ two jax.distributed processes), because the device count is fixed when JAX start
 
   python -m tests.parallel_worker equivalence OUT.npz
   python -m tests.parallel_worker resume WORKDIR_ROOT OUT.npz
-  python -m tests.parallel_worker train DATA WORKDIR OUT.npz STEPS  (also under jax.distributed)
+  python -m tests.parallel_worker train DATA WORKDIR OUT.npz STEPS [WORKDIR OUT.npz STEPS ...]
+                                                             (also under jax.distributed)
 """
 
 import sys
@@ -16,14 +17,13 @@ from metalearn import experiment, parallel, train
 from metalearn.datasets import ClassImages
 from metalearn.tasks import FewShotClassification
 
-# (learner, estimator, extra config) for every learner kind and estimator.
+# (learner, estimator, extra config): every learner kind and every estimator (and remat) at
+# least once, each in one case rather than in every combination (each case compiles twice).
 CASES = {
     "maml-backprop": ("maml", "backprop", {}),
-    "maml-backprop-remat": ("maml", "backprop", {"estimator.remat": True}),
     "fomaml-backprop": ("fomaml", "backprop", {}),
-    "metasgd-backprop": ("metasgd", "backprop", {}),
-    "anil-backprop": ("anil", "backprop", {}),
-    "maml-truncated": ("maml", "truncated_backprop", {"estimator.truncation_length": 1,
+    "metasgd-backprop-remat": ("metasgd", "backprop", {"estimator.remat": True}),
+    "anil-truncated": ("anil", "truncated_backprop", {"estimator.truncation_length": 1,
                                                       "learner.num_inner_steps": 2}),
     "reptile-reptile": ("reptile", "reptile", {"learner.num_inner_steps": 2}),
     # Batch norm makes the gradient of the conv biases zero up to rounding; Adam's first
@@ -39,7 +39,7 @@ def tiny_config(learner: str, estimator: str, extra: dict, data: int):
                                 model="conv4" if few_shot else "mlp")
   c.learner.name, c.estimator.name = learner, estimator
   if few_shot:
-    c.model.update(filters=4, num_layers=2)
+    c.model.update(filters=4, num_layers=1)
     c.task.update(num_ways=3, num_support=1, num_query=2, image_size=8)
     c.learner.num_inner_steps = 0
     c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
@@ -93,8 +93,16 @@ def _train(config, workdir, num_steps):
   return train.train(config, workdir)
 
 
+def use_compilation_cache(cache_dir):
+  """Compiles each program once in this process: every ``train.train`` call jits its own
+  chunk function, so runs of the same config would otherwise compile the same program again."""
+  jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
 def resume(root, out):
   """8 -> 1 -> 8 devices across resumes vs. one uninterrupted run on 1 device."""
+  use_compilation_cache(f"{root}/jax_cache")  # two programs (1 and 8 devices), four runs
   base = tiny_config("maml", "backprop", {}, 1)
   straight = _train(base, f"{root}/straight", 15)
   _train(tiny_config("maml", "backprop", {}, 8), f"{root}/switched", 5)
@@ -106,13 +114,16 @@ def resume(root, out):
               enumerate(jax.tree.leaves(parallel.to_host(switched.theta)))})
 
 
-def train_once(data, workdir, out, steps="10"):
+def train_once(data, workdir, out, steps="10", *more):
+  """Trains into ``workdir`` up to ``steps``; ``more``: further WORKDIR OUT STEPS triples,
+  trained one after the other in this process."""
   parallel.initialize()
-  state = _train(tiny_config("maml", "backprop", {}, int(data)), workdir, int(steps))
-  if jax.process_index() == 0:
-    np.savez(out, **{f"theta{i}": x for i, x in
-                     enumerate(jax.tree.leaves(parallel.to_host(state.theta)))},
-             devices=jax.device_count(), processes=jax.process_count())
+  for workdir, out, steps in ((workdir, out, steps), *zip(more[::3], more[1::3], more[2::3])):
+    state = _train(tiny_config("maml", "backprop", {}, int(data)), workdir, int(steps))
+    if jax.process_index() == 0:
+      np.savez(out, **{f"theta{i}": x for i, x in
+                       enumerate(jax.tree.leaves(parallel.to_host(state.theta)))},
+               devices=jax.device_count(), processes=jax.process_count())
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ def test_im2col_and_xla_convolutions_agree_in_value_and_gradient_under_vmap():
     init, apply_xla = _conv4("xla", pool=pool, size=16)
     _, apply_im2col = _conv4("im2col", pool=pool, size=16)
     params = init(jax.random.key(0))
-    # Per-task weights (as after an inner step) and per-task images.
-    params_B = jax.tree.map(lambda p: p + 0.01 * jax.random.normal(jax.random.key(1),
-                                                                     (3,) + p.shape), params)
-    x_B = jax.random.uniform(jax.random.key(2), (3, 6, 16, 16, 1))
+    # Per-task weights (as after an inner step) and per-task images. (NumPy draws them: eager
+    # jax.random would compile a sampler for every parameter shape, the bulk of this test.)
+    rng = np.random.default_rng(1)
+    params_B = jax.tree.map(
+        lambda p: p + 0.01 * rng.standard_normal((3,) + p.shape, np.float32), params)
+    x_B = jnp.asarray(rng.uniform(size=(3, 6, 16, 16, 1)).astype(np.float32))
     loss = lambda apply: lambda p, x: jnp.sum(jnp.sin(apply(p, x)))
     for fn in (jax.vmap(loss(apply_xla)), jax.vmap(loss(apply_im2col))):
       assert fn(params_B, x_B).shape == (3,)
@@ -70,7 +72,8 @@ def test_vmapped_gradients_match_per_task_gradients():
     params = init(jax.random.key(0))
     x_B = jax.random.uniform(jax.random.key(5), (4, 3, 8, 8, 1))
     loss = lambda p, x: jnp.sum(jnp.sin(3 * apply(p, x)))
-    per_task = [jax.jit(jax.grad(loss))(params, x) for x in x_B]
+    per_task_grad = jax.jit(jax.grad(loss))  # one compiled program for the four tasks
+    per_task = [per_task_grad(params, x) for x in x_B]
     looped = jax.tree.map(lambda *g: sum(g) / len(g), *per_task)
     assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(looped)) > 1e-2
     vmapped = jax.jit(jax.grad(lambda p, x: jnp.mean(jax.vmap(lambda x: loss(p, x))(x))))(

@@ -56,9 +56,13 @@ def _free_port() -> int:
 
 
 def test_two_processes_with_jax_distributed_match_one_process(tmp_path):
-  _run("train", 1, tmp_path / "single", tmp_path / "single.npz", 10, devices=1)
-  # The 2-process run resumes (both processes restore) from a 1-process checkpoint at step 5.
-  _run("train", 1, tmp_path / "multi", tmp_path / "first_half.npz", 5, devices=1)
+  # One process runs both 1-device runs (compiling their common program once): the reference
+  # to step 10, then the first half of the 2-process run, which resumes (both processes
+  # restore) from that 1-process checkpoint at step 5.
+  _run("train", 1, tmp_path / "single", tmp_path / "single.npz", 10,
+       tmp_path / "multi", tmp_path / "first_half.npz", 5, devices=1,
+       extra_env={"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+                  "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
   env = {"METALEARN_COORDINATOR": f"localhost:{_free_port()}", "METALEARN_NUM_PROCESSES": "2"}
   procs = [subprocess.Popen(
       [sys.executable, "-m", "tests.parallel_worker", "train", "-1", str(tmp_path / "multi"),

@@ -58,7 +58,8 @@ def get_config(arg: str = "maml"):
     c.eval.pretrain_steps = 2000
   if tiny:  # seconds: the tests' size
     c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 200, 100, 100, 100
-    c.eval.update(num_tasks=50, pretrain_steps=100, num_tuning_tasks=20)
+    # as many evaluation as tuning tasks: one compiled task sampler serves both
+    c.eval.update(num_tasks=20, pretrain_steps=100, num_tuning_tasks=20)
   return c
 
 

@@ -87,8 +87,9 @@ def get_config(arg: str = "maml"):
     c.log_every = 200
     c.checkpoint_every = 1000
     c.eval.baselines = ()
-  if tiny:
-    c.model.filters = 8
+  if tiny:  # two conv layers on 14x14 images: compiles in a fraction of Conv-4's time
+    c.model.update(filters=8, num_layers=2)
+    c.task.image_size = 14
     c.meta_batch_size = 2
     c.num_steps = 6
     c.steps_per_call = 3

@@ -10,20 +10,27 @@ import pytest
 from tests.conftest import ROOT
 
 CONFIG = ROOT / "experiments" / "configs" / "maml_sinusoid.py"
+# As many tuning as evaluation tasks: one compiled task sampler serves both.
 TINY = ["--config.num_steps=60", "--config.steps_per_call=20", "--config.log_every=20",
         "--config.checkpoint_every=60", "--config.meta_batch_size=5",
         "--config.eval.num_tasks=40", "--config.eval.pretrain_steps=30",
-        "--config.eval.num_tuning_tasks=10", "--config.eval.num_plot_tasks=2"]
+        "--config.eval.num_tuning_tasks=40", "--config.eval.num_plot_tasks=2"]
 
 
-def _run(script, *args):
+def _run(script, *args, cache=None):
+  """Runs ``script``; ``cache``: a JAX compilation cache directory, for runs that compile
+  programs an earlier run of the same test compiled (then compiled once)."""
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  if cache:
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   return subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args],
-                        capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"},
-                        cwd=ROOT)
+                        capture_output=True, text=True, env=env, cwd=ROOT)
 
 
 def test_meta_train_then_evaluate(tmp_path):
-  result = _run("meta_train.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
+  cache = tmp_path / "jax_cache"  # evaluate.py compiles what meta_train.py's evaluation did
+  result = _run("meta_train.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY,
+                cache=cache)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "| method | 0 steps | 1 step | 5 steps | 10 steps |" in result.stdout
   assert "| meta |" in result.stdout and "| pretrained |" in result.stdout
@@ -38,7 +45,8 @@ def test_meta_train_then_evaluate(tmp_path):
   rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == [20, 40, 60]
 
-  again = _run("evaluate.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
+  again = _run("evaluate.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY,
+                cache=cache)
   assert again.returncode == 0, again.stderr[-3000:]
   assert json.loads((tmp_path / "eval.json").read_text())["methods"] == evaluated["methods"]
 
@@ -69,7 +77,8 @@ def test_evaluate_without_checkpoint_says_what_to_do(tmp_path):
 def test_benchmark_prints_a_table_and_compares(tmp_path):
   args = ["--steps_per_call=20", "--repeats=1", "--k=5", "--learners=maml",
           "--memory_steps=10,40", f"--out_dir={tmp_path}"]
-  result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}")
+  cache = tmp_path / "jax_cache"  # the second run compiles the first one's memory programs
+  result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}", cache=cache)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "| sinusoid | maml | 5 | 25 | 1 |" in result.stdout
   assert "| few_shot | protonet | 1 | 1 | 0 |" in result.stdout
@@ -80,9 +89,10 @@ def test_benchmark_prints_a_table_and_compares(tmp_path):
   memory = {(r["inner_steps"], r["remat"]): r["temp_mib"] for r in saved["memory"]}
   assert memory[40, True] < memory[40, False]
   assert (tmp_path / "memory_scaling.png").stat().st_size > 10_000
-  again = _run("benchmark.py", *args, "--suites=memory", f"--compare={tmp_path / 'bench.json'}")
+  again = _run("benchmark.py", *args, "--suites=memory", "--memory_steps=40",
+               f"--compare={tmp_path / 'bench.json'}", cache=cache)
   assert again.returncode == 0, again.stderr[-3000:]
-  assert "| memory/T=40/remat=True | — | — | — | — | — | 1.00x |" in again.stdout
+  assert "| memory/T=40/remat=True | — | — | — | — | — | — | 1.00x | — |" in again.stdout
 
 
 def test_benchmark_omniglot_suite(tmp_path, omniglot_dir):
@@ -109,3 +119,15 @@ def test_benchmark_lopt_suite(tmp_path):
   cost = {r["optimizer"]: r for r in saved["lopt_cost"]}
   assert cost["adam"]["cost_vs_adam"] == 1.0 and cost["adam"]["state_floats_per_param"] == 2.0
   assert cost["mlp_lopt"]["state_vs_adam"] > cost["small_lopt"]["state_vs_adam"]
+
+
+def test_benchmark_icl_suite(tmp_path):
+  result = _run("benchmark.py", "--suites=icl", "--icl_widths=16:1:2", "--icl_steps=2",
+                "--repeats=1", f"--json={tmp_path / 'bench.json'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "| transformer w16 L1 H2 | interleaved | 64 | 22 |" in result.stdout
+  rows = {r["layout"]: r for r in json.loads((tmp_path / "bench.json").read_text())["icl"]}
+  assert rows["packed"]["tokens"] * 2 == rows["interleaved"]["tokens"]
+  for r in rows.values():
+    assert r["tokens_per_s"] == pytest.approx(r["steps_per_s"] * 64 * r["tokens"])
+    assert r["gflops"] > 0

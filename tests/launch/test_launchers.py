@@ -9,10 +9,11 @@ import sys
 from tests.conftest import ROOT
 
 CONFIG = f"{ROOT / 'experiments' / 'configs' / 'maml_sinusoid.py'}:maml"
+# As many tuning as evaluation tasks: one compiled task sampler serves both.
 TINY = ["--config.num_steps=20", "--config.steps_per_call=10", "--config.log_every=10",
         "--config.checkpoint_every=20", "--config.meta_batch_size=8",
         "--config.eval.num_tasks=20", "--config.eval.pretrain_steps=10",
-        "--config.eval.num_tuning_tasks=5", "--config.eval.num_plot_tasks=0"]
+        "--config.eval.num_tuning_tasks=20", "--config.eval.num_plot_tasks=0"]
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
 
 
