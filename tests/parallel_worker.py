@@ -66,7 +66,7 @@ def _family(config):
                                             t.num_query)
 
 
-def chunk_result(config, steps: int = 3):
+def chunk_result(config, steps: int = 5):
   exp = experiment.build(config, family=_family(config))
   state = parallel.replicate(parallel.to_host(train.init_state(exp, config.seed)), exp.mesh)
   family = parallel.replicate(exp.family, exp.mesh)
@@ -93,16 +93,8 @@ def _train(config, workdir, num_steps):
   return train.train(config, workdir)
 
 
-def use_compilation_cache(cache_dir):
-  """Compiles each program once in this process: every ``train.train`` call jits its own
-  chunk function, so runs of the same config would otherwise compile the same program again."""
-  jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-
-
 def resume(root, out):
   """8 -> 1 -> 8 devices across resumes vs. one uninterrupted run on 1 device."""
-  use_compilation_cache(f"{root}/jax_cache")  # two programs (1 and 8 devices), four runs
   base = tiny_config("maml", "backprop", {}, 1)
   straight = _train(base, f"{root}/straight", 15)
   _train(tiny_config("maml", "backprop", {}, 8), f"{root}/switched", 5)
