@@ -131,6 +131,13 @@ def _memory_mib(compiled) -> float:
           - m.alias_size_in_bytes) / 2 ** 20
 
 
+def _flops(compiled) -> float:
+  """FLOPs of a compiled program by XLA's cost analysis (a loop body counts once)."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return float(cost.get("flops", float("nan")))
+
+
 def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -> dict:
   state = train.init_state(exp, config.seed)
   chunk = train.make_chunk_fn(exp, config.seed)
@@ -139,9 +146,7 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
   compile_s = time.perf_counter() - t0
   chunk_s = _median_seconds(lambda: compiled(state, exp.family), repeats)
   single = jax.jit(train.make_outer_step(exp, config.seed))
-  cost = single.lower(state, exp.family).compile().cost_analysis()  # a loop body counts once
-  cost = cost[0] if isinstance(cost, list) else cost
-  flops_per_step = float(cost.get("flops", float("nan")))
+  flops_per_step = _flops(single.lower(state, exp.family).compile())
   loop_steps = max(1, min(200, steps))
 
   def python_loop():
@@ -272,9 +277,7 @@ def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "smal
   theta = exp.learner.init(jax.random.key(0))
   task = family.sample(jax.random.key(1))
   inner = exp.learner.init_state(theta, task)
-  cost = jax.jit(exp.learner.step).lower(theta, inner, task).compile().cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  flops = float(cost.get("flops", float("nan")))
+  flops = _flops(jax.jit(exp.learner.step).lower(theta, inner, task).compile())
   row["mflop_per_step"] = flops * 2 * config.meta_batch_size * row["inner_steps"] / 1e6
   row["gflops"] = flops * row["inner_steps_per_s"] / 1e9
   return row
@@ -293,10 +296,8 @@ def bench_icl(width: int, layers: int, heads: int, layout: str, steps: int,
   compiled = chunk.lower(state, exp.family, steps).compile()
   compile_s = time.perf_counter() - t0
   step_s = _median_seconds(lambda: compiled(state, exp.family), repeats) / steps
-  cost = jax.jit(train.make_outer_step(exp, config.seed)).lower(
-      state, exp.family).compile().cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  flops = float(cost.get("flops", float("nan")))
+  flops = _flops(jax.jit(train.make_outer_step(exp, config.seed)).lower(
+      state, exp.family).compile())
   tokens = config.task.num_points * (2 if layout == "interleaved" else 1)
   return {"suite": "icl", "model": f"transformer w{width} L{layers} H{heads}", "layout": layout,
           "meta_batch": config.meta_batch_size, "tokens": tokens, "steps_per_s": 1 / step_s,

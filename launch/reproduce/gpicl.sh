@@ -10,22 +10,12 @@
 # Writes $RESULTS_DIR/gpicl_SIZE.{md,csv,json,png}; re-running resumes finished runs.
 # PARALLEL runs at a time (default 2); PIN=1 pins each to its own core.
 set -euo pipefail
-SIZE=${1:-small}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORKDIR_ROOT=${WORKDIR_ROOT:-$ROOT/workdirs/gpicl}
-RESULTS_DIR=${RESULTS_DIR:-$ROOT/results}
-PYTHON=${PYTHON:-python}
-PIN=${PIN:-0}
-PARALLEL=${PARALLEL:-2}
-case "$SIZE" in tiny|small|full) ;; *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;; esac
-EXPERIMENT=gpicl
 NAME=gpicl
+EXPERIMENT=gpicl
+# shellcheck source=icl_common.sh
+source "$(dirname "$0")/icl_common.sh"
 RUNS=()
 for p in 4 6 8 12 16; do RUNS+=("tasks=$((2 ** p))"); done
 if [ "$SIZE" = full ]; then RUNS+=("tasks=1024" "tasks=16384"); fi
 if [ "$SIZE" = tiny ]; then RUNS=("tasks=2" "tasks=256"); fi
-# shellcheck source=common.sh
-source "$ROOT/launch/reproduce/common.sh"
-# shellcheck source=icl_common.sh
-source "$ROOT/launch/reproduce/icl_common.sh"
 icl_reproduce

@@ -1,7 +1,18 @@
-# Shared by the in-context-learning reproductions (sourced after common.sh): meta-trains one
-# run per config ARG (PARALLEL at a time; each evaluates at its end), then writes the report.
-# Needs ROOT, PYTHON, SIZE, EXPERIMENT, WORKDIR_ROOT, RESULTS_DIR, NAME and RUNS (an array of
-# config options, one run each, e.g. "layers=1").
+# Shared by the in-context-learning reproductions (sourced with the script's arguments, after
+# it sets NAME and EXPERIMENT): parses the size, sets the defaults, sources common.sh. The
+# script then sets RUNS (config options, one run each, e.g. "layers=1") and calls
+# icl_reproduce, which meta-trains the runs (PARALLEL at a time; each evaluates at its end) and
+# writes the report.
+SIZE=${1:-small}
+case "$SIZE" in tiny|small|full) ;; *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;; esac
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORKDIR_ROOT=${WORKDIR_ROOT:-$ROOT/workdirs/$NAME}
+RESULTS_DIR=${RESULTS_DIR:-$ROOT/results}
+PYTHON=${PYTHON:-python}
+PIN=${PIN:-0}
+PARALLEL=${PARALLEL:-2}
+# shellcheck source=common.sh
+source "$ROOT/launch/reproduce/common.sh"
 
 icl_run() {
   local opts=$1 dir=${1//[=,]/_}
