@@ -19,9 +19,11 @@ import ml_collections
 import optax
 
 from metalearn import models
+from metalearn.curriculum import TEACHERS
 from metalearn.datasets import loading
 from metalearn.estimators import ESTIMATORS
 from metalearn.learners import GRADIENT_LEARNERS, LEARNERS, LOPTS
+from metalearn.learners.sequential import SEQUENTIAL_LEARNERS
 from metalearn.learners.mlp_lopt import FEATURE_SETS
 from metalearn.learners.optimizer import CURVES
 from metalearn.learners.in_context import LAYOUTS
@@ -29,13 +31,15 @@ from metalearn.tasks import in_context, training
 from metalearn.objectives import OBJECTIVES
 
 SCHEDULES = ("constant", "linear", "cosine")
+# Task families a teacher can steer (they have task_space and at_task).
+STEERABLE_TASKS = ("icl_regression", "textbook_regression")
 # Out-of-family evaluation sets of learned optimizers (metalearn/lopt_evaluation.py).
 OOD_SETS = ("wider", "deeper", "other_data", "omniglot_data", "long_horizon")
 # Out-of-distribution prompts of in-context regression (Garg et al. 2022, section 4).
 ICL_OOD_SETS = ("scaled_x", "skewed_covariance", "noisy_labels")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
-                     "steps_per_call", "eval", "mesh")
+                     "steps_per_call", "eval", "mesh", "monitor")
 
 
 class ConfigError(ValueError):
@@ -79,7 +83,22 @@ TASKS = {
                                num_classes=10, base="procedural", dim=32, noise=0.5,
                                pool_size=10_000, image_size=8, data_dir="", tfds_split="train",
                                data_seed=0),
+    # Textbooks (metalearn/tasks/textbook*.py): a book of num_chapters chapters read in order.
+    # With learner 'sequential' / 'oml' the learner reads whole books; with a MAML-family
+    # learner it meta-trains on single chapters (family.single_chapter_family()); both are
+    # evaluated by reading held-out books (metalearn/textbook_evaluation.py).
+    # Compositional regression: chapter c's targets sum the first c basis functions.
+    "textbook_regression": dict(name="textbook_regression", num_chapters=5,
+                                exercises_per_chapter=10, batch_size=10, num_query=50,
+                                x_range=(-5.0, 5.0), coef_std=1.0, freq_range=(0.5, 2.0),
+                                basis_seed=0, noise_std=0.0),
+    # Omniglot alphabets as chapters, num_ways characters each, read class by class in
+    # exercises of batch_size images (batch_size divides num_ways * num_support).
+    "textbook_omniglot": dict(name="textbook_omniglot", source="zip", data_dir="", cache_dir="",
+                              protocol="standard", image_size=28, num_chapters=5, num_ways=5,
+                              num_support=5, batch_size=5, num_query=5),
 }
+TEXTBOOK_TASKS = ("textbook_regression", "textbook_omniglot")
 TRAINING_TASKS = ("classification_training", "quadratic", "lm_training")
 ICL_TASKS = ("icl_regression", "icl_classification")
 # Classical learners evaluated on the same prompts (metalearn/icl_evaluation.py).
@@ -114,6 +133,8 @@ def learner_defaults(name: str) -> dict:
     return dict(name=name, **_LOPT_COMMON, **LEARNER_KEYS[name])
   if name == "in_context":  # token layout (metalearn.learners.in_context.LAYOUTS)
     return dict(name=name, layout="interleaved")
+  if name in SEQUENTIAL_LEARNERS:  # a book's length sets the inner steps; Meta-SGD step sizes
+    return dict(name=name, inner_lr=0.01, learn_inner_lr=False)
   return dict(name=name, inner_lr=0.01, num_inner_steps=1)
 
 
@@ -124,6 +145,14 @@ def lopt_eval_defaults() -> dict:
               lrs=(1e-4, 3.2e-4, 1e-3, 3.2e-3, 1e-2, 3.2e-2, 1e-1),
               ood=("wider", "deeper", "other_data", "long_horizon"), horizon_multiplier=5,
               valid_batches=8, report_lrs=(1e-3, 3.2e-3))
+
+
+def textbook_eval_defaults() -> dict:
+  """The ``eval`` group of textbook tasks (metalearn/textbook_evaluation.py): ``num_books``
+  fresh books of ``split`` read in order and chapter by chapter alone, ``task_batch_size`` at
+  a time; ``baselines``: () or ('random_init',)."""
+  return dict(at_end=True, seed=1, split="test", num_books=100, task_batch_size=50,
+              baselines=("random_init",))
 
 
 def icl_eval_defaults(task: str) -> dict:
@@ -152,6 +181,17 @@ def default_config(task: str = "sinusoid", model: str = "mlp",
   c.model = dict(MODELS[model])
   c.learner = learner_defaults(learner)
   c.objective = "final"
+  # reference_loss: L_ref of 'progress'; discount: gamma of 'discounted_progress'.
+  c.objective_options = dict(reference_loss=0.0, discount=0.9)
+  # 'initial': measure curves as ratios to the learner at its initial meta-parameters
+  # (metalearn/learners/baselined.py); '': plain curves.
+  c.baseline = ""
+  # A teacher picking each outer step's task (metalearn/curriculum): '' (none: tasks drawn
+  # from the whole family), or one of TEACHERS; grid: cells per axis when an arm-picking
+  # teacher drives a continuous task space; options: the teacher's keyword arguments.
+  c.curriculum = dict(teacher="", grid=4, options={})
+  # Fixed tasks of the full family measured at every log (0: off).
+  c.monitor = dict(num_tasks=0, seed=2)
   # sigma / stagger: perturbation scale of es, truncated_es and pes; staggered starts (pes/tes).
   c.estimator = dict(name="backprop", remat=False, truncation_length=1, sigma=0.01,
                      stagger=True)
@@ -178,6 +218,8 @@ def default_config(task: str = "sinusoid", model: str = "mlp",
     c.eval = lopt_eval_defaults()
   if learner == "in_context":
     c.eval = icl_eval_defaults(task)
+  if task in TEXTBOOK_TASKS:
+    c.eval = textbook_eval_defaults()
   return c
 
 
@@ -253,6 +295,12 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "task.x_dist": (_choices(in_context.X_DISTS), f"one of {list(in_context.X_DISTS)}"),
     "task.sparsity": (_at_least(1), "an int >= 1"),
     "task.pool_size": (_at_least(0), "an int >= 0"),
+    "task.num_chapters": (_at_least(1), "an int >= 1"),
+    "task.exercises_per_chapter": (_at_least(1), "an int >= 1"),
+    "task.coef_std": (_positive, "a scale > 0"),
+    "task.freq_range": (lambda r: len(r) == 2 and 0 < r[0] <= r[1], "(low, high), 0 < low <= high"),
+    "task.basis_seed": (lambda x: 0 <= x < 2**32, "an int in [0, 2**32)"),
+    "eval.num_books": (_at_least(2), "an int >= 2"),
     "task.curriculum": (lambda c: len(c) in (0, 5) and all(v >= 0 for v in c) and (
         not c or c[4] >= 1), "() or (dims_start, dims_step, points_start, points_step, "
                              "interval >= 1)"),
@@ -273,6 +321,12 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "learner.inner_lr": (_positive, "a step size > 0"),
     "learner.num_inner_steps": (_at_least(0), "an int >= 0 (0 only for protonet)"),
     "objective": (_choices(OBJECTIVES), f"one of {sorted(OBJECTIVES)}"),
+    "objective_options.reference_loss": (_at_least(0), "a loss >= 0"),
+    "objective_options.discount": (lambda g: 0 < g <= 1, "a discount in (0, 1]"),
+    "baseline": (_choices(("", "initial")), "'' (none) or 'initial'"),
+    "curriculum.teacher": (_choices(("", *TEACHERS)), f"'' (none) or one of {list(TEACHERS)}"),
+    "curriculum.grid": (_at_least(1), "an int >= 1"),
+    "monitor.num_tasks": (_at_least(0), "an int >= 0 (0: off)"),
     "estimator.name": (_choices(ESTIMATORS), f"one of {list(ESTIMATORS)}"),
     "estimator.truncation_length": (_at_least(1), "an int >= 1"),
     "estimator.sigma": (_positive, "a perturbation scale > 0"),
@@ -354,7 +408,7 @@ def _walk(config, schema, prefix=""):
                         f"{'under ' + repr(prefix[:-1]) if prefix else 'at the top level'}: "
                         f"{', '.join(allowed)}")
     value, default = config[key], schema[key]
-    if path == "optimizer.kwargs":
+    if path in ("optimizer.kwargs", "curriculum.options"):
       continue
     if isinstance(default, ml_collections.ConfigDict):
       if not isinstance(value, ml_collections.ConfigDict):
@@ -396,7 +450,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                         f"steps_per_call ({config.steps_per_call}): training runs in compiled "
                         "chunks of steps_per_call outer steps")
   _check_learner_task(config)
-  if config.learner.name == "in_context":
+  _check_progress_and_curriculum(config)
+  if config.learner.name == "in_context" or config.task.name in TEXTBOOK_TASKS:
     return config
   reptile_learner = config.learner.name == "reptile"
   if reptile_learner != (config.estimator.name == "reptile"):
@@ -418,6 +473,9 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def _check_learner_task(config) -> None:
   """Cross-key rules of learners, tasks and evaluation."""
+  if config.task.name in TEXTBOOK_TASKS or config.learner.name in SEQUENTIAL_LEARNERS:
+    _check_textbook(config)
+    return
   icl, icl_task = config.learner.name == "in_context", config.task.name in ICL_TASKS
   if icl != icl_task:
     raise ConfigError(f"learner.name={config.learner.name!r} and task.name={config.task.name!r} do "
@@ -457,6 +515,73 @@ def _check_learner_task(config) -> None:
                       "('random_init',) or ()")
   if few_shot and config.model.name == "mlp" and not config.model.hidden:
     raise ConfigError("model.hidden must list at least one layer width for few_shot tasks")
+
+
+def _check_progress_and_curriculum(config) -> None:
+  """Cross-key rules of baselines, objectives and teachers."""
+  if config.baseline and config.estimator.name == "reptile":
+    raise ConfigError("baseline='initial' needs a learning curve to divide; Reptile's estimator "
+                      "has no meta-objective: set baseline=''")
+  if config.objective == "progress" and config.objective_options.reference_loss > 0 and (
+      config.baseline):
+    raise ConfigError("objective_options.reference_loss is a loss; with baseline='initial' the "
+                      "curve is a ratio to the baseline: set reference_loss=0")
+  if config.curriculum.teacher:
+    if config.task.name not in STEERABLE_TASKS:
+      raise ConfigError(f"curriculum.teacher={config.curriculum.teacher!r} needs a task family a "
+                        f"teacher can steer, one of {list(STEERABLE_TASKS)}; got "
+                        f"task.name={config.task.name!r}")
+    if config.task.name in TEXTBOOK_TASKS and config.learner.name not in SEQUENTIAL_LEARNERS:
+      raise ConfigError(f"curriculum.teacher on {config.task.name} picks how many chapters a book "
+                        f"has, for learners that read books ({list(SEQUENTIAL_LEARNERS)}); "
+                        f"learner.name={config.learner.name!r} trains on single chapters")
+    if config.task.get("curriculum"):
+      raise ConfigError("curriculum.teacher and task.curriculum (a fixed schedule) both set the "
+                        "task's difficulty: set one of them (task.curriculum=() for a teacher)")
+
+
+def _check_textbook(config) -> None:
+  """Cross-key rules of textbook tasks and the learners that read them."""
+  t, name, e = config.task, config.learner.name, config.estimator
+  if t.name not in TEXTBOOK_TASKS:
+    raise ConfigError(f"learner.name={name!r} reads whole books: set task.name to one of "
+                      f"{list(TEXTBOOK_TASKS)}")
+  sequential = name in SEQUENTIAL_LEARNERS
+  if not sequential and name not in GRADIENT_LEARNERS:
+    raise ConfigError(f"task.name={t.name!r} is read in order by the learners "
+                      f"{list(SEQUENTIAL_LEARNERS)}, or meta-trained on single chapters by "
+                      f"{sorted(GRADIENT_LEARNERS)}; got learner.name={name!r}")
+  if config.model.name not in ("mlp", "conv4") or (
+      t.name == "textbook_regression" and config.model.name != "mlp"):
+    raise ConfigError(f"task.name={t.name!r} needs model.name='mlp'"
+                      + (" or 'conv4'" if t.name == "textbook_omniglot" else "")
+                      + f", got {config.model.name!r}")
+  if config.model.norm == "batch":
+    raise ConfigError("model.norm='batch' normalises every exercise by its own statistics "
+                      "(textbook_omniglot reads one class at a time): set model.norm to "
+                      "'layer' or 'none'")
+  if t.name == "textbook_omniglot":
+    if (t.num_ways * t.num_support) % t.batch_size:
+      raise ConfigError(f"task.batch_size ({t.batch_size}) must divide task.num_ways * "
+                        f"task.num_support ({t.num_ways} * {t.num_support}): a chapter's "
+                        "support images are read in whole exercises")
+    if config.eval.split == "validation":
+      raise ConfigError("textbook_omniglot splits alphabets into 'train' (background) and "
+                        "'test' (held out): set eval.split to one of them")
+  if (name == "reptile") != (e.name == "reptile"):
+    raise ConfigError("learner.name='reptile' and estimator.name='reptile' go together; got "
+                      f"learner.name={name!r}, estimator.name={e.name!r}")
+  if sequential:
+    per_chapter = (t.exercises_per_chapter if t.name == "textbook_regression"
+                   else t.num_ways * t.num_support // t.batch_size)
+    steps, what = t.num_chapters * per_chapter, "a book's exercises (num_chapters * exercises)"
+  else:
+    steps, what = config.learner.num_inner_steps, "learner.num_inner_steps"
+    if steps < 1:
+      raise ConfigError(f"learner.num_inner_steps must be >= 1 for {name!r}")
+  if e.name in ("truncated_backprop", "truncated_es", "pes") and steps % e.truncation_length:
+    raise ConfigError(f"{what} = {steps} must be a multiple of estimator.truncation_length "
+                      f"({e.truncation_length})")
 
 
 def _check_in_context(config) -> None:
@@ -520,7 +645,7 @@ def _missing(config, schema, prefix=""):
   for key in schema.keys():
     if key not in config:
       yield prefix + key
-    elif isinstance(schema[key], ml_collections.ConfigDict) and key != "kwargs":
+    elif isinstance(schema[key], ml_collections.ConfigDict) and key not in ("kwargs", "options"):
       yield from _missing(config[key], schema[key], prefix + key + ".")
 
 

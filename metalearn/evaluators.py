@@ -2,14 +2,15 @@
 
 * few-shot learners (MAML family, ProtoNets): :mod:`metalearn.evaluation`;
 * learned optimizers: :mod:`metalearn.lopt_evaluation`;
-* in-context learners: :mod:`metalearn.icl_evaluation`.
+* in-context learners: :mod:`metalearn.icl_evaluation`;
+* textbook tasks (any learner that reads them): :mod:`metalearn.textbook_evaluation`.
 """
 
 import ml_collections
 
 import jax
 
-from metalearn import evaluation, icl_evaluation, lopt_evaluation
+from metalearn import evaluation, icl_evaluation, lopt_evaluation, textbook_evaluation
 from metalearn.learners import LOPTS
 
 
@@ -20,6 +21,8 @@ def evaluate_and_report(config: ml_collections.ConfigDict, workdir) -> dict:
     module = lopt_evaluation
   elif config.learner.name == "in_context":
     module = icl_evaluation
+  elif config.task.name in ("textbook_regression", "textbook_omniglot"):
+    module = textbook_evaluation
   else:
     return evaluation.evaluate_and_report(config, workdir)
   results = module.evaluate(config, workdir)

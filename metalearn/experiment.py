@@ -9,11 +9,17 @@ import optax
 import jax
 
 from metalearn import estimators, models, objectives, parallel
+from metalearn.curriculum.steering import Steering, make_steering
 from metalearn.datasets import load_splits
 from metalearn.datasets import tfds_images
 from metalearn.learners import (LOPTS, InContextLearner, Learner, OptaxRule, OptimizerLearner,
                                 ProtoNetLearner, make_gradient_learner, make_rule)
 from metalearn.learners import sequence_models
+from metalearn.learners.baselined import VersusBaseline
+from metalearn.learners.sequential import SEQUENTIAL_LEARNERS, SequentialLearner
+from metalearn.tasks import textbook_omniglot
+from metalearn.tasks.textbook_omniglot import TextbookOmniglot
+from metalearn.tasks.textbook_regression import TextbookRegression
 from metalearn.tasks import (ClassificationTraining, FewShotClassification, LanguageModelTraining,
                              ProjectedClassification, QuadraticTraining, RegressionPrompts,
                              SinusoidFamily, TaskFamily)
@@ -32,6 +38,7 @@ class Experiment(NamedTuple):
   make_estimator: Callable[[TaskFamily], estimators.MetaGradientEstimator]
   optimizer: optax.GradientTransformation
   mesh: jax.sharding.Mesh
+  steering: Steering | None = None  # the teacher of ``curriculum.teacher``; None: no teacher
 
   @property
   def estimator(self) -> estimators.MetaGradientEstimator:
@@ -47,6 +54,9 @@ def make_family(config: ml_collections.ConfigDict, split: str = "train",
     return make_training_family(t)
   if t.name in ("icl_regression", "icl_classification"):
     return make_prompt_family(t)
+  if t.name in ("textbook_regression", "textbook_omniglot"):  # sequential learners read books;
+    book = make_textbook_family(t, split)  # MAML-family learners train on single chapters
+    return book if config.learner.name in SEQUENTIAL_LEARNERS else book.single_chapter_family()
   num_query = t.num_query if num_query is None else num_query
   if t.name == "sinusoid":
     return SinusoidFamily(num_support=t.num_support, num_query=num_query,
@@ -58,6 +68,21 @@ def make_family(config: ml_collections.ConfigDict, split: str = "train",
                      f"{sorted(splits)} (set eval.split)")
   return FewShotClassification.from_classes(splits[split], t.num_ways, t.num_support,
                                             num_query)
+
+
+def make_textbook_family(t: ml_collections.ConfigDict, split: str = "train"):
+  """The textbook of a ``textbook_regression`` or ``textbook_omniglot`` task config (Omniglot:
+  books of the ``train`` (background) or ``test`` (held-out) alphabets)."""
+  if t.name == "textbook_regression":
+    return TextbookRegression(t.num_chapters, t.exercises_per_chapter, t.batch_size,
+                              t.num_query, tuple(t.x_range), t.coef_std, tuple(t.freq_range),
+                              t.basis_seed, t.noise_std)
+  splits = textbook_omniglot.load_alphabet_splits(t)
+  if split not in splits:
+    raise ValueError(f"textbook_omniglot has the alphabet splits {sorted(splits)}, not "
+                     f"{split!r} (set eval.split)")
+  return TextbookOmniglot.from_classes(splits[split], t.num_chapters, t.num_ways,
+                                       t.num_support, t.num_query, t.batch_size)
 
 
 def make_training_family(t: ml_collections.ConfigDict):
@@ -142,15 +167,35 @@ def make_learner(config: ml_collections.ConfigDict, family: TaskFamily,
   if name == "protonet":
     init_fn, apply_fn = models.make(config.model, family.input_shape, None)
     return ProtoNetLearner(init_fn, apply_fn, family.loss, family.num_ways)
+  if name in SEQUENTIAL_LEARNERS:  # reads a textbook in order (metalearn/learners/sequential.py)
+    init_fn, apply_fn = models.make(config.model, family.input_shape, family.output_dim)
+    return SequentialLearner(init_fn, apply_fn, family.loss, config.learner.inner_lr,
+                             "oml" if name == "oml" else "full", config.learner.learn_inner_lr)
   init_fn, apply_fn = models.make(config.model, family.input_shape, family.output_dim)
   return make_gradient_learner(name, init_fn, apply_fn, family.loss, config.learner.inner_lr)
 
 
+def run_keys(seed: int):
+  """``(init_key, estimator_key, train_key)`` of a run: the meta-parameters' initialisation,
+  the estimator's state, and the outer steps' stream (``fold_in(train_key, step)``)."""
+  init_key, estimator_key, train_key = jax.random.split(jax.random.key(seed), 3)
+  return init_key, estimator_key, train_key
+
+
+def inner_steps(config: ml_collections.ConfigDict, family: TaskFamily) -> int:
+  """T, the inner steps of a learning curve (an in-context learner's curve spans its prompt:
+  T + 1 = num_points)."""
+  if config.learner.name in SEQUENTIAL_LEARNERS:  # a whole book: T = C * E exercises
+    return family.num_steps
+  return (family.num_points - 1 if config.learner.name == "in_context"
+          else config.learner.num_inner_steps)
+
+
 def _estimator(config, learner, objective, mesh, family: TaskFamily):
   e, batch = config.estimator, config.meta_batch_size
-  # an in-context learner's curve spans its prompt: T + 1 = num_points
-  steps = (family.num_points - 1 if config.learner.name == "in_context"
-           else config.learner.num_inner_steps)
+  steps = inner_steps(config, family)
+  if config.baseline == "initial":  # curves as ratios to the learner at its initial theta
+    learner = VersusBaseline(learner, run_keys(config.seed)[0])
   if e.name == "backprop":
     return estimators.full_backprop(learner, family, objective, batch, steps, e.remat, mesh)
   if e.name == "truncated_backprop":
@@ -172,7 +217,10 @@ def build(config: ml_collections.ConfigDict, family: TaskFamily | None = None) -
   parallel.check_divisible(config.meta_batch_size, mesh, "meta_batch_size")
   family = make_family(config) if family is None else family
   learner = make_learner(config, family)
-  objective = objectives.get_objective(config.objective)
+  objective = objectives.get_objective(config.objective, **config.objective_options)
+  c = config.curriculum
+  steering = (make_steering(c.teacher, family, c.grid, **c.options.to_dict()) if c.teacher
+              else None)
   return Experiment(family, learner, objective,
                     functools.partial(_estimator, config, learner, objective, mesh),
-                    make_optimizer(config), mesh)
+                    make_optimizer(config), mesh, steering)

@@ -1,5 +1,11 @@
 """Meta-objectives: a learning curve ``L_0, ..., L_T`` (query losses) to a scalar to minimise.
 
+Success objectives score where the learner ends up; *progress* objectives score how much and how
+fast it improves, the thesis of this library. Every progress objective below is returned
+negated (meta-training minimises), holds :math:`L_0` (and any reference curve) constant with
+``stop_gradient`` (otherwise a learner could score progress by starting worse), and is
+:math:`0` for a learner that does not move.
+
 ``final``
   :math:`L_T`, the MAML objective: only where the learner ends up counts.
 
@@ -12,25 +18,47 @@
   learners, the loss of every prediction in the prompt, the zero-shot one too (Garg et al.'s
   training loss).
 
-``progress``
-  the normalised learning progress, to be *maximised*,
+``progress`` (area under the normalised learning curve)
+  .. math::  P = \\frac{1}{T}\\sum_{t=1}^{T} \\frac{L_0 - L_t}{L_0 - L_\\mathrm{ref}},
 
-  .. math::  P = \\frac{1}{T}\\sum_{t=1}^{T} \\frac{L_0 - L_t}{L_0},
+  with :math:`L_\\mathrm{ref}` the best loss reachable (``reference_loss``; 0 by default, or
+  e.g. the noise floor). Each step credits the share of the reachable improvement made *by
+  then*, so a fast learner scores higher than a slow one that ends at the same loss;
+  :math:`P = 1` means the reference was reached at once. Dividing by
+  :math:`L_0 - L_\\mathrm{ref}` puts easy and hard tasks on one scale.
 
-  returned as :math:`-P`. It is the area under the normalised improvement curve: each step
-  credits how much of the starting loss has been removed *by then*, so fast learners score
-  higher than slow ones that end at the same loss, and dividing by :math:`L_0` puts easy and hard
-  tasks on one scale. :math:`L_0` enters as a constant (``stop_gradient``): otherwise a learner
-  could score progress by starting worse.
+``log_progress`` (log-ratio improvement)
+  .. math::  P_{\\log} = \\frac{1}{T}\\sum_{t=1}^{T} \\log\\frac{L_0}{L_t},
+
+  the area under the curve of orders of magnitude gained: scale-free, and it keeps rewarding
+  improvement near zero loss, where :math:`L_0 - L_t` has saturated.
+
+``discounted_progress`` (per-step discounted progress)
+  .. math::  P_\\gamma = \\frac{\\sum_{t=1}^{T} \\gamma^{t-1} (L_{t-1} - L_t)}
+                              {L_0 \\sum_{t=1}^{T} \\gamma^{t-1}},
+
+  one-step improvements discounted by ``discount`` :math:`\\gamma`: improvement early is
+  worth more than the same improvement late.
+
+Relative to a baseline learner (:func:`relative_improvement`)
+  .. math::  P_B = \\frac{1}{T}\\sum_{t=1}^{T} \\frac{B_t - L_t}{B_t},
+
+  with :math:`B_t` the curve of a baseline learner on the same task (the learner at its
+  initial meta-parameters, i.e. learning from scratch, or a tuned hand-designed optimizer):
+  the average share of the baseline's loss the learner removes at equal steps. The trainer
+  gets it by measuring the curve as :math:`L_t / B_t` (``baseline="initial"`` in the config),
+  so any objective above applies to it; ``mean`` of that curve is :math:`1 - P_B`.
 
 Why not the plain sum of one-step improvements? It telescopes,
 :math:`\\sum_{t=1}^{T}(L_{t-1} - L_t) = L_0 - L_T`: it ignores the path (learning everything at
 the last step scores the same as learning at once), so it rewards success, not speed, and its
-gradient in :math:`L_0` again pays a learner for a worse start.
+gradient in :math:`L_0` again pays a learner for a worse start. ``discounted_progress`` with
+:math:`\\gamma = 1` is exactly that sum (normalised); :math:`\\gamma < 1` breaks the telescope.
 
 Every objective maps a curve ``[..., T + 1]`` to ``[...]``; average over tasks outside.
 """
 
+import functools
 from typing import Callable
 
 import jax
@@ -54,10 +82,39 @@ def mean_all_loss(curve: jax.Array) -> jax.Array:
   return jnp.mean(curve, axis=-1)
 
 
-def progress(curve: jax.Array) -> jax.Array:
-  """:math:`-\\frac{1}{T}\\sum_{t=1}^{T} (L_0 - L_t) / L_0` with :math:`L_0` held constant."""
-  loss_0 = jax.lax.stop_gradient(curve[..., :1])
-  return -jnp.mean((loss_0 - curve[..., 1:]) / loss_0, axis=-1)
+def _start(curve: jax.Array) -> jax.Array:
+  return jax.lax.stop_gradient(curve[..., :1])
+
+
+def progress(curve: jax.Array, reference_loss: float = 0.0) -> jax.Array:
+  """:math:`-\\frac{1}{T}\\sum_{t=1}^{T} (L_0 - L_t) / (L_0 - L_\\mathrm{ref})`, :math:`L_0`
+  held constant."""
+  loss_0 = _start(curve)
+  return -jnp.mean((loss_0 - curve[..., 1:]) / (loss_0 - reference_loss), axis=-1)
+
+
+def log_progress(curve: jax.Array) -> jax.Array:
+  """:math:`-\\frac{1}{T}\\sum_{t=1}^{T} \\log(L_0 / L_t)`, :math:`L_0` held constant."""
+  return -jnp.mean(jnp.log(_start(curve)) - jnp.log(curve[..., 1:]), axis=-1)
+
+
+def discounted_progress(curve: jax.Array, discount: float = 0.9) -> jax.Array:
+  """:math:`-\\sum_t \\gamma^{t-1}(L_{t-1} - L_t) / (L_0 \\sum_t \\gamma^{t-1})`, :math:`L_0`
+  held constant (the improvement of step 1 still carries the gradient of :math:`L_1`)."""
+  steps = curve.shape[-1] - 1
+  weights_T = discount ** jnp.arange(steps, dtype=curve.dtype)
+  previous = jnp.concatenate([_start(curve), curve[..., 1:-1]], axis=-1)
+  gains = (previous - curve[..., 1:]) / _start(curve)
+  return -jnp.sum(weights_T * gains, axis=-1) / jnp.sum(weights_T)
+
+
+def relative_improvement(curve: jax.Array, reference: jax.Array) -> jax.Array:
+  """:math:`P_B = \\frac{1}{T}\\sum_{t=1}^{T} (B_t - L_t) / B_t` of ``curve`` over a baseline's
+  curve ``reference`` on the same task (same shape; held constant). Positive when the learner
+  is below the baseline. Not negated: a report metric; to train on it, set the config's
+  ``baseline``, which measures the curve as :math:`L_t / B_t`."""
+  ref = jax.lax.stop_gradient(reference[..., 1:])
+  return jnp.mean((ref - curve[..., 1:]) / ref, axis=-1)
 
 
 OBJECTIVES: dict[str, Objective] = {
@@ -65,11 +122,21 @@ OBJECTIVES: dict[str, Objective] = {
     "mean": mean_loss,
     "mean_all": mean_all_loss,
     "progress": progress,
+    "log_progress": log_progress,
+    "discounted_progress": discounted_progress,
 }
 
+# The options each objective takes (config keys under ``objective_options``).
+OPTIONS = {"progress": ("reference_loss",), "discounted_progress": ("discount",)}
 
-def get_objective(name: str) -> Objective:
-  """Looks up an objective by its config name (one of :data:`OBJECTIVES`)."""
+
+def get_objective(name: str, **options) -> Objective:
+  """The objective ``name`` (one of :data:`OBJECTIVES`) with ``options`` bound.
+
+  Options an objective does not take are ignored, so one config block can hold all of them
+  (``reference_loss`` for ``progress``, ``discount`` for ``discounted_progress``).
+  """
   if name not in OBJECTIVES:
     raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
-  return OBJECTIVES[name]
+  bound = {k: v for k, v in options.items() if k in OPTIONS.get(name, ())}
+  return functools.partial(OBJECTIVES[name], **bound) if bound else OBJECTIVES[name]

@@ -10,6 +10,13 @@ Follow one run top to bottom in :func:`train`:
 
 Non-finite meta-losses or meta-gradients skip the update (counted in ``nonfinite_total``);
 ``max_consecutive_nonfinite`` in a row stop the run with an error naming the fix.
+
+With a teacher (``curriculum.teacher``, :mod:`metalearn.curriculum`) each outer step's tasks
+come from the task the teacher proposes (``family.at_task``), and the teacher observes the
+step's negated meta-loss on it; its state is part of :class:`TrainState`, so it is
+checkpointed and a resumed run continues the same curriculum. ``monitor.num_tasks`` > 0
+measures the learner on fixed tasks of the full family (after any curriculum) at every log:
+what a curriculum is for, whatever tasks it trains on.
 """
 
 import json
@@ -29,6 +36,8 @@ from metalearn import experiment as experiment_lib
 from metalearn import parallel
 from metalearn.checkpoint import Checkpointer
 from metalearn.metrics_writer import MetricsWriter
+from metalearn.tasks import sample_batch
+from metalearn.unroll import unroll
 
 
 class TrainState(NamedTuple):
@@ -39,11 +48,14 @@ class TrainState(NamedTuple):
   estimator_state: object
   nonfinite_total: jax.Array
   nonfinite_streak: jax.Array
+  teacher: object = ()  # the teacher's state; () without one
 
 
-def _keys(seed: int):
-  init_key, estimator_key, train_key = jax.random.split(jax.random.key(seed), 3)
-  return init_key, estimator_key, train_key
+_keys = experiment_lib.run_keys
+
+
+def _teacher_key(seed: int):
+  return jax.random.fold_in(jax.random.key(seed), 0x7eac4e5)  # apart from _keys' streams
 
 
 def init_state(exp: experiment_lib.Experiment, seed: int) -> TrainState:
@@ -51,20 +63,26 @@ def init_state(exp: experiment_lib.Experiment, seed: int) -> TrainState:
   init_key, estimator_key, _ = _keys(seed)
   theta = exp.learner.init(init_key)
   zero = jnp.zeros((), jnp.int32)
+  teacher = (() if exp.steering is None
+             else exp.steering.teacher.init(jax.random.fold_in(_teacher_key(seed), 0)))
   return TrainState(zero, theta, exp.optimizer.init(theta),
-                    exp.estimator.init(estimator_key, theta), zero, zero)
+                    exp.estimator.init(estimator_key, theta), zero, zero, teacher)
 
 
 def make_outer_step(exp: experiment_lib.Experiment, seed: int):
   """``(state, family) -> (state, metrics)``: one meta-gradient estimate and optimizer update
   on tasks of ``family`` (``exp.family``, passed as an argument so its data are not constants
   of the compiled program)."""
-  train_key = _keys(seed)[2]
+  train_key, teacher_key = _keys(seed)[2], jax.random.fold_in(_teacher_key(seed), 1)
 
   def outer_step(state: TrainState, family):
     key = jax.random.fold_in(train_key, state.step)
     if hasattr(family, "at_step"):  # a curriculum over outer steps (e.g. Garg et al.'s)
       family = family.at_step(state.step)
+    if exp.steering is not None:  # a teacher picks this step's task
+      task = exp.steering.teacher.propose(state.teacher,
+                                          jax.random.fold_in(teacher_key, state.step))
+      family = family.at_task(exp.steering.to_family_task(task))
     estimator = exp.make_estimator(family)
     grads, est_state, metrics = estimator.estimate(state.theta, state.estimator_state, key)
     updates, opt_state = exp.optimizer.update(grads, state.opt_state, state.theta)
@@ -72,11 +90,16 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
     finite = jnp.isfinite(metrics["meta_loss"]) & jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+    teacher = state.teacher
+    if exp.steering is not None:  # scores are higher-is-better; a skipped step is not seen
+      teacher = keep(exp.steering.teacher.observe(teacher, task, -metrics["meta_loss"]), teacher)
+      metrics = {**metrics, "teacher_task": jnp.asarray(  # in the family's task space
+          exp.steering.to_family_task(task), jnp.float32).reshape(-1)}
     new_state = TrainState(
         state.step + 1, keep(theta, state.theta), keep(opt_state, state.opt_state),
         keep(est_state, state.estimator_state),
         state.nonfinite_total + (~finite).astype(jnp.int32),
-        jnp.where(finite, 0, state.nonfinite_streak + 1))
+        jnp.where(finite, 0, state.nonfinite_streak + 1), teacher)
     metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "finite": finite}
     return new_state, metrics
 
@@ -130,7 +153,30 @@ def _summarise(chunks: list[dict]) -> dict[str, float]:
     out["nonfinite_trajectories"] = int(np.sum(cat["nonfinite_trajectories"]))
   for t, v in enumerate(mean(cat["curve"])):
     out[f"loss_step_{t}"] = float(v)
+  if "teacher_task" in cat:  # where the teacher sent the learner: mean task per axis
+    for i, v in enumerate(np.mean(cat["teacher_task"], axis=0)):
+      out[f"teacher_task_{i}"] = float(v)
   return out
+
+
+def make_monitor_fn(config: ml_collections.ConfigDict, exp: experiment_lib.Experiment):
+  """A jitted ``(theta, family) -> {monitor_final, monitor_mean}``: the mean final and mean
+  (steps 1..T) query loss on ``monitor.num_tasks`` fixed tasks (key ``monitor.seed``) of the
+  full family: at the end of its curriculum, at no teacher's task."""
+  steps = experiment_lib.inner_steps(config, exp.family)
+  key, n = jax.random.key(config.monitor.seed), config.monitor.num_tasks
+
+  def monitor(theta, family):
+    if hasattr(family, "at_step"):
+      family = family.at_step(config.num_steps)
+    episodes = sample_batch(family, key, n)
+    curves_NT = jax.vmap(lambda ep: unroll(exp.learner, theta, exp.learner.init_state(theta, ep),
+                                           ep, steps)[1])(episodes)
+    return {"monitor_final": jnp.mean(curves_NT[:, -1]),
+            "monitor_mean": jnp.mean(curves_NT[:, 1:])}
+
+  rep = parallel.replicated(exp.mesh)
+  return jax.jit(monitor, in_shardings=(rep, rep), out_shardings=rep)
 
 
 def _longest_streak(finite: np.ndarray, streak: int) -> tuple[int, int]:
@@ -180,6 +226,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
 def _loop(config, exp, state, checkpointer, writer) -> TrainState:
   """Dispatches chunk i+1, then logs and checkpoints chunk i while it runs."""
   chunk_fn = make_chunk_fn(exp, config.seed)
+  monitor_fn = make_monitor_fn(config, exp) if config.monitor.num_tasks else None
   start = step = int(parallel.to_host(state.step))
   streak = int(parallel.to_host(state.nonfinite_streak))
   pending, since_log = None, []
@@ -210,6 +257,9 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
         row = {**_summarise(since_log),
                "nonfinite_total": int(parallel.to_host(done_state.nonfinite_total)),
                "steps_per_sec": rate}
+        if monitor_fn is not None:
+          row.update({k: float(v) for k, v in parallel.to_host(
+              monitor_fn(done_state.theta, exp.family)).items()})
         writer.write(done_step, row)
         logging.info("step %d/%d | meta_loss %.4f | %.3g steps/s | ETA %s", done_step,
                      config.num_steps, row["meta_loss"], rate,

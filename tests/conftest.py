@@ -1,7 +1,21 @@
 """Shared test setup: the repo root, a small fast config, and the offline Omniglot zips."""
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
+
+# One persistent XLA compilation cache per test session, fresh every run and removed at its
+# end, shared with the subprocesses the tests start (binaries, launch scripts): the tiny
+# configs compile the same programs many times, and each now compiles once. Set before JAX is
+# imported; an outer JAX_COMPILATION_CACHE_DIR wins.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _XLA_CACHE = tempfile.mkdtemp(prefix="metalearn-tests-xla-cache-")
+  atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
 import pytest
 

@@ -34,3 +34,37 @@ def test_batched_curves_and_unknown_name():
   assert objectives.progress(curves).shape == (2,)
   with pytest.raises(ValueError, match="choose one of"):
     objectives.get_objective("speed")
+
+
+def test_progress_with_a_reference_loss():
+  # L_ref = 0.5: FAST removes 3 of the reachable 3.5 at every step.
+  np.testing.assert_allclose(objectives.progress(FAST, reference_loss=0.5), -3.0 / 3.5, rtol=1e-6)
+  bound = objectives.get_objective("progress", reference_loss=0.5, discount=0.3)  # discount ignored
+  np.testing.assert_allclose(bound(SLOW), -(0 + 0 + 3.0) / 3 / 3.5, rtol=1e-6)  # float32
+
+
+def test_log_progress_by_hand():
+  np.testing.assert_allclose(objectives.log_progress(FAST), -np.log(4.0), rtol=1e-6)
+  np.testing.assert_allclose(objectives.log_progress(SLOW), -np.log(4.0) / 3, rtol=1e-6)
+  curve = jnp.array([1.0, 0.1, 0.01])  # two orders of magnitude, one per step
+  np.testing.assert_allclose(objectives.log_progress(curve), -1.5 * np.log(10.0), rtol=1e-6)
+  assert float(jax.grad(objectives.log_progress)(curve)[0]) == 0.0
+
+
+def test_discounted_progress_by_hand_and_its_telescoping_limit():
+  gamma = 0.5  # weights 1, 0.5, 0.25 (sum 1.75); FAST gains 3/4 at step 1, SLOW at step 3
+  np.testing.assert_allclose(objectives.discounted_progress(FAST, gamma), -0.75 / 1.75)
+  np.testing.assert_allclose(objectives.discounted_progress(SLOW, gamma), -0.75 * 0.25 / 1.75)
+  # gamma = 1: the summed one-step improvement, (L_0 - L_T) / L_0 / T, the same for both.
+  for curve in (FAST, SLOW):
+    np.testing.assert_allclose(objectives.discounted_progress(curve, 1.0), -0.75 / 3)
+  grad = jax.grad(lambda c: objectives.discounted_progress(c, gamma))(FAST)
+  np.testing.assert_allclose(grad, [0.0, (1 - gamma) / 4 / 1.75, (gamma - gamma**2) / 4 / 1.75,
+                                    gamma**2 / 4 / 1.75], rtol=1e-6)
+
+
+def test_relative_improvement_over_a_baseline_curve():
+  # B = SLOW: at steps 1, 2 the learner removes 3/4 of the baseline's loss, at step 3 nothing.
+  np.testing.assert_allclose(objectives.relative_improvement(FAST, SLOW), 0.5)
+  np.testing.assert_allclose(objectives.relative_improvement(SLOW, SLOW), 0.0)
+  assert float(objectives.relative_improvement(SLOW, FAST)) < 0  # worse than its baseline

@@ -20,6 +20,11 @@ Experiments (each has ``tiny`` (seconds; tests), ``small`` (minutes on a 2-core 
   drawn from a finite pool of ``pool=M`` tasks; d = 4 (small) / 8 (full), 16 points.
 * ``gpicl`` (Kirsch et al. 2022): projected classification with ``tasks=2^n`` distinct
   tasks, packed tokens ``(x_k, y_{k-1})``.
+* ``curriculum``: linear regression with the difficulty (active dimension, prompt length)
+  set by ``teacher=none|garg|uniform|alp_gmm|tscl|exp3s``: none (always the full task), Garg's
+  hand-made schedule, or a teacher of :mod:`metalearn.curriculum`; the full task's error is
+  monitored at every log (``monitor``). small: d = 5, 11 points, width 32, 2 layers, batch
+  32, 6000 steps. full: Garg's size (d = 20, 41 points, 12 layers, width 256), 100k steps.
 
 ``launch/reproduce/icl_*.sh`` and ``gpicl.sh`` run the sweeps and write tables and plots.
 Hardware and wall time: see each script and its results/*.md.
@@ -27,7 +32,9 @@ Hardware and wall time: see each script and its results/*.md.
 
 from metalearn.config import default_config
 
-EXPERIMENTS = ("linear_regression", "gd", "task_diversity", "gpicl")
+EXPERIMENTS = ("linear_regression", "gd", "task_diversity", "gpicl", "curriculum")
+# curriculum's difficulty setters: no curriculum, Garg's schedule, or a teacher.
+CURRICULA = ("none", "garg", "uniform", "alp_gmm", "tscl", "exp3s")
 SIZES = ("tiny", "small", "full")
 
 
@@ -41,7 +48,7 @@ def _steps(c, steps: int, chunk: int = 500):
 
 def get_config(arg: str = "linear_regression,small"):
   """``arg``: one of :data:`EXPERIMENTS`, one of :data:`SIZES`, and options ``class=``,
-  ``layers=``, ``pool=``, ``tasks=``, ``layout=``, ``model=``, comma-separated."""
+  ``layers=``, ``pool=``, ``tasks=``, ``layout=``, ``model=``, ``teacher=``, comma-separated."""
   experiment, size, opts = "linear_regression", "small", {}
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in EXPERIMENTS:
@@ -49,13 +56,14 @@ def get_config(arg: str = "linear_regression,small"):
     elif token in SIZES:
       size = token
     elif "=" in token and token.split("=")[0] in ("class", "layers", "pool", "tasks", "layout",
-                                                  "model"):
+                                                  "model", "teacher"):
       opts[token.split("=")[0]] = token.split("=", 1)[1]
     else:
       raise ValueError(f"unknown config argument {token!r}; use one of {EXPERIMENTS}, one of "
-                       f"{SIZES}, class=, layers=, pool=, tasks=, layout=, model=")
+                       f"{SIZES}, class=, layers=, pool=, tasks=, layout=, model=, teacher=")
   return {"linear_regression": _linear_regression, "gd": _gd,
-          "task_diversity": _task_diversity, "gpicl": _gpicl}[experiment](size, opts)
+          "task_diversity": _task_diversity, "gpicl": _gpicl,
+          "curriculum": _curriculum}[experiment](size, opts)
 
 
 def _transformer(c, width, layers, heads):
@@ -170,4 +178,43 @@ def _gpicl(size, opts):
     c.meta_batch_size = 128
     c.eval.report_points = (0, 1, 10, 50, 99)
     _steps(c, 100_000, 1000)
+  return c
+
+
+def _curriculum(size, opts):
+  teacher = opts.get("teacher", "alp_gmm")
+  if teacher not in CURRICULA:
+    raise ValueError(f"unknown teacher={teacher!r}; choose one of {CURRICULA}")
+  c = default_config("icl_regression", "transformer", "in_context")
+  c.objective = "mean_all"
+  c.optimizer.learning_rate, c.optimizer.schedule = 1e-3, "cosine"
+  c.optimizer.clip_grad_norm = 1.0
+  c.meta_batch_size = 64
+  c.eval.at_end = False  # the comparison is the monitored full-task error during training
+  c.monitor.num_tasks = 256
+  if size == "tiny":
+    c.task.dim, c.task.num_points = 3, 7
+    _transformer(c, 16, 1, 2)
+    c.meta_batch_size, c.monitor.num_tasks, c.eval.report_points = 16, 16, (0, 1, 6)
+    _steps(c, 20, 10)
+    c.log_every, schedule = 10, (1, 1, 3, 2, 5)
+  elif size == "small":
+    c.task.dim, c.task.num_points = 5, 11
+    _transformer(c, 32, 2, 2)
+    c.meta_batch_size = 32
+    c.eval.report_points = (0, 1, 3, 5, 10)
+    _steps(c, 6000, 200)
+    c.log_every, schedule = 200, (1, 1, 3, 2, 300)  # the full task from step 1200
+  else:
+    c.task.dim, c.task.num_points = 20, 41
+    _transformer(c, 256, 12, 8)
+    c.optimizer.learning_rate, c.optimizer.schedule = 1e-4, "constant"
+    c.monitor.num_tasks = 1024
+    c.eval.report_points = (0, 1, 5, 10, 20, 30, 40)
+    _steps(c, 100_000, 1000)
+    c.log_every, schedule = 1000, (5, 1, 11, 2, 2000)  # Garg et al.'s
+  if teacher == "garg":
+    c.task.curriculum = schedule
+  elif teacher != "none":
+    c.curriculum.teacher = teacher
   return c

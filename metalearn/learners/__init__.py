@@ -11,6 +11,9 @@ from metalearn.learners.optimizer import (OptaxRule, OptimizerLearner, Optimizer
                                           sgd_momentum_rule)
 from metalearn.learners.export import LOPTS, as_optax, make_rule
 from metalearn.learners.in_context import LAYOUTS, InContextLearner
+from metalearn.learners.sequential import (SEQUENTIAL_LEARNERS, SequentialLearner,
+                                          SequentialState)
+from metalearn.learners.schedule import ScheduleLearner, ScheduleState
 
 # name -> GradientLearner options. Reptile's meta-update comes from its estimator.
 GRADIENT_LEARNERS = {
@@ -23,7 +26,7 @@ GRADIENT_LEARNERS = {
 
 # Every learner a config may name: the gradient-based family, Prototypical Networks, the
 # learned optimizers and in-context learners.
-LEARNERS = (*GRADIENT_LEARNERS, "protonet", *LOPTS, "in_context")
+LEARNERS = (*GRADIENT_LEARNERS, "protonet", *LOPTS, "in_context", *SEQUENTIAL_LEARNERS)
 
 
 def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss_fn: Callable,
@@ -37,4 +40,5 @@ def make_gradient_learner(name: str, init_fn: Callable, apply_fn: Callable, loss
 __all__ = ["Learner", "GradientLearner", "InContextLearner", "LAYOUTS", "ProtoNetLearner", "GRADIENT_LEARNERS", "LEARNERS",
            "LOPTS", "OptaxRule", "OptimizerLearner", "OptimizerState", "StepSizeRule", "UpdateRule",
            "adam_rule", "as_optax", "sgd_momentum_rule",
-           "make_gradient_learner", "make_rule"]
+           "make_gradient_learner", "make_rule", "SEQUENTIAL_LEARNERS", "SequentialLearner",
+           "SequentialState", "ScheduleLearner", "ScheduleState"]

@@ -6,10 +6,15 @@ from metalearn.tasks.base import Episode, TaskFamily, sample_batch
 from metalearn.tasks.classification import FewShotClassification
 from metalearn.tasks.in_context import ProjectedClassification, RegressionPrompts
 from metalearn.tasks.language import LanguageModelTraining
+from metalearn.tasks.noisy_quadratic import NoisyQuadratic
 from metalearn.tasks.quadratic import QuadraticTraining
 from metalearn.tasks.sinusoid import SinusoidFamily
+from metalearn.tasks.textbook import SingleChapterFamily
+from metalearn.tasks.textbook_omniglot import TextbookOmniglot
+from metalearn.tasks.textbook_regression import TextbookRegression
 from metalearn.tasks.training import ClassificationTraining, TrainingFamily, TrainingTask
 
 __all__ = ["Episode", "TaskFamily", "ProjectedClassification", "RegressionPrompts", "FewShotClassification", "SinusoidFamily", "sample_batch",
            "ClassificationTraining", "LanguageModelTraining", "QuadraticTraining",
-           "TrainingFamily", "TrainingTask"]
+           "TrainingFamily", "TrainingTask", "SingleChapterFamily", "TextbookOmniglot",
+           "TextbookRegression", "NoisyQuadratic"]

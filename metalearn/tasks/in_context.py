@@ -131,6 +131,18 @@ class RegressionPrompts:
     return dataclasses.replace(self, active_dims=jnp.minimum(d0 + dd * k, self.dim),
                                active_points=jnp.minimum(n0 + dn * k, self.num_points))
 
+  task_space = ("box", 2)
+
+  def at_task(self, task_2) -> "RegressionPrompts":
+    """The family at a teacher's task ``u`` in the unit square (:mod:`metalearn.curriculum`):
+    ``active_dims = 1 + round(u_0 (dim - 1))``, ``active_points = 2 + round(u_1 (num_points -
+    2))``: the two difficulty axes of Garg et al.'s curriculum, chosen by a teacher instead of
+    a schedule (same shapes: compiles once)."""
+    u = jnp.clip(jnp.asarray(task_2, jnp.float32), 0.0, 1.0)
+    dims = 1 + jnp.round(u[0] * (self.dim - 1)).astype(jnp.int32)
+    points = 2 + jnp.round(u[1] * (self.num_points - 2)).astype(jnp.int32)
+    return dataclasses.replace(self, active_dims=dims, active_points=points)
+
   def out_of_distribution(self, kind: str, seed: int = 0) -> "RegressionPrompts":
     """Garg et al.'s distribution shifts at evaluation: ``scaled_x`` (inputs x2),
     ``skewed_covariance`` (``x ~ N(0, S)``, eigenvalues of ``S`` proportional to ``1/i^2``,

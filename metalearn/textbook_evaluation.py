@@ -1,0 +1,288 @@
+r"""Evaluating a learner that reads textbooks: what it learns per chapter, keeps and transfers.
+
+For ``eval.num_books`` fresh books (``eval.split``: Omniglot books of held-out alphabets) the
+learner reads each book once, in order, from its (meta-learned) start; one ``unroll`` with
+``measure`` = every chapter's query metrics gives :math:`M_t[c]`, chapter :math:`c`'s metric
+after :math:`t` exercises (:math:`t = 0..T`). Sampled at chapter ends,
+
+.. math::  R[s, c] = M_{(s+1)E}[c],
+
+the metric on chapter :math:`c` after reading through the end of chapter :math:`s` (rows:
+time, columns: chapters; above the diagonal: chapters not read yet). Beside it, the same
+learner reads each chapter *alone*, from the same start: :math:`S_t[c]`, :math:`t = 0..E`.
+Per chapter, with losses (lower is better; for accuracy the signs flip so that positive is
+always good for transfer and bad for forgetting):
+
+* **progress** (loss only): the area under the normalised curve while reading the chapter,
+  :math:`P_c = \frac1E \sum_{k=1}^{E} \frac{\ell_c(cE) - \ell_c(cE + k)}{\ell_c(cE)}` with
+  :math:`\ell_c(t) = M_t[c]`; ``progress_scratch`` is the same on :math:`S`;
+* **forward transfer**: :math:`FT_c = S_E[c] - R[c, c]`, how much lower chapter :math:`c`'s loss
+  is after reading chapters :math:`0..c-1` first than after reading :math:`c` alone
+  (:math:`FT_0 = 0`: the two runs are the same);
+* **forgetting**: :math:`F_c = R[C-1, c] - R[c, c]`, how much of chapter :math:`c` is lost by
+  the end of the book; **backward transfer** is :math:`BWT_c = R[c, c] - R[C-1, c] = -F_c`
+  (0 for the last chapter).
+
+The book's curve (the learner's learning curve, :math:`L_t` = the mean over chapters read so
+far) gives ``area`` (mean of :math:`L_1..L_T`) and ``final`` (:math:`L_T`). Everything is a
+mean over books with a 95% confidence half-width (``*_ci95``). Methods: ``meta`` (the
+checkpoint) and ``eval.baselines`` (``random_init``: the same reader from a fresh
+initialisation). MAML-family checkpoints meta-trained on single chapters read books with the
+same SGD (``anil`` adapts the head only, like ``oml``). Writes ``eval.json``,
+``textbook_R.png`` (R as heatmaps) and ``textbook_curves.png`` (per-chapter curves).
+"""
+
+import functools
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from metalearn import config as config_lib
+from metalearn import evaluation
+from metalearn import experiment as experiment_lib
+from metalearn import models
+from metalearn.learners.sequential import SequentialLearner
+from metalearn.tasks import sample_batch
+from metalearn.unroll import unroll
+
+_STREAM = 0x7B00C  # evaluation books: fold_in(key(eval.seed), _STREAM), apart from training's
+HIGHER_IS_BETTER = ("accuracy",)
+# How each learner reads a book: (mode, learns per-parameter step sizes).
+READERS = {"sequential": ("full", None), "oml": ("oml", None), "maml": ("full", False),
+           "fomaml": ("full", False), "reptile": ("full", False), "metasgd": ("full", True),
+           "anil": ("oml", False)}
+
+
+def make_reader(config: ml_collections.ConfigDict, book) -> SequentialLearner:
+  """The :class:`SequentialLearner` that reads ``book`` with ``config.learner``'s
+  meta-parameters (sequential, oml, or a MAML-family learner trained on single chapters)."""
+  name = config.learner.name
+  if name not in READERS:
+    raise ValueError(f"learner {name!r} cannot read textbooks; use one of {sorted(READERS)}")
+  mode, learn_lr = READERS[name]
+  learn_lr = config.learner.learn_inner_lr if learn_lr is None else learn_lr
+  init_fn, apply_fn = models.make(config.model, book.input_shape, book.output_dim)
+  return SequentialLearner(init_fn, apply_fn, book.loss, config.learner.inner_lr, mode,
+                           learn_lr)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def read_books(learner: SequentialLearner, family, theta, episodes, batch_size: int) -> dict:
+  """Reads each book in order and each chapter alone: ``{"book": {metric: [N, T+1, C]},
+  "alone": {metric: [N, C, E+1]}}`` (``alone[:, c, k]``: chapter ``c``'s metric after
+  reading its first ``k`` exercises from the initial state)."""
+  T, E = family.num_steps, family.exercises_per_chapter
+
+  def chapters(th, s, ep):
+    return jax.vmap(family.metrics)(learner.chapter_predictions(th, s, ep), ep.query_y)
+
+  def one(episode):
+    _, book = unroll(learner, theta, learner.init_state(theta, episode), episode, T,
+                     measure=chapters)
+
+    def alone(c):
+      measure = lambda th, s, ep: family.metrics(learner.predict(th, s, ep.query_x[c]),
+                                                 ep.query_y[c])
+      return unroll(learner, theta, learner.start_at(theta, episode, c * E), episode, E,
+                    measure=measure)[1]
+
+    return {"book": book, "alone": jax.vmap(alone)(jnp.arange(family.num_chapters))}
+
+  return jax.lax.map(one, episodes, batch_size=batch_size)
+
+
+def at_chapter_ends(book_NTC: np.ndarray, exercises_per_chapter: int) -> np.ndarray:
+  """:math:`R[s, c] = M_{(s+1)E}[c]`: ``[..., T+1, C]`` -> ``[..., C, C]``."""
+  return book_NTC[..., exercises_per_chapter::exercises_per_chapter, :]
+
+
+def within_chapter_progress(curve_KC: np.ndarray, exercises_per_chapter: int) -> np.ndarray:
+  """:math:`P_c` from a book's per-chapter loss curves ``[..., T+1, C]``: ``[..., C]``
+  (chapter ``c``'s loss from ``t = cE`` to ``(c+1)E``, through :func:`progress_alone`)."""
+  E, C = exercises_per_chapter, curve_KC.shape[-1]
+  segments = np.stack([curve_KC[..., c * E:(c + 1) * E + 1, c] for c in range(C)], axis=-2)
+  return progress_alone(segments)
+
+
+def progress_alone(curve_CK: np.ndarray) -> np.ndarray:
+  """:math:`\\frac1E\\sum_{k\\ge1} (\\ell(0) - \\ell(k)) / \\ell(0)` along the last axis."""
+  start = curve_CK[..., :1]
+  return np.mean((start - curve_CK[..., 1:]) / start, axis=-1)
+
+
+def forward_transfer(R_CC: np.ndarray, alone_C: np.ndarray,
+                     higher_is_better: bool = False) -> np.ndarray:
+  """:math:`FT_c = S[c] - R[c, c]` (losses; negated for a metric where higher is better)."""
+  ft = alone_C - np.diagonal(R_CC, axis1=-2, axis2=-1)
+  return -ft if higher_is_better else ft
+
+
+def forgetting(R_CC: np.ndarray, higher_is_better: bool = False) -> np.ndarray:
+  """:math:`F_c = R[C-1, c] - R[c, c]` (losses; negated for a metric where higher is
+  better). Backward transfer is :math:`-F_c`."""
+  f = R_CC[..., -1, :] - np.diagonal(R_CC, axis1=-2, axis2=-1)
+  return -f if higher_is_better else f
+
+
+def book_curve(book_NTC: np.ndarray, exercises_per_chapter: int) -> np.ndarray:
+  """The learner's learning curve :math:`L_t`: the mean over chapters read so far
+  (before any step: the first chapter): ``[..., T+1, C]`` -> ``[..., T+1]``."""
+  T, C = book_NTC.shape[-2] - 1, book_NTC.shape[-1]
+  current = np.maximum(np.arange(T + 1) - 1, 0) // exercises_per_chapter
+  read_TC = np.arange(C)[None, :] <= current[:, None]
+  return np.sum(np.where(read_TC, book_NTC, 0.0), axis=-1) / read_TC.sum(-1)
+
+
+def _mean_ci(values_N: np.ndarray) -> tuple[list, list]:
+  mean, ci = evaluation.mean_ci95(np.asarray(values_N, np.float64))
+  return mean.tolist(), ci.tolist()
+
+
+def summarize(book: dict, alone: dict, exercises_per_chapter: int) -> dict:
+  """Per-metric results (see the module docstring) from :func:`read_books`' arrays."""
+  E, out = exercises_per_chapter, {}
+  for metric, book_NTC in book.items():
+    book_NTC, alone_NCK = np.asarray(book_NTC), np.asarray(alone[metric])
+    higher = metric in HIGHER_IS_BETTER
+    R = at_chapter_ends(book_NTC, E)
+    alone_end = alone_NCK[..., -1]
+    ft, fg = forward_transfer(R, alone_end, higher), forgetting(R, higher)
+    curve = book_curve(book_NTC, E)
+    m = {}
+    for key, values in (("R", R), ("alone", alone_end), ("forward_transfer", ft),
+                        ("forgetting", fg), ("backward_transfer", -fg), ("curve", curve)):
+      m[key], m[f"{key}_ci95"] = _mean_ci(values)
+    m["chapter_curves"] = book_NTC.mean(0).tolist()
+    C = R.shape[-1]
+    m["summary"] = {"area": float(curve[:, 1:].mean()), "final": float(curve[:, -1].mean()),
+                    "forward_transfer": float(ft[:, 1:].mean()) if C > 1 else 0.0,
+                    "forgetting": float(fg[:, :-1].mean()) if C > 1 else 0.0}
+    if metric == "loss":
+      for key, values in (("progress", within_chapter_progress(book_NTC, E)),
+                          ("progress_alone", progress_alone(alone_NCK))):
+        m[key], m[f"{key}_ci95"] = _mean_ci(values)
+      m["summary"]["progress"] = float(np.mean(m["progress"]))
+    out[metric] = m
+  return out
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+  """Evaluates the newest checkpoint on fresh books; writes ``eval.json`` and the plots."""
+  config = config_lib.validate(config)
+  workdir = pathlib.Path(workdir)
+  exp = experiment_lib.build(config)
+  theta, step = evaluation.load_theta(config, workdir, exp)
+  book = experiment_lib.make_textbook_family(config.task, config.eval.split)
+  reader = make_reader(config, book)
+  key = jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM)
+  k_books, k_init = jax.random.split(key)
+  episodes = jax.jit(sample_batch, static_argnums=2)(book, k_books, config.eval.num_books)
+  thetas = {"meta": theta}
+  if "random_init" in config.eval.baselines:
+    thetas["random_init"] = reader.init(k_init)
+  results = {"hardware": evaluation.hardware(), "checkpoint_step": step,
+             "learner": config.learner.name, "mode": reader.mode, "seed": config.seed,
+             "eval_seed": config.eval.seed, "split": config.eval.split,
+             "num_books": config.eval.num_books, "task": config.task.to_dict(),
+             "num_chapters": book.num_chapters,
+             "exercises_per_chapter": book.exercises_per_chapter,
+             "metric": book.primary_metric, "methods": {}}
+  for name, th in thetas.items():
+    arrays = read_books(reader, book, th, episodes, config.eval.task_batch_size)
+    results["methods"][name] = summarize(arrays["book"], arrays["alone"],
+                                         book.exercises_per_chapter)
+  results["metrics"] = sorted(results["methods"]["meta"])
+  results["plots"] = {}
+  if jax.process_index() != 0:  # every process evaluates (in step with the others); one writes
+    return results
+  (workdir / "eval.json").write_text(json.dumps(results, indent=2))
+  results["plots"] = plot(results, workdir)
+  return results
+
+
+def plot(results: dict, workdir: pathlib.Path) -> dict:
+  """``textbook_R.png`` (R of the primary metric, one heatmap per method) and
+  ``textbook_curves.png`` (each chapter's loss while the book is read)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  metric, methods = results["metric"], results["methods"]
+  C, E = results["num_chapters"], results["exercises_per_chapter"]
+  fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False)
+  for ax, (name, m) in zip(axes[0], methods.items()):
+    R = np.asarray(m[metric]["R"])
+    im = ax.imshow(R, cmap="viridis" if metric in HIGHER_IS_BETTER else "viridis_r")
+    for s in range(C):
+      for c in range(C):
+        r, g, b, _ = im.cmap(im.norm(R[s, c]))
+        ax.text(c, s, f"{R[s, c]:.2f}", ha="center", va="center", fontsize=7,
+                color="k" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "w")
+    ax.set_xticks(range(C))
+    ax.set_yticks(range(C))
+    ax.set_xlabel("chapter c (queries)")
+    ax.set_ylabel("after reading chapter s")
+    ax.set_title(f"{name}: R[s, c] ({metric})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+  fig.tight_layout()
+  paths = {"R": workdir / "textbook_R.png"}
+  fig.savefig(paths["R"], dpi=120)
+  plt.close(fig)
+  fig, ax = plt.subplots(figsize=(7, 4))
+  colors = plt.get_cmap("tab10")
+  for style, (name, m) in zip(("-", "--", ":"), methods.items()):
+    curves = np.asarray(m["loss"]["chapter_curves"])
+    for c in range(C):
+      ax.plot(np.arange(curves.shape[0]), curves[:, c], style, color=colors(c % 10),
+              label=f"{name}: chapter {c}" if style == "-" or c == 0 else None)
+  for s in range(1, C):
+    ax.axvline(s * E, color="gray", lw=0.5)
+  ax.set_xlabel("exercises read")
+  ax.set_ylabel("query loss")
+  ax.set_yscale("log")
+  ax.set_title("each chapter's loss while reading the book (dashed: " +
+               ", ".join(list(methods)[1:]) + ")" if len(methods) > 1 else "")
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  paths["curves"] = workdir / "textbook_curves.png"
+  fig.savefig(paths["curves"], dpi=120)
+  plt.close(fig)
+  return {k: str(v) for k, v in paths.items()}
+
+
+def format_table(results: dict, method: str = "meta") -> str:
+  """Markdown: per chapter, the primary metric after reading it, at the end of the book and
+  read alone, the loss progress, forward transfer and forgetting (means +- 95% CI)."""
+  metric, m = results["metric"], results["methods"][method]
+  p, loss = m[metric], m["loss"]
+  cell = lambda v, ci: f"{v:.3f} ± {ci:.3f}"
+  lines = [f"| chapter | {metric} after it | {metric} at end | {metric} alone | progress | "
+           "progress alone | forward transfer | forgetting |", "|---" * 8 + "|"]
+  for c in range(results["num_chapters"]):
+    lines.append(
+        f"| {c} | {cell(p['R'][c][c], p['R_ci95'][c][c])} | "
+        f"{cell(p['R'][-1][c], p['R_ci95'][-1][c])} | {cell(p['alone'][c], p['alone_ci95'][c])}"
+        f" | {cell(loss['progress'][c], loss['progress_ci95'][c])} | "
+        f"{cell(loss['progress_alone'][c], loss['progress_alone_ci95'][c])} | "
+        f"{cell(p['forward_transfer'][c], p['forward_transfer_ci95'][c])} | "
+        f"{cell(p['forgetting'][c], p['forgetting_ci95'][c])} |")
+  s = p["summary"]
+  lines += ["", f"book curve ({metric}): area {s['area']:.3f}, final {s['final']:.3f}; mean "
+            f"forward transfer {s['forward_transfer']:.3f}, mean forgetting "
+            f"{s['forgetting']:.3f}; mean progress {loss['summary']['progress']:.3f}"]
+  return "\n".join(lines)
+
+
+def print_report(results: dict, workdir) -> None:
+  print(f"\nReading {results['num_books']} fresh books ({results['split']} split) of "
+        f"{results['num_chapters']} chapters x {results['exercises_per_chapter']} exercises, "
+        f"checkpoint step {results['checkpoint_step']} (mean ± 95% CI):")
+  for method in results["methods"]:
+    print(f"\n{method}:\n")
+    print(format_table(results, method))
+  print(f"\neval.json: {pathlib.Path(workdir) / 'eval.json'}")
+  for name, path in results["plots"].items():
+    print(f"plot ({name}): {path}")
