@@ -49,6 +49,9 @@ def load_run(workdir: pathlib.Path) -> dict:
                               "in that workdir first")
   config = json.loads((workdir / "config.json").read_text())
   ev = json.loads((workdir / "eval.json").read_text())
+  if ev["metric"] != "mse":
+    raise ValueError(f"{workdir}: this report ranks loss metrics (lower is better); the run's "
+                     f"metric is {ev['metric']!r}. Use textbook_regression runs")
   meta = ev["methods"]["meta"][ev["metric"]]
   return {"condition": condition_of(config), "seed": config["seed"], "metric": ev["metric"],
           "summary": {k: float(meta["summary"][k]) for k in METRICS},
@@ -143,7 +146,9 @@ def write(runs: list[dict], out: pathlib.Path, command: str) -> tuple[list[dict]
       for m, higher in METRICS.items():
         gain = (r[m] - base[m]) if higher else (base[m] - r[m])
         apart = abs(r[m] - base[m]) > r[f"{m}_ci95"] + base[f"{m}_ci95"]
-        parts.append(f"{m} {gain:+.3f} ({'apart' if apart else 'overlap'})")
+        verdict = ("one seed" if min(r["seeds"], base["seeds"]) < 2 else
+                   "apart" if apart else "overlap")
+        parts.append(f"{m} {gain:+.3f} ({verdict})")
       lines.append(f"* {r['condition']}: " + ", ".join(parts))
   lines += ["", f"Command: `{command}`" if command else "",
             f"Seeds: {sorted({r['seed'] for r in runs})}; meta-training: {c['num_steps']} outer "

@@ -32,7 +32,7 @@ from metalearn.objectives import OBJECTIVES
 
 SCHEDULES = ("constant", "linear", "cosine")
 # Task families a teacher can steer (they have task_space and at_task).
-STEERABLE_TASKS = ("icl_regression", "textbook_regression")
+STEERABLE_TASKS = ("icl_regression", "textbook_regression", "sinusoid")
 # Out-of-family evaluation sets of learned optimizers (metalearn/lopt_evaluation.py).
 OOD_SETS = ("wider", "deeper", "other_data", "omniglot_data", "long_horizon")
 # Out-of-distribution prompts of in-context regression (Garg et al. 2022, section 4).
@@ -527,6 +527,11 @@ def _check_progress_and_curriculum(config) -> None:
     raise ConfigError("objective_options.reference_loss is a loss; with baseline='initial' the "
                       "curve is a ratio to the baseline: set reference_loss=0")
   if config.curriculum.teacher:
+    if config.estimator.name in ("truncated_backprop", "truncated_es", "pes"):
+      raise ConfigError(f"curriculum.teacher with estimator.name={config.estimator.name!r}: a "
+                        "truncated estimator keeps tasks across outer steps, so a step's score "
+                        "would belong to tasks an earlier proposal drew; use estimator.name="
+                        "'backprop' or 'es' with a teacher")
     if config.task.name not in STEERABLE_TASKS:
       raise ConfigError(f"curriculum.teacher={config.curriculum.teacher!r} needs a task family a "
                         f"teacher can steer, one of {list(STEERABLE_TASKS)}; got "

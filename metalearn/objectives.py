@@ -25,7 +25,9 @@ negated (meta-training minimises), holds :math:`L_0` (and any reference curve) c
   e.g. the noise floor). Each step credits the share of the reachable improvement made *by
   then*, so a fast learner scores higher than a slow one that ends at the same loss;
   :math:`P = 1` means the reference was reached at once. Dividing by
-  :math:`L_0 - L_\\mathrm{ref}` puts easy and hard tasks on one scale.
+  :math:`L_0 - L_\\mathrm{ref}` puts easy and hard tasks on one scale. A task that starts at
+  or below the reference has the denominator floored at :math:`\\epsilon L_0` (the sign of
+  each step's improvement is kept: improving is still rewarded, regressing penalised).
 
 ``log_progress`` (log-ratio improvement)
   .. math::  P_{\\log} = \\frac{1}{T}\\sum_{t=1}^{T} \\log\\frac{L_0}{L_t},
@@ -86,16 +88,22 @@ def _start(curve: jax.Array) -> jax.Array:
   return jax.lax.stop_gradient(curve[..., :1])
 
 
+def _positive(x: jax.Array) -> jax.Array:
+  return jnp.maximum(x, jnp.finfo(x.dtype).tiny)
+
+
 def progress(curve: jax.Array, reference_loss: float = 0.0) -> jax.Array:
   """:math:`-\\frac{1}{T}\\sum_{t=1}^{T} (L_0 - L_t) / (L_0 - L_\\mathrm{ref})`, :math:`L_0`
   held constant."""
   loss_0 = _start(curve)
-  return -jnp.mean((loss_0 - curve[..., 1:]) / (loss_0 - reference_loss), axis=-1)
+  reachable = jnp.maximum(loss_0 - reference_loss, jnp.finfo(curve.dtype).eps * _positive(loss_0))
+  return -jnp.mean((loss_0 - curve[..., 1:]) / reachable, axis=-1)
 
 
 def log_progress(curve: jax.Array) -> jax.Array:
   """:math:`-\\frac{1}{T}\\sum_{t=1}^{T} \\log(L_0 / L_t)`, :math:`L_0` held constant."""
-  return -jnp.mean(jnp.log(_start(curve)) - jnp.log(curve[..., 1:]), axis=-1)
+  return -jnp.mean(jnp.log(_positive(_start(curve))) - jnp.log(_positive(curve[..., 1:])),
+                   axis=-1)
 
 
 def discounted_progress(curve: jax.Array, discount: float = 0.9) -> jax.Array:
@@ -104,7 +112,7 @@ def discounted_progress(curve: jax.Array, discount: float = 0.9) -> jax.Array:
   steps = curve.shape[-1] - 1
   weights_T = discount ** jnp.arange(steps, dtype=curve.dtype)
   previous = jnp.concatenate([_start(curve), curve[..., 1:-1]], axis=-1)
-  gains = (previous - curve[..., 1:]) / _start(curve)
+  gains = (previous - curve[..., 1:]) / _positive(_start(curve))
   return -jnp.sum(weights_T * gains, axis=-1) / jnp.sum(weights_T)
 
 

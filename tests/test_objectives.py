@@ -43,6 +43,18 @@ def test_progress_with_a_reference_loss():
   np.testing.assert_allclose(bound(SLOW), -(0 + 0 + 3.0) / 3 / 3.5, rtol=1e-6)  # float32
 
 
+def test_a_start_at_or_below_the_reference_keeps_the_sign_and_stays_finite():
+  improving, regressing = jnp.array([0.3, 0.2, 0.1]), jnp.array([0.3, 0.4, 0.5])
+  better, worse = (objectives.progress(c, reference_loss=0.5) for c in (improving, regressing))
+  assert bool(jnp.isfinite(better) & jnp.isfinite(worse))
+  assert float(better) < 0 < float(worse)  # improving is still rewarded (lower is better)
+  at_floor = objectives.progress(jnp.array([0.5, 0.4]), reference_loss=0.5)
+  assert bool(jnp.isfinite(at_floor)) and float(at_floor) < 0
+  zero = jnp.array([1.0, 0.0, 0.0])  # an exact fit: finite, and the best log progress
+  assert bool(jnp.isfinite(objectives.log_progress(zero)))
+  assert bool(jnp.isfinite(objectives.discounted_progress(jnp.array([0.0, 0.0]))))
+
+
 def test_log_progress_by_hand():
   np.testing.assert_allclose(objectives.log_progress(FAST), -np.log(4.0), rtol=1e-6)
   np.testing.assert_allclose(objectives.log_progress(SLOW), -np.log(4.0) / 3, rtol=1e-6)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # curriculum_icl: a learning-progress teacher (ALP-GMM, TSCL, ...) in place of Garg et al.'s
-# hand-made curriculum for in-context linear regression: steps to reach the error Garg's
-# curriculum ends at, with no curriculum and a random-difficulty teacher as controls.
+# hand-made curriculum for in-context linear regression: steps to reach (within 10% of) the
+# error that training on the full task without a curriculum ends at; a random-difficulty
+# teacher is the control.
 #
 #   launch/reproduce/curriculum_icl.sh small   # d = 5, 11 points, 6000 steps, 2 seeds x 5 methods (~30 min on a 2-core CPU)
 #   launch/reproduce/curriculum_icl.sh full    # Garg's size (d = 20, 41 points, 12 layers), 3 seeds, + Exp3.S (GPU/TPU)

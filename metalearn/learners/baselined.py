@@ -13,8 +13,10 @@ and ``progress`` of :math:`r` rewards gaining on the baseline fast. The baseline
 carried with the learner's (a pair), so truncated estimators (truncated backprop, PES) carry
 both runs across segments. The cost is one more unroll without gradients. ``theta_0`` is
 recomputed from the key inside the traced code rather than stored, so a large network's
-initial weights are not baked into the compiled program as constants. Where :math:`B_t = 0`
-(an in-context curve's masked positions) the ratio is :math:`L_t / \epsilon`, i.e. 0 there.
+initial weights are not baked into the compiled program as constants. The baseline is floored
+at the smallest positive float: where both are 0 (an in-context curve's masked positions) the
+ratio is 0; a baseline that reaches exactly 0 loss where the learner does not gives a huge
+ratio, as it should.
 """
 
 import dataclasses

@@ -29,6 +29,17 @@ from metalearn.tasks import Episode
 ADAPT_CHOICES = ("all", "head")
 
 
+def init_meta_params(params, adapted, inner_lr: float, learn_inner_lr: bool) -> dict:
+  """``{"params": params}``, plus ``{"inner_lr": alpha}`` (one step size per ``adapted``
+  parameter, initialised to ``inner_lr``) when step sizes are meta-learned (Meta-SGD). Shared
+  by every learner whose inner loop is SGD from meta-learned weights, so their meta-parameters
+  are interchangeable."""
+  theta = {"params": params}
+  if learn_inner_lr:
+    theta["inner_lr"] = jax.tree.map(lambda p: jnp.full_like(p, inner_lr), adapted)
+  return theta
+
+
 @dataclasses.dataclass(frozen=True)
 class GradientLearner:
   """A learner whose inner loop is gradient descent from a meta-learned initialisation.
@@ -65,11 +76,7 @@ class GradientLearner:
 
   def init(self, key):
     params = self.init_fn(key)
-    theta = {"params": params}
-    if self.learn_inner_lr:
-      theta["inner_lr"] = jax.tree.map(lambda p: jnp.full_like(p, self.inner_lr),
-                                       self._adapted(params))
-    return theta
+    return init_meta_params(params, self._adapted(params), self.inner_lr, self.learn_inner_lr)
 
   def init_state(self, theta, episode: Episode):
     del episode

@@ -52,6 +52,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from metalearn.learners.gradient import init_meta_params
 from metalearn.tasks import Episode
 
 MODES = ("full", "oml")
@@ -105,11 +106,7 @@ class SequentialLearner:
 
   def init(self, key):
     params = self.init_fn(key)
-    theta = {"params": params}
-    if self.learn_inner_lr:
-      theta["inner_lr"] = jax.tree.map(lambda p: jnp.full_like(p, self.inner_lr),
-                                       self._adapted(params))
-    return theta
+    return init_meta_params(params, self._adapted(params), self.inner_lr, self.learn_inner_lr)
 
   def init_state(self, theta, episode: Episode) -> SequentialState:
     del episode

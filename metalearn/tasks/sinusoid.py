@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from metalearn.tasks.base import Episode
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=[],
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["difficulty"],
                    meta_fields=["num_support", "num_query", "amplitude", "phase", "x_range"])
 @dataclasses.dataclass(frozen=True)
 class SinusoidFamily:
@@ -27,12 +27,17 @@ class SinusoidFamily:
     amplitude: ``(low, high)`` of the uniform amplitude prior.
     phase: ``(low, high)`` of the uniform phase prior.
     x_range: ``(low, high)`` of the uniform input distribution.
+    difficulty: ``None`` (the priors above), or a teacher's task ``u`` in the unit square
+      (:meth:`at_task`): amplitudes ``~ U[lo, lo + u_0 (hi - lo)]`` and phases
+      ``~ U[lo, lo + u_1 (hi - lo)]``: small, similar waves at ``u = 0``, the full family at
+      ``u = 1``.
   """
   num_support: int = 10
   num_query: int = 10
   amplitude: tuple[float, float] = (0.1, 5.0)
   phase: tuple[float, float] = (0.0, math.pi)
   x_range: tuple[float, float] = (-5.0, 5.0)
+  difficulty: jax.Array | None = None
 
   input_shape = (1,)
   output_dim = 1
@@ -42,12 +47,22 @@ class SinusoidFamily:
     """The task's true function at ``x`` (``[..., 1]``)."""
     return info["amplitude"] * jnp.sin(x - info["phase"])
 
+  task_space = ("box", 2)
+
+  def at_task(self, task_2) -> "SinusoidFamily":
+    """The family at a teacher's task ``u`` in the unit square: the amplitude and phase
+    ranges it covers (see ``difficulty``); same shapes, compiles once."""
+    return dataclasses.replace(self, difficulty=jnp.clip(jnp.asarray(task_2, jnp.float32),
+                                                         0.0, 1.0))
+
   def sample(self, key: jax.Array) -> Episode:
     k_amp, k_phase, k_x = jax.random.split(key, 3)
+    u = jnp.ones(2) if self.difficulty is None else self.difficulty
+    (a_lo, a_hi), (p_lo, p_hi) = self.amplitude, self.phase
     info = {
-        "amplitude": jax.random.uniform(k_amp, (), minval=self.amplitude[0],
-                                        maxval=self.amplitude[1]),
-        "phase": jax.random.uniform(k_phase, (), minval=self.phase[0], maxval=self.phase[1]),
+        "amplitude": jax.random.uniform(k_amp, (), minval=a_lo,
+                                        maxval=a_lo + u[0] * (a_hi - a_lo)),
+        "phase": jax.random.uniform(k_phase, (), minval=p_lo, maxval=p_lo + u[1] * (p_hi - p_lo)),
     }
     n = self.num_support + self.num_query
     x_N1 = jax.random.uniform(k_x, (n, 1), minval=self.x_range[0], maxval=self.x_range[1])

@@ -12,7 +12,7 @@ from metalearn import config as config_lib
 from metalearn import experiment, train
 from metalearn.curriculum.steering import grid_centre, make_steering
 from metalearn.learners.baselined import VersusBaseline
-from metalearn.tasks import RegressionPrompts
+from metalearn.tasks import RegressionPrompts, SinusoidFamily
 from metalearn.unroll import unroll
 from tests.conftest import ROOT
 
@@ -124,7 +124,43 @@ def test_config_errors(change, message):
     config_lib.validate(c)
 
 
-def test_teacher_needs_a_steerable_task(tiny_config):
-  tiny_config.curriculum.teacher = "uniform"
+def test_a_teacher_refuses_truncated_estimators_and_single_chapter_learners():
+  books = config_lib.load_config_module(str(ROOT / "experiments/configs/textbook.py"))
+  c = books.get_config("regression,tiny")
+  c.curriculum.teacher = "tscl"
+  config_lib.validate(c)  # a book reader with full backprop: fine
+  c.estimator.name = "pes"
+  with pytest.raises(config_lib.ConfigError, match="truncated estimator keeps tasks"):
+    config_lib.validate(c)
+  c = books.get_config("regression,tiny,maml")
+  c.curriculum.teacher = "tscl"
+  with pytest.raises(config_lib.ConfigError, match="learners that read books"):
+    config_lib.validate(c)
+
+
+def test_teacher_needs_a_steerable_task():
+  c = CONFIG.get_config("gpicl,tiny")  # projected classification: nothing to steer
+  c.curriculum.teacher = "uniform"
   with pytest.raises(config_lib.ConfigError, match="a teacher can steer"):
-    config_lib.validate(tiny_config)
+    config_lib.validate(c)
+
+
+def test_a_teacher_steers_sinusoid_amplitude_and_phase_ranges(tiny_config):
+  fam = SinusoidFamily()
+  keys = jax.random.split(jax.random.key(0), 400)
+  full = jax.vmap(fam.sample)(keys)
+  np.testing.assert_array_equal(jax.vmap(fam.at_task(jnp.ones(2)).sample)(keys).support_y,
+                                full.support_y)  # u = 1: the family as it was
+  k_amp = jax.vmap(lambda k: jax.random.split(k, 3)[0])(keys)  # the prior as drawn before
+  np.testing.assert_array_equal(full.info["amplitude"], jax.vmap(
+      lambda k: jax.random.uniform(k, (), minval=0.1, maxval=5.0))(k_amp))
+  easy = jax.vmap(fam.at_task(jnp.array([0.1, 0.0])).sample)(keys)
+  assert float(easy.info["amplitude"].max()) <= 0.1 + 0.1 * 4.9 + 1e-6
+  assert float(jnp.abs(easy.info["phase"]).max()) == 0.0
+  tiny_config.curriculum.teacher, tiny_config.num_steps = "alp_gmm", 10
+  exp = experiment.build(config_lib.validate(tiny_config))
+  assert exp.steering.teacher.space == ("box", 2)
+  state = train.init_state(exp, 0)
+  state, metrics = jax.jit(train.make_outer_step(exp, 0))(state, exp.family)
+  assert int(state.step) == 1 and bool(metrics["finite"])
+  assert metrics["teacher_task"].shape == (2,)
