@@ -102,9 +102,8 @@ def _plot(runs: list[dict], path: pathlib.Path, metric: str) -> None:
   fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
   colors = {}
   for r in runs:
+    label = None if r["method"] in colors else r["method"]  # one legend entry per method
     c = colors.setdefault(r["method"], f"C{len(colors)}")
-    label = r["method"] if sum(q["method"] == r["method"] for q in runs[:runs.index(r)]) == 0 \
-        else None
     ax.plot(r["steps"], r["error"], color=c, label=label, lw=1.2)
     if not np.all(np.isnan(r["dims"])):
       bx.plot(r["steps"], r["dims"], color=c, label=label and f"{label}: dims", lw=1.2)
