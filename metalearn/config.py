@@ -32,7 +32,8 @@ from metalearn.objectives import OBJECTIVES
 
 SCHEDULES = ("constant", "linear", "cosine")
 # Task families a teacher can steer (they have task_space and at_task).
-STEERABLE_TASKS = ("icl_regression", "textbook_regression", "sinusoid")
+STEERABLE_TASKS = ("icl_regression", "textbook_regression", "sinusoid",
+                   "classification_training")
 # Out-of-family evaluation sets of learned optimizers (metalearn/lopt_evaluation.py).
 OOD_SETS = ("wider", "deeper", "other_data", "omniglot_data", "long_horizon")
 # Out-of-distribution prompts of in-context regression (Garg et al. 2022, section 4).
@@ -540,6 +541,13 @@ def _check_progress_and_curriculum(config) -> None:
       raise ConfigError(f"curriculum.teacher on {config.task.name} picks how many chapters a book "
                         f"has, for learners that read books ({list(SEQUENTIAL_LEARNERS)}); "
                         f"learner.name={config.learner.name!r} trains on single chapters")
+    t = config.task
+    if t.name == "classification_training" and (t.network != "mlp" or not t.hidden or len(
+        set(t.hidden)) != 1):
+      raise ConfigError(f"curriculum.teacher on classification_training steers the width and "
+                        f"depth of an MLP with equal hidden widths; got task.network="
+                        f"{t.network!r}, task.hidden={tuple(t.hidden)} (e.g. task.network='mlp', "
+                        "task.hidden=(64, 64))")
     if config.task.get("curriculum"):
       raise ConfigError("curriculum.teacher and task.curriculum (a fixed schedule) both set the "
                         "task's difficulty: set one of them (task.curriculum=() for a teacher)")

@@ -21,6 +21,13 @@ out-of-family data set.) Evaluation (``launch/reproduce/learned_optimizer.sh``):
 16 held-out tasks of the family and out-of-family sets against Adam and SGD with momentum at
 every step size of a half-decade grid (metalearn/lopt_evaluation.py).
 
+A teacher (``teacher=<name>``, one of :data:`metalearn.curriculum.TEACHERS`) picks each outer
+step's network instead: the tasks become 64-64-64-10 MLPs whose width (8 to 64, geometric) and
+depth (1 to 3 hidden layers) the teacher sets (``ClassificationTraining.at_task``), scored by
+the negated meta-loss; the full-size network's meta-loss is monitored at every log. A teacher
+needs whole unrolls (a truncated estimator's step would score tasks an earlier proposal drew),
+so ``teacher=`` switches the default estimator to ``es``.
+
 Hardware and wall time: ``small`` meta-trains in about 20 minutes on a 2-core AMD EPYC CPU;
 the evaluation takes about 10 more. Results: results/learned_optimizer_small.md.
 """
@@ -33,8 +40,8 @@ SIZES = ("tiny", "small", "full")
 
 def get_config(arg: str = "mlp_lopt,small"):
   """``arg``: a learned optimizer from :data:`LOPTS`, a size from :data:`SIZES`, and
-  ``objective=<name>`` / ``estimator=<name>``, comma-separated."""
-  lopt, size, objective, estimator = "mlp_lopt", "small", "mean", "pes"
+  ``objective=<name>`` / ``estimator=<name>`` / ``teacher=<name>``, comma-separated."""
+  lopt, size, objective, estimator, teacher = "mlp_lopt", "small", "mean", None, ""
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in LOPTS:
       lopt = token
@@ -44,9 +51,13 @@ def get_config(arg: str = "mlp_lopt,small"):
       objective = token.split("=", 1)[1]
     elif token.startswith("estimator="):
       estimator = token.split("=", 1)[1]
+    elif token.startswith("teacher="):
+      teacher = token.split("=", 1)[1]
     else:
       raise ValueError(f"unknown config argument {token!r}; use one of {LOPTS}, one of {SIZES}, "
-                       "objective=<name>, estimator=<name>")
+                       "objective=<name>, estimator=<name>, teacher=<name>")
+  if estimator is None:
+    estimator = "es" if teacher else "pes"
   c = default_config("classification_training", "none",
                      "mlp_lopt" if lopt == "small_lopt" else lopt)
   if lopt == "small_lopt":
@@ -65,6 +76,9 @@ def get_config(arg: str = "mlp_lopt,small"):
   c.keep_checkpoints = 50  # every checkpoint is evaluated for time to quality
   c.eval.ood = ("wider", "deeper", "other_data", "long_horizon")
   c.eval.valid_batches = 32  # 4096 fresh examples per final validation loss
+  if teacher:
+    c.curriculum.teacher, c.task.hidden = teacher, (64, 64, 64)
+    c.monitor.num_tasks = 64
   if size == "tiny":
     c.learner.num_inner_steps, c.estimator.truncation_length = 20, 10
     c.meta_batch_size, c.num_steps, c.steps_per_call = 2, 4, 2
@@ -73,6 +87,8 @@ def get_config(arg: str = "mlp_lopt,small"):
     c.eval.num_tasks, c.eval.num_tuning_tasks, c.eval.valid_batches = 2, 2, 1
     c.eval.lrs, c.eval.report_lrs, c.eval.baselines = (1e-3, 1e-2), (1e-3,), ("adam",)
     c.eval.ood, c.eval.horizon_multiplier = ("long_horizon",), 2
+    if teacher:
+      c.task.hidden, c.monitor.num_tasks = (16, 16), 4
   elif size == "full":
     c.meta_batch_size, c.num_steps = 64, 50_000
     c.log_every, c.checkpoint_every = 500, 2500

@@ -24,7 +24,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from metalearn.tasks import Episode
+from metalearn.tasks import Episode, support_loss
 
 ADAPT_CHOICES = ("all", "head")
 
@@ -83,11 +83,11 @@ class GradientLearner:
     return self._adapted(theta["params"])
 
   def step(self, theta, state, episode: Episode):
-    def support_loss(adapted):
+    def loss(adapted):  # over the support points in use (a steered family masks the rest)
       preds = self.apply_fn(self._merge(theta, adapted), episode.support_x)
-      return self.loss_fn(preds, episode.support_y)
+      return support_loss(self.loss_fn, preds, episode.support_y, episode.info)
 
-    grads = jax.grad(support_loss)(state)
+    grads = jax.grad(loss)(state)
     if self.first_order:
       grads = jax.lax.stop_gradient(grads)
     if self.learn_inner_lr:

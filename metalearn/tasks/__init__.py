@@ -2,7 +2,7 @@
 problems (classification, quadratics, language modelling) for optimizers to learn on, and
 prompts for in-context learners (function classes, projected classification)."""
 
-from metalearn.tasks.base import Episode, TaskFamily, sample_batch
+from metalearn.tasks.base import Episode, TaskFamily, sample_batch, support_loss
 from metalearn.tasks.classification import FewShotClassification
 from metalearn.tasks.in_context import ProjectedClassification, RegressionPrompts
 from metalearn.tasks.language import LanguageModelTraining
@@ -15,6 +15,7 @@ from metalearn.tasks.textbook_regression import TextbookRegression
 from metalearn.tasks.training import ClassificationTraining, TrainingFamily, TrainingTask
 
 __all__ = ["Episode", "TaskFamily", "ProjectedClassification", "RegressionPrompts", "FewShotClassification", "SinusoidFamily", "sample_batch",
+           "support_loss",
            "ClassificationTraining", "LanguageModelTraining", "QuadraticTraining",
            "TrainingFamily", "TrainingTask", "SingleChapterFamily", "TextbookOmniglot",
            "TextbookRegression", "NoisyQuadratic"]

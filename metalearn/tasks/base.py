@@ -6,9 +6,10 @@ Sampling is a pure function of the key, so a meta-batch of tasks is ``jax.vmap``
 runs inside ``jit`` with the rest of the outer step.
 """
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 
 
 class Episode(NamedTuple):
@@ -57,3 +58,24 @@ class TaskFamily(Protocol):
 def sample_batch(family: TaskFamily, key: jax.Array, batch_size: int) -> Episode:
   """Draws ``batch_size`` independent episodes; every leaf gains a leading batch axis."""
   return jax.vmap(family.sample)(jax.random.split(key, batch_size))
+
+
+def support_loss(loss_fn: Callable, predictions: jax.Array, targets: jax.Array,
+                 info: dict[str, Any]) -> jax.Array:
+  """``loss_fn`` on a support set, honouring a steered family's support mask.
+
+  A family whose support size is steered (e.g. :meth:`metalearn.tasks.SinusoidFamily.at_task`)
+  keeps its arrays at the largest size and marks the points in use with
+  ``info["support_weight"]`` (``float32[K]`` of 0 and 1). The loss is then the mean over the
+  marked points of the per-example loss, exactly the loss of the smaller support set:
+
+  .. math::  L = \\sum_k w_k \\ell_k / \\max(1, \\sum_k w_k)
+
+  (``loss_fn`` must be a mean over examples, as every family's is). Without the mask it is
+  ``loss_fn(predictions, targets)``.
+  """
+  w = info.get("support_weight") if isinstance(info, dict) else None
+  if w is None:
+    return loss_fn(predictions, targets)
+  per_example = jax.vmap(lambda p, y: loss_fn(p[None], y[None]))(predictions, targets)
+  return jnp.sum(w * per_example) / jnp.maximum(jnp.sum(w), 1.0)

@@ -27,10 +27,10 @@ class SinusoidFamily:
     amplitude: ``(low, high)`` of the uniform amplitude prior.
     phase: ``(low, high)`` of the uniform phase prior.
     x_range: ``(low, high)`` of the uniform input distribution.
-    difficulty: ``None`` (the priors above), or a teacher's task ``u`` in the unit square
-      (:meth:`at_task`): amplitudes ``~ U[lo, lo + u_0 (hi - lo)]`` and phases
-      ``~ U[lo, lo + u_1 (hi - lo)]``: small, similar waves at ``u = 0``, the full family at
-      ``u = 1``.
+    difficulty: ``None`` (the priors above), or a teacher's task ``u`` in the unit cube
+      (:meth:`at_task`): amplitudes ``~ U[lo, lo + u_0 (hi - lo)]``, phases
+      ``~ U[lo, lo + u_1 (hi - lo)]`` and ``1 + round(u_2 (K - 1))`` support points in use:
+      small, similar waves from one point at ``u = 0``, the full family at ``u = 1``.
   """
   num_support: int = 10
   num_query: int = 10
@@ -47,17 +47,22 @@ class SinusoidFamily:
     """The task's true function at ``x`` (``[..., 1]``)."""
     return info["amplitude"] * jnp.sin(x - info["phase"])
 
-  task_space = ("box", 2)
+  task_space = ("box", 3)
 
-  def at_task(self, task_2) -> "SinusoidFamily":
-    """The family at a teacher's task ``u`` in the unit square: the amplitude and phase
-    ranges it covers (see ``difficulty``); same shapes, compiles once."""
-    return dataclasses.replace(self, difficulty=jnp.clip(jnp.asarray(task_2, jnp.float32),
+  def at_task(self, task_3) -> "SinusoidFamily":
+    """The family at a teacher's task ``u`` in the unit cube: the amplitude and phase ranges
+    it covers and how many support points (K) a learner sees (see ``difficulty``).
+
+    Shapes stay those of the full family, so meta-training compiles once: every episode
+    has ``num_support`` support points and ``info["support_weight"]`` marks the ones in use
+    (:func:`metalearn.tasks.support_loss`); the unused ones never reach the learner's loss.
+    """
+    return dataclasses.replace(self, difficulty=jnp.clip(jnp.asarray(task_3, jnp.float32),
                                                          0.0, 1.0))
 
   def sample(self, key: jax.Array) -> Episode:
     k_amp, k_phase, k_x = jax.random.split(key, 3)
-    u = jnp.ones(2) if self.difficulty is None else self.difficulty
+    u = jnp.ones(3) if self.difficulty is None else self.difficulty
     (a_lo, a_hi), (p_lo, p_hi) = self.amplitude, self.phase
     info = {
         "amplitude": jax.random.uniform(k_amp, (), minval=a_lo,
@@ -68,6 +73,9 @@ class SinusoidFamily:
     x_N1 = jax.random.uniform(k_x, (n, 1), minval=self.x_range[0], maxval=self.x_range[1])
     y_N1 = self.target(info, x_N1)
     k = self.num_support
+    if self.difficulty is not None:
+      shots = 1 + jnp.round(u[2] * (k - 1)).astype(jnp.int32)
+      info["support_weight"] = (jnp.arange(k) < shots).astype(jnp.float32)
     return Episode(x_N1[:k], y_N1[:k], x_N1[k:], y_N1[k:], info)
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:

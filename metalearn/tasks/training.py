@@ -13,6 +13,11 @@ not for memorising a fixed set of examples::
 Families are frozen dataclasses registered as pytrees: sizes are static metadata, arrays (a base
 dataset's images) are leaves, so a batch of tasks is ``jax.vmap(family.sample)`` over keys.
 
+A teacher (:mod:`metalearn.curriculum`) can steer an MLP family's width and depth
+(:meth:`ClassificationTraining.at_task`) without recompiling: the arrays keep the largest
+shape, each task carries the width and depth it uses, and the forward pass masks the rest
+(see :func:`masked_mlp_apply`), so loss and gradients are those of the smaller network.
+
 :class:`ClassificationTraining` trains an MLP or a small conv net on
 
 * ``gaussian_mixture``: one Gaussian cluster per class, means drawn per task;
@@ -99,6 +104,37 @@ def mlp_apply(params: dict, x_BD: jax.Array, activation: str) -> jax.Array:
   return x_BD
 
 
+def masked_mlp_init(key, sizes, scale: float, width: jax.Array) -> dict:
+  """:func:`mlp_init` of the largest network ``sizes`` for a smaller one that uses the first
+  ``width`` units of every hidden layer: layers after the first read ``width`` inputs, so their
+  LeCun scale is ``scale / sqrt(width)`` (the entries read from unused units never matter)."""
+  keys = jax.random.split(key, len(sizes) - 1)
+  params = {}
+  for i, (k, a, b) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+    fan_in = a if i == 0 else width.astype(jnp.float32)
+    params[f"layer_{i}"] = {"w": jax.random.normal(k, (a, b)) * (scale / jnp.sqrt(fan_in)),
+                            "b": jnp.zeros(b)}
+  return params
+
+
+def masked_mlp_apply(params: dict, x_BD: jax.Array, activation: str, width: jax.Array,
+                     depth: jax.Array) -> jax.Array:
+  """The MLP ``params`` restricted to ``depth`` hidden layers of ``width`` units each.
+
+  Units ``>= width`` of every hidden layer are zeroed after the activation, and hidden layers
+  ``>= depth`` pass their input through unchanged, so the output (and every gradient) equals
+  that of a ``depth``-layer, ``width``-unit MLP; the unused weights get zero gradient. Needs
+  equal hidden widths (the identity skip maps a hidden layer to the next).
+  """
+  n = len(params)
+  h = x_BD
+  for i in range(n - 1):
+    z = ACTIVATIONS[activation](h @ params[f"layer_{i}"]["w"] + params[f"layer_{i}"]["b"])
+    z = jnp.where(jnp.arange(z.shape[-1]) < width, z, 0.0)
+    h = z if i == 0 else jnp.where(i < depth, z, h)
+  return h @ params[f"layer_{n - 1}"]["w"] + params[f"layer_{n - 1}"]["b"]
+
+
 def _conv(x_BHWC, w_33CF, b_F):
   y = jax.lax.conv_general_dilated(x_BHWC, w_33CF, (2, 2), "SAME",
                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -110,7 +146,8 @@ def cross_entropy(logits_BC: jax.Array, labels_B: jax.Array) -> jax.Array:
   return -jnp.mean(jnp.take_along_axis(logp, labels_B[:, None], axis=1))
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["images", "labels", "counts"],
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=["images", "labels", "counts", "difficulty"],
                    meta_fields=["data", "network", "image_size", "num_classes", "hidden",
                                 "activation", "batch_size", "init_scale", "separation"])
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +170,8 @@ class ClassificationTraining:
       train and valid pools, padded to the larger one; None otherwise).
     labels: ``[2, N]`` int labels of ``images``.
     counts: ``[2]`` int, the real examples of each pool.
+    difficulty: ``None`` (the network as given), or a teacher's task ``u`` in the unit square
+      (:meth:`at_task`): the width and depth of the MLP each task trains.
   """
   data: str = "gaussian_mixture"
   network: str = "mlp"
@@ -146,6 +185,7 @@ class ClassificationTraining:
   images: jax.Array | None = None
   labels: jax.Array | None = None
   counts: jax.Array | None = None
+  difficulty: jax.Array | None = None
 
   def __post_init__(self):
     if self.data not in DATA:
@@ -180,6 +220,38 @@ class ClassificationTraining:
   def input_dim(self) -> int:
     return self.image_size * self.image_size
 
+  task_space = ("box", 2)
+
+  @property
+  def min_width(self) -> int:
+    """The narrowest width a teacher can pick: an eighth of the largest, at least 1."""
+    return max(1, self.hidden[0] // 8) if self.hidden else 1
+
+  def at_task(self, task_2) -> "ClassificationTraining":
+    r"""The family at a teacher's task ``u`` in the unit square: every task trains an MLP of
+
+    .. math::  \text{width} = \operatorname{round}\big(w_{\min} (W / w_{\min})^{u_0}\big),
+               \qquad \text{depth} = 1 + \operatorname{round}\big(u_1 (D - 1)\big)
+
+    where ``W`` is the (equal) width of ``hidden``, ``D = len(hidden)`` and ``w_min`` is
+    :attr:`min_width`: geometric in width like learned_optimization's parametric tasks, the
+    network as given at ``u = 1``. Shapes stay those of the largest network (one compile);
+    see :func:`masked_mlp_apply`. A learned optimizer's per-tensor statistics see the unused
+    entries as zeros: that, not the loss, is where a steered task differs from a small one.
+    """
+    if self.network != "mlp" or not self.hidden or len(set(self.hidden)) != 1:
+      raise ValueError(f"a teacher steers the width and depth of an MLP with equal hidden widths; "
+                       f"this family has network={self.network!r}, hidden={self.hidden} (set "
+                       "task.network='mlp' and task.hidden to equal widths, e.g. (64, 64))")
+    return dataclasses.replace(self, difficulty=jnp.clip(jnp.asarray(task_2, jnp.float32),
+                                                         0.0, 1.0))
+
+  def _architecture(self) -> dict[str, jax.Array]:
+    u, w_max, w_min = self.difficulty, self.hidden[0], self.min_width
+    width = jnp.round(w_min * (w_max / w_min) ** u[0]).astype(jnp.int32)
+    depth = 1 + jnp.round(u[1] * (len(self.hidden) - 1)).astype(jnp.int32)
+    return {"width": jnp.clip(width, w_min, w_max), "depth": depth}
+
   def sample(self, key: jax.Array) -> TrainingTask:
     k_init, k_data, k_info = jax.random.split(key, 3)
     info = {}
@@ -189,12 +261,17 @@ class ClassificationTraining:
       info["means"] = sep * jax.random.normal(k_mean, (self.num_classes, self.input_dim))
     elif self.data == "teacher":
       info["teacher"] = mlp_init(k_info, (self.input_dim, 32, self.num_classes), 3.0)
+    if self.difficulty is not None:
+      info["architecture"] = self._architecture()
     return TrainingTask.make(k_init, k_data, info)
 
   def init_params(self, task: TrainingTask) -> dict:
+    sizes = (self.input_dim, *self.hidden, self.num_classes)
+    if "architecture" in task.info:  # a steered task: the largest shapes, scaled for its own
+      return masked_mlp_init(task.init_rng, sizes, self.init_scale,
+                             task.info["architecture"]["width"])
     if self.network == "mlp":
-      return mlp_init(task.init_rng, (self.input_dim, *self.hidden, self.num_classes),
-                      self.init_scale)
+      return mlp_init(task.init_rng, sizes, self.init_scale)
     keys = jax.random.split(task.init_rng, len(self.hidden) + 1)
     params, channels, size = {}, 1, self.image_size
     for i, (k, c) in enumerate(zip(keys, self.hidden)):
@@ -205,8 +282,15 @@ class ClassificationTraining:
                                 self.init_scale)
     return params
 
-  def batch(self, task: TrainingTask, key: jax.Array, split: str) -> tuple[jax.Array, jax.Array]:
-    """``(x [B, image_size, image_size, 1], labels [B])``."""
+  def batch(self, task: TrainingTask, key: jax.Array, split: str) -> tuple:
+    """``(x [B, image_size, image_size, 1], labels [B])``; a steered task's batch also carries
+    its ``architecture`` (``{"width", "depth"}``) for :meth:`loss`."""
+    x, y = self._examples(task, key, split)
+    if "architecture" in task.info:
+      return x, y, task.info["architecture"]
+    return x, y
+
+  def _examples(self, task: TrainingTask, key: jax.Array, split: str):
     B, D = self.batch_size, self.input_dim
     k_y, k_x = jax.random.split(key)
     if self.data == "images":
@@ -221,8 +305,11 @@ class ClassificationTraining:
       y = jnp.argmax(mlp_apply(task.info["teacher"], x, "tanh"), axis=-1)
     return x.reshape(B, self.image_size, self.image_size, 1), y
 
-  def apply(self, params: dict, x: jax.Array) -> jax.Array:
-    """Logits ``[B, num_classes]``."""
+  def apply(self, params: dict, x: jax.Array, architecture: dict | None = None) -> jax.Array:
+    """Logits ``[B, num_classes]`` (of the MLP ``architecture`` picks, when given)."""
+    if architecture is not None:
+      return masked_mlp_apply(params, x.reshape(x.shape[0], -1), self.activation,
+                              architecture["width"], architecture["depth"])
     if self.network == "mlp":
       return mlp_apply(params, x.reshape(x.shape[0], -1), self.activation)
     act = ACTIVATIONS[self.activation]
@@ -232,8 +319,8 @@ class ClassificationTraining:
     return x @ params["head"]["w"] + params["head"]["b"]
 
   def loss(self, params: dict, batch) -> jax.Array:
-    x, y = batch
-    return cross_entropy(self.apply(params, x), y)
+    x, y, *architecture = batch
+    return cross_entropy(self.apply(params, x, *architecture), y)
 
 
 def _pool(classes, size: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -145,22 +145,44 @@ def test_teacher_needs_a_steerable_task():
     config_lib.validate(c)
 
 
-def test_a_teacher_steers_sinusoid_amplitude_and_phase_ranges(tiny_config):
+def test_a_teacher_steers_sinusoid_amplitude_phase_and_shots(tiny_config):
   fam = SinusoidFamily()
   keys = jax.random.split(jax.random.key(0), 400)
   full = jax.vmap(fam.sample)(keys)
-  np.testing.assert_array_equal(jax.vmap(fam.at_task(jnp.ones(2)).sample)(keys).support_y,
-                                full.support_y)  # u = 1: the family as it was
+  at_one = jax.vmap(fam.at_task(jnp.ones(3)).sample)(keys)
+  np.testing.assert_array_equal(at_one.support_y, full.support_y)  # u = 1: the family as it was
+  assert bool(jnp.all(at_one.info["support_weight"] == 1))
   k_amp = jax.vmap(lambda k: jax.random.split(k, 3)[0])(keys)  # the prior as drawn before
   np.testing.assert_array_equal(full.info["amplitude"], jax.vmap(
       lambda k: jax.random.uniform(k, (), minval=0.1, maxval=5.0))(k_amp))
-  easy = jax.vmap(fam.at_task(jnp.array([0.1, 0.0])).sample)(keys)
+  easy = jax.vmap(fam.at_task(jnp.array([0.1, 0.0, 0.0])).sample)(keys)
   assert float(easy.info["amplitude"].max()) <= 0.1 + 0.1 * 4.9 + 1e-6
   assert float(jnp.abs(easy.info["phase"]).max()) == 0.0
   tiny_config.curriculum.teacher, tiny_config.num_steps = "alp_gmm", 10
   exp = experiment.build(config_lib.validate(tiny_config))
-  assert exp.steering.teacher.space == ("box", 2)
+  assert exp.steering.teacher.space == ("box", 3)
   state = train.init_state(exp, 0)
   state, metrics = jax.jit(train.make_outer_step(exp, 0))(state, exp.family)
   assert int(state.step) == 1 and bool(metrics["finite"])
-  assert metrics["teacher_task"].shape == (2,)
+  assert metrics["teacher_task"].shape == (3,)
+
+
+def test_a_teacher_steers_the_networks_a_learned_optimizer_trains():
+  lopt = config_lib.load_config_module(str(ROOT / "experiments/configs/learned_optimizer.py"))
+  c = lopt.get_config("small_lopt,tiny,teacher=tscl")
+  assert (c.estimator.name, tuple(c.task.hidden)) == ("es", (16, 16))
+  c.learner.num_inner_steps = 5
+  exp = experiment.build(config_lib.validate(c))
+  assert exp.steering.teacher.space == ("discrete", c.curriculum.grid ** 2)
+  state, metrics = train.make_chunk_fn(exp, 0)(train.init_state(exp, 0), exp.family, 3)
+  assert int(state.step) == 3 and bool(np.all(metrics["finite"]))
+  assert metrics["teacher_task"].shape == (3, 2)
+  # the teacher moved between networks
+  assert len({tuple(np.round(t, 3)) for t in np.asarray(metrics["teacher_task"])}) > 1
+  for bad in ("pes", "truncated_es"):
+    with pytest.raises(config_lib.ConfigError, match="truncated estimator keeps tasks"):
+      config_lib.validate(lopt.get_config(f"mlp_lopt,tiny,teacher=tscl,estimator={bad}"))
+  c = lopt.get_config("mlp_lopt,tiny,teacher=tscl")
+  c.task.hidden = (16, 8)
+  with pytest.raises(config_lib.ConfigError, match="equal hidden widths"):
+    config_lib.validate(c)

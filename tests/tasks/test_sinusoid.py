@@ -30,3 +30,27 @@ def test_sampling_is_a_pure_function_of_the_key():
 def test_loss_is_mse():
   family = SinusoidFamily()
   assert float(family.loss(jnp.array([[1.0], [3.0]]), jnp.zeros((2, 1)))) == 5.0
+
+
+def test_a_steered_support_size_masks_points_and_the_learner_sees_only_those():
+  import ml_collections
+  from metalearn import models
+  from metalearn.learners import GradientLearner
+  family = SinusoidFamily(num_support=8)
+  episode = family.at_task(jnp.array([1.0, 1.0, 3 / 7])).sample(jax.random.key(0))  # 1 + 3 shots
+  np.testing.assert_array_equal(episode.info["support_weight"], [1, 1, 1, 1, 0, 0, 0, 0])
+  assert "support_weight" not in family.sample(jax.random.key(0)).info
+  assert float(family.at_task(jnp.zeros(3)).sample(jax.random.key(0)).info[
+      "support_weight"].sum()) == 1.0
+  init_fn, apply_fn = models.make(
+      ml_collections.ConfigDict(dict(name="mlp", hidden=(8,), norm="none")), (1,), 1)
+  learner = GradientLearner(init_fn, apply_fn, family.loss, inner_lr=0.1)
+  theta = learner.init(jax.random.key(1))
+  masked = learner.step(theta, learner.init_state(theta, episode), episode)
+  short = episode._replace(support_x=episode.support_x[:4], support_y=episode.support_y[:4],
+                           info={k: v for k, v in episode.info.items() if k != "support_weight"})
+  plain = learner.step(theta, learner.init_state(theta, short), short)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), masked, plain)
+  full = learner.step(theta, learner.init_state(theta, episode), episode._replace(
+      info={k: v for k, v in episode.info.items() if k != "support_weight"}))
+  assert not np.allclose(jax.tree.leaves(full)[0], jax.tree.leaves(plain)[0])

@@ -105,3 +105,53 @@ def test_language_model_is_causal():
   logits = fam.apply(params, tokens)
   changed = tokens.at[:, -1].set((tokens[:, -1] + 1) % fam.vocab_size)
   np.testing.assert_allclose(fam.apply(params, changed)[:, :-1], logits[:, :-1], atol=1e-6)
+
+
+def _slice_small(params, width, depth):
+  """The ``depth``-layer, ``width``-unit MLP inside a steered family's largest parameters."""
+  n = len(params)
+  small = {"layer_0": {"w": params["layer_0"]["w"][:, :width],
+                       "b": params["layer_0"]["b"][:width]}}
+  for i in range(1, depth):
+    small[f"layer_{i}"] = {"w": params[f"layer_{i}"]["w"][:width, :width],
+                           "b": params[f"layer_{i}"]["b"][:width]}
+  small[f"layer_{depth}"] = {"w": params[f"layer_{n - 1}"]["w"][:width],
+                             "b": params[f"layer_{n - 1}"]["b"]}
+  return small
+
+
+def test_a_teacher_steers_width_and_depth_and_the_masked_network_is_the_small_one():
+  from metalearn.tasks.training import cross_entropy, mlp_apply
+  fam = ClassificationTraining(data="teacher", hidden=(32, 32, 32), batch_size=16)
+  assert fam.task_space == ("box", 2) and fam.min_width == 4
+  corner = lambda u: fam.at_task(jnp.asarray(u)).sample(jax.random.key(0)).info["architecture"]
+  assert {k: int(v) for k, v in corner([0.0, 0.0]).items()} == {"width": 4, "depth": 1}
+  assert {k: int(v) for k, v in corner([1.0, 1.0]).items()} == {"width": 32, "depth": 3}
+  assert {k: int(v) for k, v in corner([2 / 3, 0.5]).items()} == {"width": 16, "depth": 2}
+  task = fam.at_task(jnp.array([1 / 3, 0.5])).sample(jax.random.key(1))  # width 8, depth 2
+  params = fam.init_params(task)
+  batch = fam.batch(task, batch_key(task, "train", jnp.int32(0)), "train")
+  x, y, arch = batch
+  assert (int(arch["width"]), int(arch["depth"])) == (8, 2)
+  small = _slice_small(params, 8, 2)
+  small_loss = lambda q: cross_entropy(mlp_apply(q, x.reshape(len(x), -1), "relu"), y)
+  np.testing.assert_allclose(fam.loss(params, batch), small_loss(small), rtol=1e-6)
+  grads, small_grads = jax.grad(fam.loss)(params, batch), jax.grad(small_loss)(small)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               _slice_small(grads, 8, 2), small_grads)
+  # every weight the small network does not have gets exactly zero gradient
+  total = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads))
+  kept = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(_slice_small(grads, 8, 2)))
+  assert total == pytest.approx(kept, rel=1e-6) and float(jnp.abs(grads["layer_2"]["w"]).max()) == 0
+  # LeCun scale of the network in use: fan-in 8 after the first layer, not 32
+  many = jax.vmap(lambda k: fam.init_params(fam.at_task(jnp.array([1 / 3, 0.5])).sample(k)))(
+      jax.random.split(jax.random.key(2), 64))
+  np.testing.assert_allclose(float(jnp.std(many["layer_1"]["w"])), 1 / np.sqrt(8), rtol=0.05)
+  np.testing.assert_allclose(float(jnp.std(many["layer_0"]["w"])), 1 / np.sqrt(64), rtol=0.05)
+
+
+def test_steering_needs_an_mlp_of_equal_widths():
+  for fam in (ClassificationTraining(network="conv", hidden=(4, 4)),
+              ClassificationTraining(hidden=(32, 16))):
+    with pytest.raises(ValueError, match="equal hidden widths"):
+      fam.at_task(jnp.ones(2))
