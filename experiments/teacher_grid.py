@@ -91,7 +91,7 @@ def write(rows: dict, curves: dict, out: pathlib.Path, settings: dict, wall: flo
   lines = [
       "# Curriculum teachers on the prerequisite grid (issue 6)", "",
       f"% of the 100 cells mastered (competence > 75) after {n} episodes; mean ± 95% CI "
-      f"(1.96 · std / √n) over {s} seeds, and the range over seeds.", "",
+      f"(Student's t: t₀.₉₇₅,ₙ₋₁ · std / √n) over {s} seeds, and the range over seeds.", "",
       "| teacher | task space | % mastered | min–max | bar | pass | reference | s |",
       "|---|---|---|---|---|---|---|---|"]
   for label, r in rows.items():
