@@ -34,8 +34,8 @@ Suites (``--suites``):
 
 * ``icl``: meta-training of in-context learners (``experiments/configs/in_context.py``): a
   GPT-2 style transformer on d = 5 linear regression with 11 points, batch 64, at width 64 /
-  2 layers / 2 heads (the PyTorch reference code's small setting) in the interleaved and the
-  packed layout, and at width 256 / 4 layers (``--icl_widths``); training steps/s, tokens/s
+  2 layers / 2 heads (the PyTorch reference code's small setting) and at width 256 / 4 layers
+  (``--icl_widths``), each in the interleaved and the packed layout; training steps/s, tokens/s
   and GFLOP/s against the matmul peak (XLA's count of one outer step: forward and backward).
 
 ``--json`` saves every row; ``--compare=OLD.json`` prints this run's numbers as ratios of
@@ -385,7 +385,7 @@ def main(argv):
   if "icl" in suites:
     for spec in _ICL_WIDTHS.value:
       w, l, h = (int(v) for v in spec.split(":"))
-      for layout in (("interleaved", "packed") if w < 256 else ("interleaved",)):
+      for layout in ("interleaved", "packed"):
         icl.append(bench_icl(w, l, h, layout, _ICL_STEPS.value, _REPEATS.value))
   print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
   if rows:
