@@ -9,7 +9,12 @@ import tempfile
 # One persistent XLA compilation cache per test session, fresh every run and removed at its
 # end, shared with the subprocesses the tests start (binaries, launch scripts): the tiny
 # configs compile the same programs many times, and each now compiles once. Set before JAX is
-# imported; an outer JAX_COMPILATION_CACHE_DIR wins.
+# imported; an outer JAX_COMPILATION_CACHE_DIR wins. Under pytest-xdist (`-n 2`, as README.md
+# runs the suite) the controller imports this file before it starts its workers, which inherit
+# its environment: every worker, and every process a worker starts, shares the controller's
+# directory, and only the controller (its atexit, after the workers have ended) removes it.
+# Tests use this cache through the inherited environment rather than caches of their own, so
+# that one test's programs (the evaluation's, the first-step operations) serve the others.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _XLA_CACHE = tempfile.mkdtemp(prefix="metalearn-tests-xla-cache-")
   atexit.register(shutil.rmtree, _XLA_CACHE, ignore_errors=True)
@@ -58,3 +63,30 @@ def tiny_config():
   c.eval.num_tuning_tasks = 10
   c.eval.num_plot_tasks = 2
   return c
+
+
+# The end-to-end tests (binaries, launch scripts, notebooks, multi-device subprocesses) take
+# from 5 s to about 2 minutes each, nearly all of it compiling; the rest take seconds. Run
+# under xdist, the heavy ones go first and one test at a time goes to whichever worker is
+# free (`--maxschedchunk=1`), so the workers end together instead of one finishing a long
+# test alone while the other idles (longest first; order within a module kept).
+_RUN_FIRST = ("tests/experiments/test_binaries.py", "tests/launch/test_reproduce.py",
+              "tests/launch/test_launchers.py", "tests/launch/test_reproduce_progress.py",
+              "tests/colabs/", "tests/test_parallel.py", "tests/launch/",
+              "tests/test_models.py", "tests/test_train.py")
+
+
+def pytest_configure(config):
+  # None: pytest-xdist is installed and the command line did not set it
+  if getattr(config.option, "maxschedchunk", "absent") is None:
+    config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(config, items):
+  del config  # unused
+
+  def rank(item):
+    path = pathlib.Path(str(item.path)).resolve()
+    path = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+    return next((i for i, p in enumerate(_RUN_FIRST) if path.startswith(p)), len(_RUN_FIRST))
+  items.sort(key=rank)  # stable: the order within each module is kept

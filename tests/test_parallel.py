@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from tests.conftest import ROOT
 from tests.parallel_worker import CASES
@@ -27,18 +26,14 @@ def _run(*args, devices=8, extra_env=None, check=True):
   return result
 
 
-@pytest.fixture(scope="module")
-def compilation_cache(tmp_path_factory):
-  """A JAX compilation cache for this module's workers: the equivalence run compiles MAML's
-  5-step chunk on 1 and 8 devices, which the resume and 1-process runs then load instead of
-  compiling it again (and the resume run's repeated programs compile once anyway)."""
-  return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
-          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+# The workers inherit the session's JAX compilation cache (tests/conftest.py) through the
+# environment: the equivalence run compiles MAML's 5-step chunk on 1 and 8 devices, which the
+# resume and 1-process runs then load instead of compiling it again (and the resume run's
+# repeated programs compile once anyway).
 
 
-def test_every_learner_and_estimator_gives_the_same_numbers_on_1_and_8_devices(
-    tmp_path, compilation_cache):
-  _run("equivalence", tmp_path / "eq.npz", extra_env=compilation_cache)
+def test_every_learner_and_estimator_gives_the_same_numbers_on_1_and_8_devices(tmp_path):
+  _run("equivalence", tmp_path / "eq.npz")
   with np.load(tmp_path / "eq.npz") as z:
     for name in CASES:
       keys = sorted(k.split("/", 2)[2] for k in z.files if k.startswith(f"{name}/1/"))
@@ -51,8 +46,8 @@ def test_every_learner_and_estimator_gives_the_same_numbers_on_1_and_8_devices(
       assert not np.allclose(z[f"{name}/1/meta_loss"][0], z[f"{name}/1/meta_loss"][-1]), name
 
 
-def test_checkpoints_move_between_8_and_1_devices(tmp_path, compilation_cache):
-  _run("resume", tmp_path, tmp_path / "resume.npz", extra_env=compilation_cache)
+def test_checkpoints_move_between_8_and_1_devices(tmp_path):
+  _run("resume", tmp_path, tmp_path / "resume.npz")
   with np.load(tmp_path / "resume.npz") as z:
     n = sum(k.startswith("straight") for k in z.files)
     assert n > 0
@@ -66,13 +61,12 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_with_jax_distributed_match_one_process(tmp_path, compilation_cache):
+def test_two_processes_with_jax_distributed_match_one_process(tmp_path):
   # One process runs both 1-device runs (which compile one program): the reference to step
   # 10, then the first half of the 2-process run, which resumes (both processes restore) from
   # that 1-process checkpoint at step 5.
   _run("train", 1, tmp_path / "single", tmp_path / "single.npz", 10,
-       tmp_path / "multi", tmp_path / "first_half.npz", 5, devices=1,
-       extra_env=compilation_cache)
+       tmp_path / "multi", tmp_path / "first_half.npz", 5, devices=1)
   env = {"METALEARN_COORDINATOR": f"localhost:{_free_port()}", "METALEARN_NUM_PROCESSES": "2"}
   procs = [subprocess.Popen(
       [sys.executable, "-m", "tests.parallel_worker", "train", "-1", str(tmp_path / "multi"),

@@ -17,20 +17,17 @@ TINY = ["--config.num_steps=60", "--config.steps_per_call=20", "--config.log_eve
         "--config.eval.num_tuning_tasks=40", "--config.eval.num_plot_tasks=2"]
 
 
-def _run(script, *args, cache=None):
-  """Runs ``script``; ``cache``: a JAX compilation cache directory, for runs that compile
-  programs an earlier run of the same test compiled (then compiled once)."""
+def _run(script, *args):
+  """Runs ``script`` with the session's JAX compilation cache (tests/conftest.py, inherited
+  through the environment): a run that compiles programs an earlier run compiled loads them."""
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  if cache:
-    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   return subprocess.run([sys.executable, str(ROOT / "experiments" / script), *args],
                         capture_output=True, text=True, env=env, cwd=ROOT)
 
 
 def test_meta_train_then_evaluate(tmp_path):
-  cache = tmp_path / "jax_cache"  # evaluate.py compiles what meta_train.py's evaluation did
-  result = _run("meta_train.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY,
-                cache=cache)
+  # evaluate.py compiles what meta_train.py's evaluation did: the session cache has it
+  result = _run("meta_train.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "| method | 0 steps | 1 step | 5 steps | 10 steps |" in result.stdout
   assert "| meta |" in result.stdout and "| pretrained |" in result.stdout
@@ -45,8 +42,7 @@ def test_meta_train_then_evaluate(tmp_path):
   rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == [20, 40, 60]
 
-  again = _run("evaluate.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY,
-                cache=cache)
+  again = _run("evaluate.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
   assert again.returncode == 0, again.stderr[-3000:]
   assert json.loads((tmp_path / "eval.json").read_text())["methods"] == evaluated["methods"]
 
@@ -77,8 +73,8 @@ def test_evaluate_without_checkpoint_says_what_to_do(tmp_path):
 def test_benchmark_prints_a_table_and_compares(tmp_path):
   args = ["--steps_per_call=20", "--repeats=1", "--k=5", "--learners=maml",
           "--memory_steps=10,40", f"--out_dir={tmp_path}"]
-  cache = tmp_path / "jax_cache"  # the second run compiles the first one's memory programs
-  result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}", cache=cache)
+  # the second run compiles the first one's memory programs: the session cache has them
+  result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "| sinusoid | maml | 5 | 25 | 1 |" in result.stdout
   assert "| few_shot | protonet | 1 | 1 | 0 |" in result.stdout
@@ -90,7 +86,7 @@ def test_benchmark_prints_a_table_and_compares(tmp_path):
   assert memory[40, True] < memory[40, False]
   assert (tmp_path / "memory_scaling.png").stat().st_size > 10_000
   again = _run("benchmark.py", *args, "--suites=memory", "--memory_steps=40",
-               f"--compare={tmp_path / 'bench.json'}", cache=cache)
+               f"--compare={tmp_path / 'bench.json'}")
   assert again.returncode == 0, again.stderr[-3000:]
   assert "| memory/T=40/remat=True | — | — | — | — | — | — | 1.00x | — |" in again.stdout
 

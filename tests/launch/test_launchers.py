@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
 
 from tests.conftest import ROOT
 
@@ -30,17 +29,14 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def compilation_cache(tmp_path_factory):
-  """A JAX compilation cache for this module's 1-process runs of CONFIG with TINY: the gpu.sh
-  run compiles the same programs as the 1-process local.sh run, and the sweep's runs the same
-  first-step operations, task sampler and evaluation baselines; each is then compiled once."""
-  return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
-          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+# The 1-process runs of CONFIG with TINY share programs: the gpu.sh run compiles the same ones
+# as the 1-process local.sh run, and the sweep's runs the same first-step operations, task
+# sampler and evaluation baselines. The session's JAX compilation cache (tests/conftest.py),
+# inherited through ENV, compiles each once.
 
 
-def test_local_one_and_two_processes_give_the_same_run(tmp_path, compilation_cache):
-  one = _sh("local.sh", CONFIG, tmp_path / "one", *TINY, env=compilation_cache)
+def test_local_one_and_two_processes_give_the_same_run(tmp_path):
+  one = _sh("local.sh", CONFIG, tmp_path / "one", *TINY)
   assert one.returncode == 0, one.stderr[-3000:]
   two = _sh("local.sh", CONFIG, tmp_path / "two", *TINY,
             env={"NUM_PROCESSES": "2", "DEVICES_PER_PROCESS": "2", "PORT": str(_free_port())})
@@ -52,11 +48,10 @@ def test_local_one_and_two_processes_give_the_same_run(tmp_path, compilation_cac
   assert not (tmp_path / "two" / "process_1.log").read_text().count("| meta |")
 
 
-def test_gpu_script_refuses_without_a_gpu_and_runs_when_allowed(tmp_path, compilation_cache):
-  refused = _sh("gpu.sh", CONFIG, tmp_path / "w", *TINY, env=compilation_cache)
+def test_gpu_script_refuses_without_a_gpu_and_runs_when_allowed(tmp_path):
+  refused = _sh("gpu.sh", CONFIG, tmp_path / "w", *TINY)
   assert refused.returncode != 0 and "JAX sees no GPU" in refused.stderr
-  allowed = _sh("gpu.sh", CONFIG, tmp_path / "w", *TINY,
-                env={**compilation_cache, "ALLOW_CPU": "1"})
+  allowed = _sh("gpu.sh", CONFIG, tmp_path / "w", *TINY, env={"ALLOW_CPU": "1"})
   assert allowed.returncode == 0, allowed.stderr[-3000:]
   assert (tmp_path / "w" / "eval.json").exists()
 
@@ -77,12 +72,11 @@ def test_tpu_pod_steps_dry_run():
   assert missing.returncode != 0 and "TPU_TYPE" in missing.stderr
 
 
-def test_sweep_runs_a_grid_and_tables_it(tmp_path, compilation_cache):
+def test_sweep_runs_a_grid_and_tables_it(tmp_path):
   cmd = [sys.executable, str(ROOT / "launch" / "sweep.py"), f"--config={CONFIG}",
          "--grid=learner.inner_lr=0.01,0.03", "--seeds=0", f"--root={tmp_path}",
          "--parallel=2", "--pin"] + [f"--set={a[len('--config.'):]}" for a in TINY]
-  result = subprocess.run(cmd, capture_output=True, text=True, env={**ENV, **compilation_cache},
-                          cwd=ROOT)
+  result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
   assert result.returncode == 0, result.stderr[-3000:]
   table = (tmp_path / "sweep.md").read_text()
   for lr in ("0.01", "0.03"):

@@ -6,18 +6,15 @@ import subprocess
 from tests.conftest import ROOT
 
 
-def _compilation_cache(tmp_path) -> dict:
-  """Environment for a JAX compilation cache private to this test: the runs of a reproduction
-  share programs (the evaluation and its baselines, the first-step operations), which are then
-  compiled once instead of once per run."""
-  return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
-          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+# The runs of a reproduction share programs (the evaluation and its baselines, the first-step
+# operations): the session's JAX compilation cache (tests/conftest.py), which they inherit
+# through the environment, compiles them once instead of once per run.
 
 
 def test_maml_sinusoid_tiny(tmp_path):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
-         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "PIN": "1", "JAX_PLATFORMS": "cpu",
-         **_compilation_cache(tmp_path)}
+         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "PIN": "1",
+         "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "maml_sinusoid.sh"),
                            "tiny"], capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -30,7 +27,7 @@ def test_maml_sinusoid_tiny(tmp_path):
 def test_omniglot_tiny(tmp_path, omniglot_dir):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
          "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "PIN": "1",
-         "JAX_PLATFORMS": "cpu", **_compilation_cache(tmp_path)}
+         "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "omniglot.sh"), "tiny"],
                           capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
