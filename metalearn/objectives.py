@@ -13,6 +13,14 @@ negated (meta-training minimises), holds :math:`L_0` (and any reference curve) c
   :math:`\\frac{1}{T}\\sum_{t=1}^{T} L_t`, the area under the curve after learning starts;
   rewards reaching a low loss early as well as ending low.
 
+``late_mean`` (time-weighted mean)
+  :math:`\\frac{1}{T}\\sum_{t=1}^{T} \\frac{2t}{T+1} L_t`: the area under the curve with
+  weights growing linearly over the horizon (their mean is 1), so ending low counts more than
+  getting low early while every step still carries signal. It needs the steps' places in the
+  whole horizon: truncated estimators score a segment starting at step ``s`` of a ``T``-step
+  horizon with the same weights :math:`2(s+i)/(T+1)` (:func:`score`), so the segments' scores
+  average to the whole curve's.
+
 ``mean_all``
   :math:`\\frac{1}{T+1}\\sum_{t=0}^{T} L_t`, including the loss before learning: for in-context
   learners, the loss of every prediction in the prompt, the zero-shot one too (Garg et al.'s
@@ -79,6 +87,27 @@ def mean_loss(curve: jax.Array) -> jax.Array:
   return jnp.mean(curve[..., 1:], axis=-1)
 
 
+def late_mean_loss(curve: jax.Array, start=0, horizon: int | None = None) -> jax.Array:
+  """:math:`\\frac{1}{T}\\sum_{t=1}^{T} \\frac{2t}{T+1} L_t` of a whole curve, or of a segment
+  whose first entry is step ``start`` of a ``horizon``-step run (``start`` may be traced)."""
+  steps = curve.shape[-1] - 1
+  horizon = steps if horizon is None else horizon
+  t = jnp.asarray(start, curve.dtype)[..., None] + jnp.arange(1, steps + 1, dtype=curve.dtype)
+  return jnp.mean(curve[..., 1:] * (2.0 * t / (horizon + 1)), axis=-1)
+
+
+late_mean_loss.time_aware = True
+
+
+def score(objective: Objective, curve: jax.Array, start, horizon: int) -> jax.Array:
+  """``objective`` of a segment of a run: the segment's first entry is step ``start`` (traced
+  is fine) of a ``horizon``-step run. Objectives that weigh steps by their place in the run
+  (``time_aware``, e.g. ``late_mean``) get both; the others see the segment as a curve."""
+  if getattr(getattr(objective, "func", objective), "time_aware", False):
+    return objective(curve, start=start, horizon=horizon)
+  return objective(curve)
+
+
 def mean_all_loss(curve: jax.Array) -> jax.Array:
   """:math:`\\frac{1}{T+1}\\sum_{t=0}^{T} L_t`."""
   return jnp.mean(curve, axis=-1)
@@ -128,6 +157,7 @@ def relative_improvement(curve: jax.Array, reference: jax.Array) -> jax.Array:
 OBJECTIVES: dict[str, Objective] = {
     "final": final_loss,
     "mean": mean_loss,
+    "late_mean": late_mean_loss,
     "mean_all": mean_all_loss,
     "progress": progress,
     "log_progress": log_progress,

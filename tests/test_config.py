@@ -34,7 +34,7 @@ def test_wrong_type():
                               r"'hyper_lopt', 'in_context', 'lstm_lopt', 'maml', 'metasgd', "
                               r"'mlp_lopt', 'oml', 'protonet', 'reptile', 'sequential'\]"),
     ("objective", "speed", r"'objective' = 'speed'.*one of \['discounted_progress', 'final', "
-                           r"'log_progress', 'mean', 'mean_all', 'progress'\]"),
+                           r"'late_mean', 'log_progress', 'mean', 'mean_all', 'progress'\]"),
     ("optimizer.name", "adamm", r"'optimizer.name' = 'adamm'.*optax optimizer"),
     ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 0"),
     ("learner.num_inner_steps", 0, r"learner.num_inner_steps must be >= 1 for 'maml'"),

@@ -80,3 +80,15 @@ def test_relative_improvement_over_a_baseline_curve():
   np.testing.assert_allclose(objectives.relative_improvement(FAST, SLOW), 0.5)
   np.testing.assert_allclose(objectives.relative_improvement(SLOW, SLOW), 0.0)
   assert float(objectives.relative_improvement(SLOW, FAST)) < 0  # worse than its baseline
+
+
+def test_late_mean_by_hand_and_its_segments_average_to_the_whole_curve():
+  curve = jnp.array([5.0, 4.0, 3.0, 2.0, 1.0])  # T = 4: weights 2t/5 = 0.4, 0.8, 1.2, 1.6
+  whole = objectives.late_mean_loss(curve)
+  np.testing.assert_allclose(whole, (0.4 * 4 + 0.8 * 3 + 1.2 * 2 + 1.6 * 1) / 4, rtol=1e-6)
+  assert float(whole) < float(objectives.mean_loss(curve))  # late (low) losses weigh more
+  first, second = (objectives.score(objectives.get_objective("late_mean"), curve[s:s + 3], s, 4)
+                   for s in (0, 2))
+  np.testing.assert_allclose((first + second) / 2, whole, rtol=1e-6)
+  # objectives that do not weigh time see a segment as a curve of its own
+  np.testing.assert_allclose(objectives.score(objectives.mean_loss, curve[2:], 2, 4), 1.5)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from metalearn import parallel
 from metalearn.estimators.base import MetaGradientEstimator
 from metalearn.learners import Learner
-from metalearn.objectives import Objective
+from metalearn.objectives import Objective, score
 from metalearn.tasks import Episode, TaskFamily, sample_batch
 from metalearn.unroll import unroll
 
@@ -83,7 +83,7 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
       start = jax.tree.map(lambda f, c: jnp.where(step == 0, f, jax.lax.stop_gradient(c)),
                            fresh, carried)
       end, curve = unroll(learner, theta, start, episode, truncation_length, remat)
-      return objective(curve), (end, curve)
+      return score(objective, curve, step, num_steps), (end, curve)
 
     objectives, (ends, curves_BT) = jax.vmap(per_task)(state.episodes, state.inner_state,
                                                        state.step)

@@ -33,7 +33,7 @@ from metalearn import parallel
 from metalearn.estimators import perturbations as P
 from metalearn.estimators.base import MetaGradientEstimator
 from metalearn.learners import Learner
-from metalearn.objectives import Objective
+from metalearn.objectives import Objective, score
 from metalearn.tasks import sample_batch
 from metalearn.unroll import unroll
 
@@ -59,7 +59,9 @@ def truncated_es(learner: Learner, family, objective: Objective, meta_batch_size
   """Truncated ES (``persistent=False``) or PES (``persistent=True``).
 
   Args:
-    learner, family, objective: what is meta-trained, on what, scored how (per segment).
+    learner, family, objective: what is meta-trained, on what, scored how (per segment, by
+      :func:`metalearn.objectives.score`: a time-aware objective weighs each step by its
+      place in the ``num_steps`` horizon).
     meta_batch_size: B, antithetic pairs (each with its own task).
     num_steps: inner steps per task before it is replaced.
     truncation_length: K, inner steps per call.
@@ -97,11 +99,11 @@ def truncated_es(learner: Learner, family, objective: Objective, meta_batch_size
     thetas_2B, inner_2B, tasks_2B = parallel.shard_tasks(
         (P.antithetic(theta, eps_B), state.inner, P.tile2(state.tasks)), mesh)
 
-    def run(th, inner, task):
+    def run(th, inner, task, start):
       end, curve = unroll(learner, th, inner, task, K)
-      return end, objective(curve), curve
+      return end, score(objective, curve, start, num_steps), curve
 
-    ends, f_2B, curves_2B = jax.vmap(run)(thetas_2B, inner_2B, tasks_2B)
+    ends, f_2B, curves_2B = jax.vmap(run)(thetas_2B, inner_2B, tasks_2B, P.tile2(state.step))
     good = P.finite_pairs(f_2B, curves_2B)
     accumulated = (jax.tree.map(jnp.add, state.accumulated, eps_B) if persistent else eps_B)
     weights = jnp.where(good, (f_2B[:B] - f_2B[B:]) / (2 * sigma**2), 0.0)

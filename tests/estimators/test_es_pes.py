@@ -162,3 +162,32 @@ def test_pes_staggers_its_pairs_over_the_horizon():
   # pair b's runs were advanced step[b] steps with theta: later pairs are further along
   s0 = np.asarray(state.inner)[:4, 0]
   assert len(np.unique(s0)) == 4
+
+
+def test_truncated_estimators_score_segments_at_their_place_in_the_horizon():
+  """A time-aware objective (late_mean) weighs each pair's segment by where it starts: PES's
+  staggered pairs and truncated backprop's second segment get their absolute weights."""
+  learner, horizon, k = InfluenceBalancing(), 40, 5
+  theta = {"theta": jnp.float32(0.3)}
+  late = objectives.get_objective("late_mean")
+
+  def expected(start):
+    s, _ = unroll(learner, theta, learner.init_state(theta, None), None, start)
+    _, curve = unroll(learner, theta, s, None, k)
+    return float(objectives.late_mean_loss(curve, start, horizon))
+
+  est = estimators.pes(learner, NoTasks(), late, 4, horizon, k, sigma=1e-6)
+  state = est.init(jax.random.key(0), theta)  # pairs start at steps 0, 10, 20, 30
+  _, _, metrics = est.estimate(theta, state, jax.random.key(1))
+  want = np.mean([expected(s) for s in (0, 10, 20, 30)])
+  np.testing.assert_allclose(metrics["meta_loss"], want, rtol=1e-4)
+  untimed = np.mean([float(objectives.late_mean_loss(
+      unroll(learner, theta, unroll(learner, theta, learner.init_state(theta, None), None, s)[0],
+             None, k)[1])) for s in (0, 10, 20, 30)])
+  assert abs(want - untimed) > 100 * 1e-4 * abs(want)  # scoring at step 0 would fail the check
+
+  tbp = estimators.truncated_backprop(learner, NoTasks(), late, 1, horizon, k)
+  state = tbp.init(jax.random.key(0), theta)
+  _, state, _ = tbp.estimate(theta, state, jax.random.key(1))
+  _, _, metrics = tbp.estimate(theta, state, jax.random.key(2))  # the segment at step 5
+  np.testing.assert_allclose(metrics["meta_loss"], expected(k), rtol=1e-5)

@@ -62,6 +62,7 @@ def test_learned_optimizer_tiny(tmp_path):
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
   table = (tmp_path / "results" / "learned_optimizer_tiny.md").read_text()
   assert "## Bars (small)" in table and "beats Adam lr=0.001" in table
+  assert "objective 'late_mean'" in table  # the default: PES scores segments by their place
   assert "### long_horizon" in table and "| adam lr=0.01 |" in table
   assert "## Time to quality" in table and "| 4 |" in table
   assert (tmp_path / "results" / "learned_optimizer_tiny.png").exists()
