@@ -96,14 +96,12 @@ def late_mean_loss(curve: jax.Array, start=0, horizon: int | None = None) -> jax
   return jnp.mean(curve[..., 1:] * (2.0 * t / (horizon + 1)), axis=-1)
 
 
-late_mean_loss.time_aware = True
-
 
 def score(objective: Objective, curve: jax.Array, start, horizon: int) -> jax.Array:
   """``objective`` of a segment of a run: the segment's first entry is step ``start`` (traced
   is fine) of a ``horizon``-step run. Objectives that weigh steps by their place in the run
-  (``time_aware``, e.g. ``late_mean``) get both; the others see the segment as a curve."""
-  if getattr(getattr(objective, "func", objective), "time_aware", False):
+  (:data:`TIME_AWARE`) get both; the others see the segment as a curve."""
+  if getattr(objective, "func", objective) in TIME_AWARE:
     return objective(curve, start=start, horizon=horizon)
   return objective(curve)
 
@@ -163,6 +161,9 @@ OBJECTIVES: dict[str, Objective] = {
     "log_progress": log_progress,
     "discounted_progress": discounted_progress,
 }
+
+# Objectives that weigh each step by its place in the whole run (:func:`score`).
+TIME_AWARE = frozenset({late_mean_loss})
 
 # The options each objective takes (config keys under ``objective_options``).
 OPTIONS = {"progress": ("reference_loss",), "discounted_progress": ("discount",)}

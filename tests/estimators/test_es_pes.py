@@ -171,19 +171,18 @@ def test_truncated_estimators_score_segments_at_their_place_in_the_horizon():
   theta = {"theta": jnp.float32(0.3)}
   late = objectives.get_objective("late_mean")
 
-  def expected(start):
+  def segment(start):  # the K-step curve from step ``start`` of a run at theta
     s, _ = unroll(learner, theta, learner.init_state(theta, None), None, start)
-    _, curve = unroll(learner, theta, s, None, k)
-    return float(objectives.late_mean_loss(curve, start, horizon))
+    return unroll(learner, theta, s, None, k)[1]
+
+  expected = lambda start: float(objectives.late_mean_loss(segment(start), start, horizon))
 
   est = estimators.pes(learner, NoTasks(), late, 4, horizon, k, sigma=1e-6)
   state = est.init(jax.random.key(0), theta)  # pairs start at steps 0, 10, 20, 30
   _, _, metrics = est.estimate(theta, state, jax.random.key(1))
   want = np.mean([expected(s) for s in (0, 10, 20, 30)])
   np.testing.assert_allclose(metrics["meta_loss"], want, rtol=1e-4)
-  untimed = np.mean([float(objectives.late_mean_loss(
-      unroll(learner, theta, unroll(learner, theta, learner.init_state(theta, None), None, s)[0],
-             None, k)[1])) for s in (0, 10, 20, 30)])
+  untimed = np.mean([float(objectives.late_mean_loss(segment(s))) for s in (0, 10, 20, 30)])
   assert abs(want - untimed) > 100 * 1e-4 * abs(want)  # scoring at step 0 would fail the check
 
   tbp = estimators.truncated_backprop(learner, NoTasks(), late, 1, horizon, k)
