@@ -30,7 +30,10 @@ Suites (``--suites``):
   (one hidden layer of 8, Adafactor features). Data: an in-memory pool of 8x8 images (like its
   FashionMNIST-8x8 task; random images, so no download) and, for comparison, the procedural
   Gaussian mixture drawn fresh each step. Also each optimizer's cost per inner step and state
-  memory relative to Adam (a 50-step unroll on 8 tasks, forward only).
+  memory relative to Adam (a 50-step unroll on 8 tasks, forward only). With
+  ``--cpu_devices=N`` (e.g. ``-1``: one device per core) each row is timed on one device and
+  again with the runs split over the N devices' mesh, as ``meta_train.py`` runs
+  ``--config.mesh.cpu_devices=N``.
 
 * ``icl``: meta-training of in-context learners (``experiments/configs/in_context.py``): a
   GPT-2 style transformer on d = 5 linear regression with 11 points, batch 64, at width 64 /
@@ -55,7 +58,7 @@ import numpy as np
 import optax
 
 from metalearn import config as config_lib
-from metalearn import evaluation, experiment, train
+from metalearn import evaluation, experiment, parallel, train
 from metalearn.datasets import ClassImages
 from metalearn.learners import OptaxRule, OptimizerLearner
 from metalearn.learners.mlp_lopt import MLPLOpt
@@ -104,6 +107,10 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per row (median repor
 _PIN = flags.DEFINE_bool("pin_one_core", False,
                          "Run on one CPU core (like `taskset -c 0`): XLA's CPU thread pool "
                          "then has one thread, which is faster for tiny per-task matmuls.")
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices", 0, "Split the CPU into this many JAX devices (-1: one per core; 0: JAX's "
+    "default). The lopt suite then also times its runs split over all of them (a mesh of "
+    "every device), beside one device.")
 _JSON = flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 
 
@@ -259,15 +266,18 @@ def _image_pool_family(batch_size: int):
   return ClassificationTraining.from_class_images(classes, classes, batch_size=batch_size)
 
 
-def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "small") -> dict:
-  """PES meta-training throughput of ``lopt`` on ``data`` ('images' or 'gaussian_mixture')."""
+def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "small",
+               devices: int = 1) -> dict:
+  """PES meta-training throughput of ``lopt`` on ``data`` ('images' or 'gaussian_mixture'),
+  the ``2 x 4`` runs split over a mesh of ``devices`` devices."""
   config = config_lib.load_config_module(str(_LOPT)).get_config(f"{lopt},{size}")
   config.meta_batch_size = min(config.meta_batch_size, 4)
+  config.mesh.data = devices
   config.task.data = "gaussian_mixture" if data == "gaussian_mixture" else config.task.data
   family = (_image_pool_family(config.task.batch_size) if data == "images"
             else experiment.make_family(config))
-  row = _bench_chunk("lopt", f"{lopt} ({data})", config, experiment.build(config, family),
-                     steps, repeats)
+  name = f"{lopt} ({data}{f', {devices} devices' if devices > 1 else ''})"
+  row = _bench_chunk("lopt", name, config, experiment.build(config, family), steps, repeats)
   # every outer step runs meta_batch pairs: 2 trajectories of truncation_length steps each
   row["inner_steps_per_s"] = (row["outer_steps_per_s"] * 2 * config.meta_batch_size
                               * config.estimator.truncation_length)
@@ -365,6 +375,7 @@ def main(argv):
   del argv
   if _PIN.value:  # before the first JAX operation creates the CPU client and its thread pool
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+  parallel.use_cpu_devices(_CPU_DEVICES.value)
   unknown = set(_SUITES.value) - set(SUITES)
   if unknown:
     raise app.UsageError(f"unknown --suites {sorted(unknown)}; choose from {SUITES}")
@@ -378,8 +389,9 @@ def main(argv):
   few_shot = ([bench_omniglot(c, _OMNIGLOT_STEPS.value, _REPEATS.value, _OMNIGLOT_BATCH.value)
                for c in _CONV_IMPLS.value] if "omniglot" in suites else [])
   if "lopt" in suites:
-    rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value, _LOPT_SIZE.value)
-             for l in _LOPTS.value for d in _LOPT_DATA.value]
+    meshes = sorted({1, jax.device_count()})
+    rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value, _LOPT_SIZE.value, n)
+             for l in _LOPTS.value for d in _LOPT_DATA.value for n in meshes]
   lopt_cost = bench_lopt_cost(_REPEATS.value) if "lopt" in suites else []
   icl = []
   if "icl" in suites:

@@ -46,7 +46,10 @@ def main(argv):
   quality = lopt_evaluation.checkpoint_quality(config, workdir)
   seconds = reporting.train_seconds_by_step(workdir)
   out.parent.mkdir(parents=True, exist_ok=True)
-  lines = [f"# Learned optimizer ({results['learner']}) vs Adam and SGD with momentum", "",
+  learner = results["learner"]
+  if learner == "mlp_lopt":  # small_lopt is mlp_lopt with other hidden widths and features
+    learner += f": hidden {tuple(config.learner.hidden)}, {config.learner.features} features"
+  lines = [f"# Learned optimizer ({learner}) vs Adam and SGD with momentum", "",
            f"Command: `{_COMMAND.value}`" if _COMMAND.value else "",
            f"Meta-training: {config.num_steps} outer steps of {config.estimator.name} "
            f"(truncation {config.estimator.truncation_length}, {config.meta_batch_size} "

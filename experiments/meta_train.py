@@ -30,12 +30,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
-  parallel.initialize()  # before any other JAX call; a no-op for one process
   try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
     config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
   config = _CONFIG.value
+  # before any other JAX call: CPU devices, then jax.distributed (a no-op for one process)
+  parallel.use_cpu_devices(config.mesh.cpu_devices)
+  parallel.initialize()
   train.train(config, _WORKDIR.value)
   if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes
     evaluators.evaluate_and_report(config, _WORKDIR.value)

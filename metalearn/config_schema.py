@@ -189,8 +189,10 @@ def default_config(task: str = "sinusoid", model: str = "mlp",
   c.keep_checkpoints = 3
   c.max_consecutive_nonfinite = 20
   # Devices the meta-batch is split over (metalearn/parallel.py); -1: every device of every
-  # process. May change on resume: results do not depend on it.
-  c.mesh = dict(data=-1)
+  # process. May change on resume: results do not depend on it. cpu_devices: split the host's
+  # CPU into that many devices at start (-1: one per core; 0: JAX's default), so a CPU run's
+  # mesh spans every core (parallel.use_cpu_devices); no effect on accelerator hosts.
+  c.mesh = dict(data=-1, cpu_devices=0)
   c.eval = dict(at_end=True, seed=1, split="test", num_tasks=600, num_query=100,
                 num_inner_steps=10, report_steps=(0, 1, 5, 10),
                 baselines=(("random_init", "pretrained") if task == "sinusoid"

@@ -160,6 +160,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "keep_checkpoints": (_at_least(1), "an int >= 1"),
     "max_consecutive_nonfinite": (_at_least(1), "an int >= 1"),
     "mesh.data": (lambda v: v == -1 or v >= 1, "a device count >= 1, or -1 for all devices"),
+    "mesh.cpu_devices": (lambda v: v >= -1, "a CPU device count >= 1, 0 for JAX's default or -1 "
+                                            "for one per core"),
     "eval.num_tasks": (_at_least(2), "an int >= 2"),
     "eval.num_query": (_at_least(1), "an int >= 1"),
     "eval.split": (_choices(("train", "validation", "test")),

@@ -54,6 +54,22 @@ def initialize() -> None:
                jax.device_count())
 
 
+def use_cpu_devices(count: int) -> None:
+  """Splits this host's CPU into ``count`` JAX devices (``mesh.cpu_devices``).
+
+  XLA runs one program's small operations (e.g. the batched per-parameter matmuls of a learned
+  optimizer) on one core; as several devices, the meta-batch split over them (``mesh.data``)
+  runs on all the cores at once. ``0`` leaves JAX's default (one CPU device, or what
+  ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` says); ``-1``: one device per
+  core this process may use. Accelerators are unaffected: on a GPU or TPU host the mesh is
+  built from them. Like :func:`initialize`, must run before any other JAX call.
+  """
+  if count == 0:
+    return
+  n = len(os.sched_getaffinity(0)) if count == -1 else count
+  jax.config.update("jax_num_cpu_devices", n)  # raises if JAX has already started
+
+
 def make_mesh(data: int = -1) -> jax.sharding.Mesh:
   """A 1-D mesh with axis ``data`` over ``data`` devices (-1: all of them, across hosts)."""
   n = jax.device_count() if data == -1 else data

@@ -38,6 +38,8 @@ def test_wrong_type():
     ("optimizer.name", "adamm", r"'optimizer.name' = 'adamm'.*optax optimizer"),
     ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 0"),
     ("learner.num_inner_steps", 0, r"learner.num_inner_steps must be >= 1 for 'maml'"),
+    ("mesh.cpu_devices", -2, r"'mesh.cpu_devices' = -2.*a CPU device count >= 1, 0 for JAX's "
+                             r"default or -1 for one per core"),
 ])
 def test_invalid_values(key, value, match):
   def mutate(c):

@@ -6,8 +6,11 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
+import pytest
 
+from metalearn import parallel
 from tests.conftest import ROOT
 from tests.parallel_worker import CASES
 
@@ -97,3 +100,14 @@ def test_bad_mesh_is_refused_with_the_fix(tmp_path):
   result = _run("train", 1, tmp_path / "w", tmp_path / "o.npz", devices=1, check=False,
                 extra_env={"METALEARN_COORDINATOR": "localhost:1"})
   assert result.returncode != 0 and "METALEARN_NUM_PROCESSES" in result.stderr
+
+
+def test_cpu_devices_are_set_before_jax_starts():
+  # meta_train.py applies mesh.cpu_devices first thing (tests/launch/test_reproduce.py runs
+  # the learned-optimizer config's 2 CPU devices end to end); once JAX has started it is refused
+  # with the reason, and 0 (JAX's default) changes nothing.
+  count = jax.device_count()
+  parallel.use_cpu_devices(0)
+  with pytest.raises(RuntimeError, match="before backends are initialized"):
+    parallel.use_cpu_devices(count + 1)
+  assert jax.device_count() == count

@@ -14,9 +14,9 @@ meta-training on a 2-core CPU), ``full`` (GPU/TPU, hours).
 Tasks: a 64-32-10 ReLU MLP (8x8 inputs) learning the labels of a random one-hidden-layer tanh
 teacher network (a new teacher per task) on Gaussian inputs, batch 128, a fresh batch every step
 (so no optimizer scores by memorising); horizon 1000 inner steps, PES truncations of 50, 8
-antithetic pairs, sigma 0.01, outer Adam 3e-3, 2500 outer steps. The objective is
-``late_mean``: the training loss along the trajectory weighted by 2t/(T+1), so ending low counts
-more than getting low early (PES scores each segment by its place in the horizon). With the
+antithetic pairs, sigma 0.01, outer Adam 3e-3, 2500 outer steps (``small_lopt``: 12,000). The
+objective is ``late_mean``: the training loss along the trajectory weighted by 2t/(T+1), so
+ending low counts more than getting low early (PES scores each segment by its place in the horizon). With the
 plain mean (``objective=mean``) the optimizer matched tuned Adam's speed but ended where Adam
 3.2e-3 ends (results/learned_optimizer_mean_small.md); ``late_mean`` ends below it. (The
 Gaussian-mixture data are too easy for this: every step size from 1e-3 to 1e-2 reaches the
@@ -31,8 +31,10 @@ the negated meta-loss; the full-size network's meta-loss is monitored at every l
 needs whole unrolls (a truncated estimator's step would score tasks an earlier proposal drew),
 so ``teacher=`` switches the default estimator to ``es``.
 
-Hardware and wall time: ``small`` meta-trains in about 20 minutes on a 2-core AMD EPYC CPU;
-the evaluation takes about 10 more. Results: results/learned_optimizer_small.md.
+Hardware and wall time (``small``, a 2-core AMD EPYC CPU split into two JAX devices,
+``mesh.cpu_devices``): ``mlp_lopt`` meta-trains in about 6 minutes, ``small_lopt`` (12,000
+outer steps) in about 15; the evaluation takes about 6 more. Results:
+results/learned_optimizer_small.md, results/learned_optimizer_small_lopt_small.md.
 """
 
 from metalearn.config import default_config
@@ -72,13 +74,18 @@ def get_config(arg: str = "mlp_lopt,small"):
   c.meta_batch_size = 8
   c.optimizer.learning_rate = 3e-3
   # small_lopt is about twice as cheap per step: the same 20 minutes buy more outer steps
-  c.num_steps = 6000 if lopt == "small_lopt" else 2500
+  c.num_steps = 12_000 if lopt == "small_lopt" else 2500
   c.steps_per_call = 50
   c.log_every = 100
-  c.checkpoint_every = 1000 if lopt == "small_lopt" else 500
+  c.checkpoint_every = 2000 if lopt == "small_lopt" else 500
   c.keep_checkpoints = 50  # every checkpoint is evaluated for time to quality
   c.eval.ood = ("wider", "deeper", "other_data", "long_horizon")
   c.eval.valid_batches = 32  # 4096 fresh examples per final validation loss
+  # On a CPU host, one JAX device per core of the 2-core reference machine: the 2B runs are
+  # split over both cores (XLA runs one device's batched matmuls on one core), 1.9-2.2x the
+  # meta-training throughput (experiments/benchmark.py --suites=lopt --cpu_devices=2).
+  # Accelerator hosts ignore it; the results do not depend on it beyond float summation order.
+  c.mesh.cpu_devices = 2 if size != "full" else 0
   if teacher:
     c.curriculum.teacher, c.task.hidden = teacher, (64, 64, 64)
     c.monitor.num_tasks = 64

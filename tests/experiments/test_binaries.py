@@ -104,14 +104,17 @@ def test_benchmark_omniglot_suite(tmp_path, omniglot_dir):
 
 def test_benchmark_lopt_suite(tmp_path):
   result = _run("benchmark.py", "--suites=lopt", "--lopt_size=tiny", "--lopts=small_lopt",
-                "--lopt_data=images", "--lopt_steps=2", "--repeats=1",
+                "--lopt_data=images", "--lopt_steps=2", "--repeats=1", "--cpu_devices=2",
                 f"--json={tmp_path / 'bench.json'}")
   assert result.returncode == 0, result.stderr[-3000:]
+  # timed on one device, then with the runs split over the two CPU devices' mesh
   assert "| lopt | small_lopt (images) |" in result.stdout
+  assert "| lopt | small_lopt (images, 2 devices) |" in result.stdout
   saved = json.loads((tmp_path / "bench.json").read_text())
-  row, = saved["rows"]
-  assert row["inner_steps_per_s"] == pytest.approx(row["outer_steps_per_s"] * 2 * 2 * 10)
-  assert row["gflops"] > 0
+  for row in saved["rows"]:
+    assert row["inner_steps_per_s"] == pytest.approx(row["outer_steps_per_s"] * 2 * 2 * 10)
+    assert row["gflops"] > 0
+  assert len(saved["rows"]) == 2
   cost = {r["optimizer"]: r for r in saved["lopt_cost"]}
   assert cost["adam"]["cost_vs_adam"] == 1.0 and cost["adam"]["state_floats_per_param"] == 2.0
   assert cost["mlp_lopt"]["state_vs_adam"] > cost["small_lopt"]["state_vs_adam"]

@@ -61,9 +61,13 @@ def test_learned_optimizer_tiny(tmp_path):
                            "tiny"], capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
   table = (tmp_path / "results" / "learned_optimizer_tiny.md").read_text()
+  assert "# Learned optimizer (mlp_lopt: hidden (32, 32), full features)" in table
   assert "## Bars (small)" in table and "beats Adam lr=0.001" in table
   assert "objective 'late_mean'" in table  # the default: PES scores segments by their place
   assert "### long_horizon" in table and "| adam lr=0.01 |" in table
   assert "## Time to quality" in table and "| 4 |" in table
   assert (tmp_path / "results" / "learned_optimizer_tiny.png").exists()
   assert (tmp_path / "runs" / "mlp_lopt_tiny" / "eval.json").exists()
+  # the config's mesh.cpu_devices = 2: meta-training split its runs over two CPU devices
+  assert "(2 device(s), 1 process(es))" in (tmp_path / "runs" / "mlp_lopt_tiny" /
+                                            "log.txt").read_text()
