@@ -109,8 +109,8 @@ _PIN = flags.DEFINE_bool("pin_one_core", False,
                          "then has one thread, which is faster for tiny per-task matmuls.")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "Split the CPU into this many JAX devices (-1: one per core; 0: JAX's "
-    "default). The lopt suite then also times its runs split over all of them (a mesh of "
-    "every device), beside one device.")
+    "default). The lopt suite then also times its runs split over the most of them that "
+    "divide its meta-batch, beside one device; the other suites run on one device.")
 _JSON = flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 
 
@@ -174,6 +174,7 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
 
 def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
   config = config_lib.load_config_module(str(_CONFIG)).get_config(f"{name},k={k}")
+  config.mesh.data = 1
   return _bench_chunk("sinusoid", name, config, experiment.build(config), steps, repeats)
 
 
@@ -182,6 +183,7 @@ def bench_protonet(steps: int, repeats: int) -> dict:
   one episode per outer step with 5 queries per class (Snell et al.; Omniglot-mini)."""
   config = config_lib.load_config_module(str(_OMNIGLOT)).get_config(
       "protonet,ways=5,shots=1,mini")
+  config.mesh.data = 1
   config = config_lib.validate(config)
   images = np.random.default_rng(0).integers(0, 256, (64, 20, 28, 28, 1), dtype=np.uint8)
   classes = ClassImages(images, np.full(64, 20), tuple(map(str, range(64))))
@@ -235,7 +237,7 @@ def bench_omniglot(conv_impl: str, steps: int, repeats: int, meta_batch: int) ->
   """Episodes/s of the few-shot outer step and the sampler's share of it."""
   config = config_lib.load_config_module(str(_OMNIGLOT)).get_config(_OMNIGLOT_ARGS.value)
   config.model.conv_impl = conv_impl
-  config.meta_batch_size = meta_batch
+  config.meta_batch_size, config.mesh.data = meta_batch, 1
   exp = experiment.build(config_lib.validate(config))
   state = train.init_state(exp, config.seed)
   t0 = time.perf_counter()
@@ -272,6 +274,8 @@ def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "smal
   the ``2 x 4`` runs split over a mesh of ``devices`` devices."""
   config = config_lib.load_config_module(str(_LOPT)).get_config(f"{lopt},{size}")
   config.meta_batch_size = min(config.meta_batch_size, 4)
+  # the most devices, up to ``devices``, that split the meta-batch evenly
+  devices = max(d for d in range(1, devices + 1) if config.meta_batch_size % d == 0)
   config.mesh.data = devices
   config.task.data = "gaussian_mixture" if data == "gaussian_mixture" else config.task.data
   family = (_image_pool_family(config.task.batch_size) if data == "images"
@@ -299,6 +303,7 @@ def bench_icl(width: int, layers: int, heads: int, layout: str, steps: int,
   config = config_lib.load_config_module(str(_ICL)).get_config(
       f"linear_regression,small,layout={layout}")
   config.model.width, config.model.num_layers, config.model.num_heads = width, layers, heads
+  config.mesh.data = 1
   exp = experiment.build(config)
   state = train.init_state(exp, config.seed)
   chunk = train.make_chunk_fn(exp, config.seed)

@@ -61,13 +61,20 @@ def use_cpu_devices(count: int) -> None:
   optimizer) on one core; as several devices, the meta-batch split over them (``mesh.data``)
   runs on all the cores at once. ``0`` leaves JAX's default (one CPU device, or what
   ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` says); ``-1``: one device per
-  core this process may use. Accelerators are unaffected: on a GPU or TPU host the mesh is
-  built from them. Like :func:`initialize`, must run before any other JAX call.
+  core this process may use. An explicit ``--xla_force_host_platform_device_count`` (e.g.
+  ``launch/local.sh``'s ``DEVICES_PER_PROCESS``) wins: the count is then left as it says.
+  Accelerators are unaffected: on a GPU or TPU host the mesh is built from them. Like
+  :func:`initialize`, must run before any other JAX call.
   """
   if count == 0:
     return
-  n = len(os.sched_getaffinity(0)) if count == -1 else count
-  jax.config.update("jax_num_cpu_devices", n)  # raises if JAX has already started
+  if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+    logging.info("mesh.cpu_devices=%d not applied: XLA_FLAGS sets the CPU device count", count)
+    return
+  if count == -1:
+    count = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+  jax.config.update("jax_num_cpu_devices", count)  # raises if JAX has already started
 
 
 def make_mesh(data: int = -1) -> jax.sharding.Mesh:

@@ -102,12 +102,16 @@ def test_bad_mesh_is_refused_with_the_fix(tmp_path):
   assert result.returncode != 0 and "METALEARN_NUM_PROCESSES" in result.stderr
 
 
-def test_cpu_devices_are_set_before_jax_starts():
+def test_cpu_devices_are_set_before_jax_starts(monkeypatch):
   # meta_train.py applies mesh.cpu_devices first thing (tests/launch/test_reproduce.py runs
   # the learned-optimizer config's 2 CPU devices end to end); once JAX has started it is refused
   # with the reason, and 0 (JAX's default) changes nothing.
   count = jax.device_count()
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
   parallel.use_cpu_devices(0)
   with pytest.raises(RuntimeError, match="before backends are initialized"):
     parallel.use_cpu_devices(count + 1)
-  assert jax.device_count() == count
+  # an explicit XLA_FLAGS device count (launch/local.sh's DEVICES_PER_PROCESS) wins: no-op
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+  parallel.use_cpu_devices(count + 1)
+  assert jax.device_count() == count and jax.config.jax_num_cpu_devices == -1

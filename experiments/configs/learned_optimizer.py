@@ -73,7 +73,8 @@ def get_config(arg: str = "mlp_lopt,small"):
   c.learner.num_inner_steps = 1000
   c.meta_batch_size = 8
   c.optimizer.learning_rate = 3e-3
-  # small_lopt is about twice as cheap per step: the same 20 minutes buy more outer steps
+  # small_lopt is about twice as cheap per step but learns more slowly per outer step: it
+  # takes 12,000 (about 15 minutes on two CPU devices; 6000 gave 7/16 wins vs Adam 3.2e-3)
   c.num_steps = 12_000 if lopt == "small_lopt" else 2500
   c.steps_per_call = 50
   c.log_every = 100
@@ -85,6 +86,7 @@ def get_config(arg: str = "mlp_lopt,small"):
   # split over both cores (XLA runs one device's batched matmuls on one core), 1.9-2.2x the
   # meta-training throughput (experiments/benchmark.py --suites=lopt --cpu_devices=2).
   # Accelerator hosts ignore it; the results do not depend on it beyond float summation order.
+  # (Pinned to one core, e.g. PIN=1 in launch/reproduce, set --config.mesh.cpu_devices=1.)
   c.mesh.cpu_devices = 2 if size != "full" else 0
   if teacher:
     c.curriculum.teacher, c.task.hidden = teacher, (64, 64, 64)

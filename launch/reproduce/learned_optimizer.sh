@@ -2,7 +2,7 @@
 # Meta-trains a learned optimizer with PES on MLP tasks with fresh data, then evaluates it
 # against Adam and SGD with momentum at every step size of a grid, in and out of family.
 #
-#   launch/reproduce/learned_optimizer.sh small   # <= 20 min meta-training on a laptop CPU (+ ~10 min eval)
+#   launch/reproduce/learned_optimizer.sh small   # 2-core CPU: mlp_lopt ~6 min, small_lopt ~15 (+ ~6 min eval)
 #   launch/reproduce/learned_optimizer.sh full    # GPU/TPU, hours
 #   launch/reproduce/learned_optimizer.sh tiny    # seconds: the tests' size
 #
