@@ -172,19 +172,22 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
           "gflops": flops_per_step * steps / chunk_s / 1e9, "memory_mib": _memory_mib(compiled)}
 
 
+def _config(path: pathlib.Path, arg: str, devices: int = 1):
+  """``path``'s config for ``arg``, its tasks split over ``devices`` devices (``mesh.data``)."""
+  config = config_lib.load_config_module(str(path)).get_config(arg)
+  config.mesh.data = devices
+  return config
+
+
 def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
-  config = config_lib.load_config_module(str(_CONFIG)).get_config(f"{name},k={k}")
-  config.mesh.data = 1
+  config = _config(_CONFIG, f"{name},k={k}")
   return _bench_chunk("sinusoid", name, config, experiment.build(config), steps, repeats)
 
 
 def bench_protonet(steps: int, repeats: int) -> dict:
   """ProtoNets on 5-way 1-shot Conv-4 episodes of synthetic 28x28 images (64 classes x 20),
   one episode per outer step with 5 queries per class (Snell et al.; Omniglot-mini)."""
-  config = config_lib.load_config_module(str(_OMNIGLOT)).get_config(
-      "protonet,ways=5,shots=1,mini")
-  config.mesh.data = 1
-  config = config_lib.validate(config)
+  config = config_lib.validate(_config(_OMNIGLOT, "protonet,ways=5,shots=1,mini"))
   images = np.random.default_rng(0).integers(0, 256, (64, 20, 28, 28, 1), dtype=np.uint8)
   classes = ClassImages(images, np.full(64, 20), tuple(map(str, range(64))))
   t = config.task
@@ -195,7 +198,7 @@ def bench_protonet(steps: int, repeats: int) -> dict:
 
 def bench_memory(lengths: list[int]) -> list[dict]:
   """Temporaries of the meta-gradient of one T-step MAML unroll, with and without remat."""
-  config = config_lib.load_config_module(str(_CONFIG)).get_config("maml,k=10")
+  config = _config(_CONFIG, "maml,k=10")
   family = experiment.make_family(config)
   learner = experiment.make_learner(config, family)
   theta = learner.init(jax.random.key(0))
@@ -235,9 +238,8 @@ def _memory_plot(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
 
 def bench_omniglot(conv_impl: str, steps: int, repeats: int, meta_batch: int) -> dict:
   """Episodes/s of the few-shot outer step and the sampler's share of it."""
-  config = config_lib.load_config_module(str(_OMNIGLOT)).get_config(_OMNIGLOT_ARGS.value)
-  config.model.conv_impl = conv_impl
-  config.meta_batch_size, config.mesh.data = meta_batch, 1
+  config = _config(_OMNIGLOT, _OMNIGLOT_ARGS.value)
+  config.model.conv_impl, config.meta_batch_size = conv_impl, meta_batch
   exp = experiment.build(config_lib.validate(config))
   state = train.init_state(exp, config.seed)
   t0 = time.perf_counter()
@@ -272,7 +274,7 @@ def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "smal
                devices: int = 1) -> dict:
   """PES meta-training throughput of ``lopt`` on ``data`` ('images' or 'gaussian_mixture'),
   the ``2 x 4`` runs split over a mesh of ``devices`` devices."""
-  config = config_lib.load_config_module(str(_LOPT)).get_config(f"{lopt},{size}")
+  config = _config(_LOPT, f"{lopt},{size}")
   config.meta_batch_size = min(config.meta_batch_size, 4)
   # the most devices, up to ``devices``, that split the meta-batch evenly
   devices = max(d for d in range(1, devices + 1) if config.meta_batch_size % d == 0)
@@ -300,10 +302,8 @@ def bench_lopt(lopt: str, data: str, steps: int, repeats: int, size: str = "smal
 def bench_icl(width: int, layers: int, heads: int, layout: str, steps: int,
               repeats: int) -> dict:
   """Meta-training throughput of an in-context transformer on d = 5 linear regression."""
-  config = config_lib.load_config_module(str(_ICL)).get_config(
-      f"linear_regression,small,layout={layout}")
+  config = _config(_ICL, f"linear_regression,small,layout={layout}")
   config.model.width, config.model.num_layers, config.model.num_heads = width, layers, heads
-  config.mesh.data = 1
   exp = experiment.build(config)
   state = train.init_state(exp, config.seed)
   chunk = train.make_chunk_fn(exp, config.seed)

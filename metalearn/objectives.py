@@ -96,7 +96,6 @@ def late_mean_loss(curve: jax.Array, start=0, horizon: int | None = None) -> jax
   return jnp.mean(curve[..., 1:] * (2.0 * t / (horizon + 1)), axis=-1)
 
 
-
 def score(objective: Objective, curve: jax.Array, start, horizon: int) -> jax.Array:
   """``objective`` of a segment of a run: the segment's first entry is step ``start`` (traced
   is fine) of a ``horizon``-step run. Objectives that weigh steps by their place in the run

@@ -16,13 +16,14 @@ teacher network (a new teacher per task) on Gaussian inputs, batch 128, a fresh 
 (so no optimizer scores by memorising); horizon 1000 inner steps, PES truncations of 50, 8
 antithetic pairs, sigma 0.01, outer Adam 3e-3, 2500 outer steps (``small_lopt``: 12,000). The
 objective is ``late_mean``: the training loss along the trajectory weighted by 2t/(T+1), so
-ending low counts more than getting low early (PES scores each segment by its place in the horizon). With the
-plain mean (``objective=mean``) the optimizer matched tuned Adam's speed but ended where Adam
-3.2e-3 ends (results/learned_optimizer_mean_small.md); ``late_mean`` ends below it. (The
-Gaussian-mixture data are too easy for this: every step size from 1e-3 to 1e-2 reaches the
-Bayes floor within 1000 steps; they serve as the out-of-family data set.) Evaluation (``launch/reproduce/learned_optimizer.sh``):
-16 held-out tasks of the family and out-of-family sets against Adam and SGD with momentum at
-every step size of a half-decade grid (metalearn/lopt_evaluation.py).
+ending low counts more than getting low early (PES scores each segment by its place in the
+horizon). With the plain mean (``objective=mean``) the optimizer matched tuned Adam's speed but
+ended where Adam 3.2e-3 ends (results/learned_optimizer_mean_small.md); ``late_mean`` ends
+below it. (The Gaussian-mixture data are too easy for this: every step size from 1e-3 to 1e-2
+reaches the Bayes floor within 1000 steps; they serve as the out-of-family data set.)
+Evaluation (``launch/reproduce/learned_optimizer.sh``): 16 held-out tasks of the family and
+out-of-family sets against Adam and SGD with momentum at every step size of a half-decade grid
+(metalearn/lopt_evaluation.py).
 
 A teacher (``teacher=<name>``, one of :data:`metalearn.curriculum.TEACHERS`) picks each outer
 step's network instead: the tasks become 64-64-64-10 MLPs whose width (8 to 64, geometric) and
