@@ -58,7 +58,7 @@ import numpy as np
 import optax
 
 from metalearn import config as config_lib
-from metalearn import evaluation, experiment, parallel, train
+from metalearn import evaluators, experiment, parallel, train
 from metalearn.datasets import ClassImages
 from metalearn.learners import OptaxRule, OptimizerLearner
 from metalearn.learners.mlp_lopt import MLPLOpt
@@ -162,9 +162,9 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
       s, _ = single(s, exp.family)
     return s
   loop_s = _median_seconds(python_loop, repeats) / loop_steps
-  inner = max(config.learner.num_inner_steps, 1)
+  inner = max(exp.learner.num_inner_steps, 1)
   return {"suite": suite, "learner": name, "k": config.task.get("num_support", 0),
-          "meta_batch": config.meta_batch_size, "inner_steps": config.learner.num_inner_steps,
+          "meta_batch": config.meta_batch_size, "inner_steps": exp.learner.num_inner_steps,
           "steps_per_call": steps, "outer_steps_per_s": steps / chunk_s,
           "inner_steps_per_s": steps / chunk_s * config.meta_batch_size * inner,
           "one_step_per_call_per_s": 1 / loop_s, "compile_s": compile_s,
@@ -173,10 +173,11 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
 
 
 def _config(path: pathlib.Path, arg: str, devices: int = 1):
-  """``path``'s config for ``arg``, its tasks split over ``devices`` devices (``mesh.data``)."""
+  """``path``'s config for ``arg``, complete (every option at its value), its tasks split over
+  ``devices`` devices (``mesh.data``)."""
   config = config_lib.load_config_module(str(path)).get_config(arg)
   config.mesh.data = devices
-  return config
+  return config_lib.validate(config)
 
 
 def bench_learner(name: str, k: int, steps: int, repeats: int) -> dict:
@@ -257,7 +258,7 @@ def bench_omniglot(conv_impl: str, steps: int, repeats: int, meta_batch: int) ->
   t = config.task
   images = meta_batch * t.num_ways * (t.num_support + t.num_query)
   return {"suite": "omniglot", "conv_impl": conv_impl, "config": _OMNIGLOT_ARGS.value,
-          "meta_batch": meta_batch, "inner_steps": config.learner.num_inner_steps,
+          "meta_batch": meta_batch, "inner_steps": exp.learner.num_inner_steps,
           "step_s": step_s, "episodes_per_s": meta_batch / step_s, "images_per_s": images / step_s,
           "sample_s": sample_s, "sampler_share": sample_s / step_s, "compile_s": compile_s}
 
@@ -404,7 +405,7 @@ def main(argv):
       w, l, h = (int(v) for v in spec.split(":"))
       for layout in ("interleaved", "packed"):
         icl.append(bench_icl(w, l, h, layout, _ICL_STEPS.value, _REPEATS.value))
-  print(f"\n{evaluation.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
+  print(f"\n{evaluators.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
   if rows:
     print("| suite | learner | K | meta-batch | inner steps | outer steps/s | inner steps/s | "
           "1 step/call, steps/s | compile s | MFLOP/step | GFLOP/s (% peak) | memory MiB |")
@@ -455,7 +456,7 @@ def main(argv):
     print()
   if _JSON.value:
     with open(_JSON.value, "w") as f:
-      json.dump({"peak_gflops": peak, "hardware": evaluation.hardware(),
+      json.dump({"peak_gflops": peak, "hardware": evaluators.hardware(),
                  "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
                  "memory": memory, "lopt_cost": lopt_cost, "icl": icl}, f, indent=2)
   if _COMPARE.value:

@@ -20,7 +20,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from metalearn import evaluation, reporting
+from metalearn import evaluators, reporting
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Workdirs of the runs.")
 _OUT = flags.DEFINE_string("out", None, "Output path prefix (OUT.md, OUT.csv, OUT.png).")
@@ -32,8 +32,8 @@ flags.mark_flags_as_required(["workdirs", "out"])
 
 def method_of(config: dict) -> str:
   """The difficulty setter of a run: ``none``, ``garg`` or the teacher's name."""
-  if config["curriculum"]["teacher"]:
-    return config["curriculum"]["teacher"]
+  if config["curriculum"]["name"]:
+    return config["curriculum"]["name"]
   return "garg" if config["task"]["curriculum"] else "none"
 
 
@@ -151,7 +151,7 @@ def write(runs: list[dict], out: pathlib.Path, command: str, metric: str) -> lis
                  f"{r['best_error']:.4f} | {r['target']:.4f} | {fmt(r['train_seconds'])} |")
   lines += ["", f"Command: `{command}`" if command else "",
             f"Seeds: {sorted({r['seed'] for r in runs})}. Report written on: "
-            f"{evaluation.hardware()} (each run's log.txt names the devices it trained on).",
+            f"{evaluators.hardware()} (each run's log.txt names the devices it trained on).",
             f"Plot: {out.with_suffix('.png').name}"]
   out.with_suffix(".md").write_text("\n".join(lines) + "\n")
   return rows

@@ -23,10 +23,10 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
   try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
-    config_lib.validate(_CONFIG.value)
+    config = config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
-  evaluators.evaluate_and_report(_CONFIG.value, _WORKDIR.value)
+  evaluators.evaluate_and_report(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

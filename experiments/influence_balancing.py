@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metalearn import estimators, evaluation, inmemory, objectives
+from metalearn import estimators, evaluators, inmemory, objectives
 from metalearn.tasks.influence_balancing import THETA_STAR, InfluenceBalancing, NoTasks
 from metalearn.unroll import unroll
 
@@ -89,7 +89,7 @@ def summarise(name, K, trajs, seconds, tol, eval_steps, iterations) -> dict:
 
 def write(rows, trajs, out: pathlib.Path, settings: dict) -> None:
   out.parent.mkdir(parents=True, exist_ok=True)
-  lines = [f"# PES influence balancing (Vicol et al. 2021, section 5.1)", "",
+  lines = ["# PES influence balancing (Vicol et al. 2021, section 5.1)", "",
            f"theta* = -1/6 (steady state s*[0] = -6 theta = 1). Settings: {settings}.", "",
            "| method | K | final theta (mean ± std over seeds) | seeds with \\|theta + 1/6\\| < "
            f"{settings['tolerance']:g} at iteration 1500 | median first iteration converged | "
@@ -101,7 +101,7 @@ def write(rows, trajs, out: pathlib.Path, settings: dict) -> None:
                  f"{r['theta_final_std']:.1e} | {r['seeds_converged_by_1500']}/{r['seeds']} | "
                  f"{first} | {r['eval_mean_loss']:.4g} | {r['eval_final_loss']:.3g} | "
                  f"{r['seconds_per_run']:.1f} |")
-  lines += ["", f"Hardware: {evaluation.hardware()}.",
+  lines += ["", f"Hardware: {evaluators.hardware()}.",
             "Truncated backprop is deterministic here, so its seeds agree.", "",
             f"![theta over iterations]({out.name}.png)", ""]
   out.with_suffix(".md").write_text("\n".join(lines))

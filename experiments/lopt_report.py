@@ -18,7 +18,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from metalearn import config as config_lib
-from metalearn import lopt_evaluation
+from metalearn.evaluators import optimizer as lopt_evaluation
 from metalearn import logs
 from metalearn import reporting
 
@@ -54,7 +54,7 @@ def main(argv):
            f"Meta-training: {config.num_steps} outer steps of {config.estimator.name} "
            f"(truncation {config.estimator.truncation_length}, {config.meta_batch_size} "
            f"antithetic pairs, sigma {config.estimator.sigma:g}), horizon "
-           f"{config.learner.num_inner_steps}, objective '{config.objective}', outer "
+           f"{config.learner.num_inner_steps}, objective '{config.objective.name}', outer "
            f"{config.optimizer.name} {config.optimizer.learning_rate:g}, seed {config.seed}; "
            f"{max(seconds.values()) / 60 if seconds else float('nan'):.1f} minutes of "
            f"meta-training (checkpoint step {results['checkpoint_step']}).",

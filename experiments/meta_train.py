@@ -31,10 +31,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
   try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
-    config_lib.validate(_CONFIG.value)
+    config = config_lib.validate(_CONFIG.value)  # complete: every option at its value
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
-  config = _CONFIG.value
   # before any other JAX call: CPU devices, then jax.distributed (a no-op for one process)
   parallel.use_cpu_devices(config.mesh.cpu_devices)
   parallel.initialize()

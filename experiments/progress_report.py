@@ -4,7 +4,7 @@ r"""Table and plot of ``progress_vs_success``: what rewarding progress over text
     --out=results/progress_vs_success_small --command="launch/reproduce/progress_vs_success.sh small"
 
 Reads each workdir's ``config.json`` and ``eval.json`` (``meta_train.py`` on a textbook task,
-evaluated at its end by :mod:`metalearn.textbook_evaluation`: held-out books read in order).
+evaluated at its end by :mod:`metalearn.evaluators.textbook`: held-out books read in order).
 Runs are grouped into conditions by (learner, objective, teacher); per condition and metric,
 the mean over seeds with a 95% confidence half-width (Student t over seeds) of the book-level
 summaries: ``area`` (mean query loss over the whole book's curve; lower is better), ``final``
@@ -34,11 +34,11 @@ METRICS = {"area": False, "final": False, "forward_transfer": True, "forgetting"
 
 def condition_of(config: dict) -> str:
   """A run's condition: how it was meta-trained."""
-  teacher = config["curriculum"]["teacher"]
+  teacher = config["curriculum"]["name"]
   books = config["learner"]["name"] in ("sequential", "oml")
   where = ((f"books, {teacher} teacher" if teacher else "whole books, no teacher") if books
            else "single chapters, uniform")
-  return f"{config['learner']['name']} / {config['objective']} / {where}"
+  return f"{config['learner']['name']} / {config['objective']['name']} / {where}"
 
 
 def load_run(workdir: pathlib.Path) -> dict:

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metalearn import estimators, evaluation, inmemory, objectives
+from metalearn import estimators, evaluators, inmemory, objectives
 from metalearn.learners.schedule import ScheduleLearner, minimise_expected
 from metalearn.tasks.noisy_quadratic import NoisyQuadratic, SPECTRA, greedy_schedule
 
@@ -282,7 +282,7 @@ def write(rows, results, bar_rows, sens, out: pathlib.Path, settings: dict, wall
   lines += ["## Settings", "", f"`{json.dumps(settings)}`", "",
             f"Seeds 0..{settings['seeds'] - 1} (PRNG keys of tasks, noise and perturbations) "
             "for each stochastic method; the exact rows are deterministic.", "",
-            f"Hardware: {evaluation.hardware()}.", f"Wall time: {wall:.0f} s in all.", "",
+            f"Hardware: {evaluators.hardware()}.", f"Wall time: {wall:.0f} s in all.", "",
             f"![schedules and expected loss]({out.name}.png)", ""]
   out.with_suffix(".md").write_text("\n".join(lines))
   keys = list(rows[0])

@@ -22,10 +22,9 @@ import time
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from metalearn import evaluation
+from metalearn import evaluators
 from metalearn.curriculum import grid, make_teacher
 
 _OUT = flags.DEFINE_string("out", "results/teacher_grid_small", "Output path prefix.")
@@ -122,7 +121,7 @@ def write(rows: dict, curves: dict, out: pathlib.Path, settings: dict, wall: flo
       "covariances, ridge 1e-6, EM ≤ 100 steps with tol 1e-3, nearest neighbour over all past "
       "episodes).", "",
       f"Command: `{settings['command']}`.", f"Settings: {json.dumps(settings)}.",
-      f"Hardware: {evaluation.hardware()}. Total wall time {wall:.0f} s (each teacher's time "
+      f"Hardware: {evaluators.hardware()}. Total wall time {wall:.0f} s (each teacher's time "
       "includes its compilation).", "",
       f"![mastered cells over episodes]({out.name}.png)", ""]
   out.with_suffix(".md").write_text("\n".join(lines))
@@ -148,7 +147,7 @@ def write(rows: dict, curves: dict, out: pathlib.Path, settings: dict, wall: flo
   fig, ax = plt.subplots(figsize=(7, 4.5))
   x = np.arange(every, n + 1, every)
   for label, c_SX in curves.items():
-    mean, ci = evaluation.mean_ci95(c_SX) if c_SX.shape[0] > 1 else (c_SX[0], 0 * c_SX[0])
+    mean, ci = evaluators.mean_ci95(c_SX) if c_SX.shape[0] > 1 else (c_SX[0], 0 * c_SX[0])
     line, = ax.plot(x, mean, label=label)
     ax.fill_between(x, mean - ci, mean + ci, color=line.get_color(), alpha=0.2)
   ax.set(xlabel="episodes", ylabel="% cells mastered", ylim=(0, 101),
@@ -182,7 +181,7 @@ def main(argv):
     mastered_ST = run_teacher(make_teacher(name, space, **options), episodes, keys_S,
                               use_map=name == "alp_gmm")
     final_S = 100 * mastered_ST[:, -1]
-    mean, ci = evaluation.mean_ci95(final_S)
+    mean, ci = evaluators.mean_ci95(final_S)
     rows[label] = {"space": f"{space[0]} {space[1]}", "mean": float(mean), "ci95": float(ci),
                    "min": float(final_S.min()), "max": float(final_S.max()),
                    "final": final_S.tolist(), "seconds": time.perf_counter() - t0}

@@ -7,7 +7,7 @@ The public surface, one module per idea:
 * :func:`metalearn.unroll.unroll`: a learner's learning curve from one ``lax.scan``.
 * :mod:`metalearn.objectives`: learning curve -> meta-objective (final, mean, progress).
 * :mod:`metalearn.estimators`: meta-gradient estimators (``init`` / ``estimate`` pairs).
-* :mod:`metalearn.config`, :mod:`metalearn.train`, :mod:`metalearn.evaluation`: configs, the
+* :mod:`metalearn.config`, :mod:`metalearn.train`, :mod:`metalearn.evaluators`: configs, the
   meta-trainer and evaluation used by ``experiments/*.py``.
 
 Example::

@@ -36,7 +36,7 @@ def metric_vs_steps(results: dict, path: pathlib.Path) -> pathlib.Path:
 def predictions(learner, theta, family, episodes, num_steps: int,
                 path: pathlib.Path) -> pathlib.Path:
   """True function, support points and the learner's prediction after 0, 1 and T steps."""
-  lo, hi = family.x_range
+  lo, hi = family.plot_range
   grid = jnp.linspace(lo, hi, 200)[:, None]
 
   def along(episode):

@@ -11,7 +11,7 @@ Follow one run top to bottom in :func:`train`:
 Non-finite meta-losses or meta-gradients skip the update (counted in ``nonfinite_total``);
 ``max_consecutive_nonfinite`` in a row stop the run with an error naming the fix.
 
-With a teacher (``curriculum.teacher``, :mod:`metalearn.curriculum`) each outer step's tasks
+With a teacher (``curriculum.name``, :mod:`metalearn.curriculum`) each outer step's tasks
 come from the task the teacher proposes (``family.at_task``), and the teacher observes the
 step's negated meta-loss on it; its state is part of :class:`TrainState`, so it is
 checkpointed and a resumed run continues the same curriculum. ``monitor.num_tasks`` > 0
@@ -77,8 +77,7 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
 
   def outer_step(state: TrainState, family):
     key = jax.random.fold_in(train_key, state.step)
-    if hasattr(family, "at_step"):  # a curriculum over outer steps (e.g. Garg et al.'s)
-      family = family.at_step(state.step)
+    family = family.at_step(state.step)  # a curriculum over outer steps (e.g. Garg et al.'s)
     if exp.steering is not None:  # a teacher picks this step's task
       task = exp.steering.teacher.propose(state.teacher,
                                           jax.random.fold_in(teacher_key, state.step))
@@ -163,12 +162,11 @@ def make_monitor_fn(config: ml_collections.ConfigDict, exp: experiment_lib.Exper
   """A jitted ``(theta, family) -> {monitor_final, monitor_mean}``: the mean final and mean
   (steps 1..T) query loss on ``monitor.num_tasks`` fixed tasks (key ``monitor.seed``) of the
   full family: at the end of its curriculum, at no teacher's task."""
-  steps = experiment_lib.inner_steps(config, exp.family)
+  steps = exp.learner.num_inner_steps
   key, n = jax.random.key(config.monitor.seed), config.monitor.num_tasks
 
   def monitor(theta, family):
-    if hasattr(family, "at_step"):
-      family = family.at_step(config.num_steps)
+    family = family.at_step(config.num_steps)
     episodes = sample_batch(family, key, n)
     curves_NT = jax.vmap(lambda ep: unroll(exp.learner, theta, exp.learner.init_state(theta, ep),
                                            ep, steps)[1])(episodes)

@@ -30,10 +30,10 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
   Returns:
     ``(final_state, curve)`` with ``curve[t]`` the query loss (or ``measure``) after ``t``
     steps, leading axis ``T + 1`` (``curve[0]`` is measured at ``state``). For an in-context
-    learner (``learner.in_context``) ``T + 1`` is the prompt length and ``curve[k]`` the loss
+    learner (``learner.one_pass``) ``T + 1`` is the prompt length and ``curve[k]`` the loss
     after reading ``k`` examples, from one forward pass.
   """
-  if getattr(learner, "in_context", False):  # reading the prompt: one causal forward pass
+  if learner.one_pass:  # reading the prompt: one causal forward pass
     if num_steps != episode.support_x.shape[0] - 1 or measure is not None:
       raise ValueError(f"an in-context learner's curve covers its whole prompt: num_steps must "
                        f"be {episode.support_x.shape[0] - 1} (prompt length - 1), got "

@@ -73,7 +73,7 @@ def tiny_config():
 _RUN_FIRST = ("tests/experiments/test_binaries.py", "tests/launch/test_reproduce.py",
               "tests/launch/test_launchers.py", "tests/launch/test_reproduce_progress.py",
               "tests/colabs/", "tests/test_parallel.py", "tests/launch/",
-              "tests/test_models.py", "tests/test_train.py")
+              "tests/models/test_networks.py", "tests/test_train.py")
 
 
 def pytest_configure(config):

@@ -10,6 +10,7 @@ two jax.distributed processes), because the device count is fixed when JAX start
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 
 from metalearn import config as config_lib
@@ -35,20 +36,22 @@ CASES = {
 
 def tiny_config(learner: str, estimator: str, extra: dict, data: int):
   few_shot = learner == "protonet"
-  c = config_lib.default_config(task="few_shot" if few_shot else "sinusoid",
-                                model="conv4" if few_shot else "mlp")
-  c.learner.name, c.estimator.name = learner, estimator
+  c = ml_collections.ConfigDict()
+  c.learner = dict(name=learner)
+  c.estimator = dict(name=estimator)
   if few_shot:
-    c.model.update(filters=4, num_layers=1)
-    c.task.update(num_ways=3, num_support=1, num_query=2, image_size=8)
-    c.learner.num_inner_steps = 0
-    c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
+    c.task = dict(name="few_shot", num_ways=3, num_support=1, num_query=2, image_size=8)
+    c.model = dict(name="conv4", filters=4, num_layers=1)
+    c.eval = dict(num_inner_steps=0, report_steps=(0,), baselines=())
   else:
-    c.model.hidden = (16, 16)
+    c.task = dict(name="sinusoid")
+    c.model = dict(name="mlp", hidden=(16, 16))
   c.meta_batch_size = 8
-  c.mesh.data = data
+  c.mesh = dict(data=data)
   for key, value in extra.items():
     group, leaf = key.split(".")
+    if group not in c:
+      c[group] = {}
     c[group][leaf] = value
   return config_lib.validate(c)
 

@@ -1,3 +1,4 @@
+import ml_collections
 import pytest
 
 from metalearn import config as config_lib
@@ -16,30 +17,36 @@ def test_default_config_is_valid():
 
 
 def test_unknown_key_names_the_key_and_suggests():
-  _check(lambda c: c.learner.update(inner_lt=0.1), r"unknown config key 'learner.inner_lt'. Did you mean 'learner.inner_lr'\?")
+  _check(lambda c: c.learner.update(inner_lt=0.1), r"unknown config key 'learner.inner_lt' for "
+         r"learner 'maml'. Did you mean 'learner.inner_lr'\? Keys allowed: inner_lr, "
+         r"name, num_inner_steps")
+  _check(lambda c: c.update(num_step=5), r"unknown config key 'num_step' for an experiment "
+         r"config. Did you mean 'num_steps'\?")
 
 
 def test_wrong_type():
   c = config_lib.default_config()
   del c["meta_batch_size"]  # ConfigDict keeps a key's type; a new key takes any
   c.meta_batch_size = "25"
-  with pytest.raises(ConfigError, match="'meta_batch_size' must be of type int.*got str"):
+  with pytest.raises(ConfigError, match="'meta_batch_size' must be an int .like 25., got str"):
     config_lib.validate(c)
 
 
 @pytest.mark.parametrize("key,value,match", [
-    ("learner.inner_lr", -0.01, r"'learner.inner_lr' = -0.01 is not allowed: it must be a step "
-                                r"size > 0"),
-    ("learner.name", "mamal", r"'learner.name' = 'mamal'.*one of \['anil', 'fomaml', "
-                              r"'hyper_lopt', 'in_context', 'lstm_lopt', 'maml', 'metasgd', "
-                              r"'mlp_lopt', 'oml', 'protonet', 'reptile', 'sequential'\]"),
-    ("objective", "speed", r"'objective' = 'speed'.*one of \['discounted_progress', 'final', "
-                           r"'late_mean', 'log_progress', 'mean', 'mean_all', 'progress'\]"),
+    ("learner.inner_lr", -0.01, r"'learner.inner_lr' = -0.01 is not allowed: it must be a "
+                                r"number > 0 \(the inner SGD step size"),
+    ("learner.name", "mamal", r"'learner.name' = 'mamal' is not a registered learner. Did you "
+                              r"mean 'maml'\? Registered: anil, fomaml, hyper_lopt, in_context, "
+                              r"lstm_lopt, maml, metasgd, mlp_lopt, oml, protonet, reptile, "
+                              r"sequential"),
+    ("objective.name", "speed", r"'objective.name' = 'speed' is not a registered objective.*"
+                                r"Registered: discounted_progress, final, late_mean, "
+                                r"log_progress, mean, mean_all, progress"),
     ("optimizer.name", "adamm", r"'optimizer.name' = 'adamm'.*optax optimizer"),
-    ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 0"),
-    ("learner.num_inner_steps", 0, r"learner.num_inner_steps must be >= 1 for 'maml'"),
-    ("mesh.cpu_devices", -2, r"'mesh.cpu_devices' = -2.*a CPU device count >= 1, 0 for JAX's "
-                             r"default or -1 for one per core"),
+    ("learner.num_inner_steps", -1, r"'learner.num_inner_steps' = -1.*an int >= 1"),
+    ("learner.num_inner_steps", 0, r"'learner.num_inner_steps' = 0.*an int >= 1"),
+    ("mesh.cpu_devices", -2, r"'mesh.cpu_devices' = -2.*an int >= -1 \(CPU devices to split "
+                             r"the host into \(-1: one per core; 0: JAX's default\)\)"),
 ])
 def test_invalid_values(key, value, match):
   def mutate(c):
@@ -50,10 +57,11 @@ def test_invalid_values(key, value, match):
 
 def test_cross_key_rules():
   _check(lambda c: c.learner.update(name="reptile"),
-         "learner.name='reptile' and estimator.name='reptile' go together")
+         "learner.name='reptile', estimator.name='backprop' do not go together: the learner's "
+         "meta-update needs an estimator providing 'reptile_update' .e.g. "
+         "estimator.name='reptile'.")
   def truncated(c):
-    c.estimator.name = "truncated_backprop"
-    c.estimator.truncation_length = 2
+    c.estimator = dict(name="truncated_backprop", truncation_length=2)
     c.learner.num_inner_steps = 3
   _check(truncated, "multiple of estimator.truncation_length")
   _check(lambda c: c.optimizer.kwargs.update(beta3=0.9), "'optimizer.kwargs.beta3' is not an argument of optax.adam; it takes: b1")
@@ -88,16 +96,28 @@ def test_resume_conflicts_ignore_resumable_keys():
       "learner.inner_lr: 0.01 in the workdir, 0.5 now"]
 
 
-def _few_shot(**task):
-  c = config_lib.default_config(task="few_shot", model="conv4")
-  c.task.update(**task)
+def _partial(task="sinusoid", model=None, learner="maml", **changes):
+  """A config naming its components, with ``group__key=value`` changes (validated later)."""
+  c = ml_collections.ConfigDict()
+  c.task, c.learner = dict(name=task), dict(name=learner)
+  if model is not None:
+    c.model = dict(name=model)
+  for key, value in changes.items():
+    group, name = key.split("__")
+    if group not in c:
+      c[group] = dict()
+    c[group][name] = value
   return c
+
+
+def _few_shot(**task):
+  return _partial("few_shot", "conv4", **{f"task__{k}": v for k, v in task.items()})
 
 
 def test_few_shot_config_is_valid_and_has_its_own_schema():
   config_lib.validate(_few_shot())
-  with pytest.raises(ConfigError, match=r"unknown config key 'task.num_shots'. Did you mean "
-                                        r"'task.num_support'\?"):
+  with pytest.raises(ConfigError, match=r"unknown config key 'task.num_shots' for task "
+                                        r"'few_shot'. Did you mean 'task.num_support'\?"):
     config_lib.validate(_few_shot(num_shots=1))
   with pytest.raises(ConfigError, match=r"unknown config key 'task.amplitude_range'"):
     config_lib.validate(_few_shot(amplitude_range=(0.1, 5.0)))
@@ -112,7 +132,7 @@ def test_few_shot_config_is_valid_and_has_its_own_schema():
     ("eval.split", "val", r"'eval.split' = 'val'.*'validation'"),
 ])
 def test_few_shot_invalid_values(key, value, match):
-  c = _few_shot()
+  c = config_lib.default_config(task="few_shot", model="conv4")
   group, _, leaf = key.rpartition(".")
   c[group][leaf] = value
   with pytest.raises(ConfigError, match=match):
@@ -120,64 +140,65 @@ def test_few_shot_invalid_values(key, value, match):
 
 
 def test_protonet_rules():
-  c = config_lib.default_config()
-  c.learner.update(name="protonet", num_inner_steps=0)
-  c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
-  with pytest.raises(ConfigError, match="'protonet' needs task.name='few_shot'"):
-    config_lib.validate(c)
-  c = _few_shot()
-  c.learner.name = "protonet"
-  with pytest.raises(ConfigError, match="'protonet' has no inner steps"):
-    config_lib.validate(c)
-  c.learner.num_inner_steps = 0
-  c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
-  config_lib.validate(c)
-  c = _few_shot()
-  c.eval.baselines = ("random_init", "pretrained")
+  with pytest.raises(ConfigError, match="learner.name='protonet', task.name='sinusoid' do not "
+                     "go together: the learner handles 'classification' targets"):
+    config_lib.validate(_partial(learner="protonet"))
+  with pytest.raises(ConfigError, match="unknown config key 'learner.num_inner_steps' for "
+                     "learner 'protonet'. Keys allowed: name$"):
+    config_lib.validate(_partial("few_shot", "conv4", "protonet", learner__num_inner_steps=1))
+  with pytest.raises(ConfigError, match="'protonet' has no inner steps: set "
+                     "eval.num_inner_steps=0"):
+    config_lib.validate(_partial("few_shot", "conv4", "protonet", eval__num_inner_steps=10))
+  c = config_lib.validate(_partial("few_shot", "conv4", "protonet"))
+  assert c.eval.num_inner_steps == 0 and c.eval.report_steps == (0,)  # the learner's defaults
   with pytest.raises(ConfigError, match="'pretrained'.*is for regression tasks"):
-    config_lib.validate(c)
+    config_lib.validate(_partial("few_shot", "conv4",
+                                 eval__baselines=("random_init", "pretrained")))
 
 
 def test_learned_optimizer_configs_validate_and_mismatches_are_named():
-  c = config_lib.default_config("classification_training", "none", "mlp_lopt")
-  c.estimator.name, c.estimator.truncation_length = "pes", 10
-  config_lib.validate(c)
+  lopt = lambda name="mlp_lopt", **changes: _partial("classification_training", "none", name,
+                                                     **changes)
+  c = config_lib.validate(lopt(estimator__name="pes", estimator__truncation_length=10))
   assert "hidden" in c.learner and "inner_lr" not in c.learner and "lrs" in c.eval
+  assert c.eval.name == "optimizer"  # the task's evaluator
   bad = config_lib.default_config("classification_training", "none", "mlp_lopt")
   bad.learner.name = "lstm_lopt"  # its keys differ: no 'hidden'
-  with pytest.raises(config_lib.ConfigError, match="unknown config key 'learner.(exp_mult|features|hidden|step_mult)'"):
+  with pytest.raises(config_lib.ConfigError, match="unknown config key "
+                     "'learner.(exp_mult|features|hidden|step_mult)' for learner 'lstm_lopt'"):
     config_lib.validate(bad)
-  wrong_task = config_lib.default_config("sinusoid", "none", "hyper_lopt")
-  with pytest.raises(config_lib.ConfigError, match="learned optimizers .* train networks"):
-    config_lib.validate(wrong_task)
-  needs_model = config_lib.default_config("sinusoid", "none", "maml")
-  with pytest.raises(config_lib.ConfigError, match="needs a model"):
-    config_lib.validate(needs_model)
-  c.estimator.truncation_length = 7
+  with pytest.raises(config_lib.ConfigError, match="learner.name='hyper_lopt', task.name="
+                     "'sinusoid' do not go together: the learner learns on 'training' families"):
+    config_lib.validate(_partial("sinusoid", "none", "hyper_lopt"))
+  with pytest.raises(config_lib.ConfigError, match="learner.name='maml', model.name='none' do "
+                     "not go together: the learner needs a network model"):
+    config_lib.validate(_partial("sinusoid", "none", "maml"))
+  with pytest.raises(config_lib.ConfigError, match="learner.name='mlp_lopt' trains the task's "
+                     "own network: set model.name='none'"):
+    config_lib.validate(_partial("classification_training", "mlp", "mlp_lopt"))
   with pytest.raises(config_lib.ConfigError, match="multiple of estimator.truncation_length"):
-    config_lib.validate(c)
-  c.estimator.truncation_length = 10
-  c.eval.ood = ("wider", "bigger")
+    config_lib.validate(lopt(estimator__name="pes", estimator__truncation_length=7))
   with pytest.raises(config_lib.ConfigError, match="eval.ood"):
-    config_lib.validate(c)
+    config_lib.validate(lopt(estimator__name="pes", estimator__truncation_length=10,
+                             eval__ood=("wider", "bigger")))
 
 
 def test_in_context_configs_validate_and_mismatches_are_named():
   def icl(task="icl_regression", model="transformer", **changes):
-    c = config_lib.default_config(task, model, "in_context")
-    for key, value in changes.items():
-      group, name = key.split("__")
-      c[group][name] = value
-    return c
+    return _partial(task, model, "in_context", **changes)
 
   config_lib.validate(icl())
   config_lib.validate(icl(model="lsa", learner__layout="prefix"))
   config_lib.validate(icl(task="icl_classification", learner__layout="packed"))
   cases = [
-      (icl(model="lsa"), "model.name='lsa' .* learner.layout='prefix' go together"),
-      (icl(model="mlp"), "needs a sequence model"),
+      (icl(model="lsa"), "learner.layout='interleaved' does not go with model.name='lsa', "
+                         "which reads the layouts \\['prefix'\\]"),
+      (icl(model="mlp"), "learner.name='in_context', model.name='mlp' do not go together: the "
+                         "learner needs a sequence model"),
       (icl(model="transformer", model__num_heads=3), "multiple of model.num_heads"),
-      (icl(estimator__name="pes"), "does not apply to in-context learners"),
+      (icl(estimator__name="pes"), "estimator.name='pes', learner.name='in_context' do not go "
+                                   "together: the estimator needs a learner that is "
+                                   "'stepwise'"),
       (icl(eval__baselines=("bayes",)), "needs task.function_class='linear_pool'"),
       (icl(eval__baselines=("logistic_regression",)), "take baselines from"),
       (icl(eval__report_points=(0, 11)), "below task.num_points"),
@@ -185,11 +206,11 @@ def test_in_context_configs_validate_and_mismatches_are_named():
       (icl(task__curriculum=(1, 2)), "task.curriculum"),
       (icl(task__function_class="quadratic"), "task.function_class"),
       (icl(task__x_dist="laplace"), "task.x_dist"),
-      (icl(task="icl_classification", eval__ood=("scaled_x",)), "eval.ood prompt sets are for"),
+      (icl(task="icl_classification", eval__ood=("scaled_x",)), "'eval.ood': out-of-distribution prompt sets are for regression prompts; set "
+       "eval.ood=\\(\\) for icl_classification"),
   ]
   for config, match in cases:
     with pytest.raises(ConfigError, match=match):
       config_lib.validate(config)
-  mixed = config_lib.default_config("sinusoid", "transformer", "in_context")
   with pytest.raises(ConfigError, match="do not go together"):
-    config_lib.validate(mixed)
+    config_lib.validate(_partial("sinusoid", "transformer", "in_context"))

@@ -30,7 +30,7 @@ Experiments (each has ``tiny`` (seconds; tests), ``small`` (minutes on a 2-core 
 Hardware and wall time: see each script and its results/*.md.
 """
 
-from metalearn.config import default_config
+import ml_collections
 
 EXPERIMENTS = ("linear_regression", "gd", "task_diversity", "gpicl", "curriculum")
 # curriculum's difficulty setters: no curriculum, Garg's schedule, or a teacher.
@@ -66,16 +66,28 @@ def get_config(arg: str = "linear_regression,small"):
           "curriculum": _curriculum}[experiment](size, opts)
 
 
+def _base(task, model, **task_options):
+  """The groups every experiment here sets: ``task`` and ``model`` named, the in-context
+  learner, and empty groups that ``--config.<group>.<key>=`` can fill."""
+  c = ml_collections.ConfigDict()
+  c.task = dict(name=task, **task_options)
+  c.model = dict(name=model)
+  c.learner = dict(name="in_context")
+  c.estimator = dict(name="backprop")
+  c.objective = dict(name="mean_all")  # every prediction, the zero-shot one too (Garg)
+  c.curriculum = dict(name="")
+  c.eval, c.optimizer, c.mesh, c.monitor = dict(), dict(), dict(), dict()
+  return c
+
+
 def _transformer(c, width, layers, heads):
   c.model.width, c.model.num_layers, c.model.num_heads = width, layers, heads
 
 
 def _linear_regression(size, opts):
   model = opts.get("model", "transformer")
-  c = default_config("icl_regression", model, "in_context")
+  c = _base("icl_regression", model, function_class=opts.get("class", "linear"))
   c.learner.layout = opts.get("layout", "interleaved")
-  c.task.function_class = opts.get("class", "linear")
-  c.objective = "mean_all"  # every prediction, the zero-shot one too (Garg)
   c.meta_batch_size = 64
   c.optimizer.learning_rate = 1e-3
   c.optimizer.schedule = "cosine"
@@ -107,11 +119,10 @@ def _linear_regression(size, opts):
 
 
 def _gd(size, opts):
-  c = default_config("icl_regression", "lsa", "in_context")
+  c = _base("icl_regression", "lsa", dim=10, num_points=11, x_dist="uniform")
   c.learner.layout = "prefix"
   c.model.num_layers = int(opts.get("layers", 1))
-  c.task.dim, c.task.num_points, c.task.x_dist = 10, 11, "uniform"
-  c.objective = "final"  # the query after all 10 context points
+  c.objective.name = "final"  # the query after all 10 context points
   c.meta_batch_size = 256 if size != "full" else 2048
   # deeper LSA stacks plateau from a small init at Adam 1e-3: 1e-2 (cosine) from init 0.05
   c.model.init_scale = 0.05
@@ -129,12 +140,10 @@ def _gd(size, opts):
 
 
 def _task_diversity(size, opts):
-  c = default_config("icl_regression", "transformer", "in_context")
   pool = int(opts.get("pool", 2 ** 6))
-  c.task.function_class = "linear_pool" if pool else "linear"
-  c.task.pool_size, c.task.noise_std = pool, 0.5
+  c = _base("icl_regression", "transformer",
+            function_class="linear_pool" if pool else "linear", pool_size=pool, noise_std=0.5)
   c.task.dim, c.task.num_points = (8, 16) if size == "full" else (4, 16)
-  c.objective = "mean_all"  # every prediction, the zero-shot one too (Garg)
   c.optimizer.learning_rate, c.optimizer.schedule = 1e-3, "cosine"
   c.optimizer.clip_grad_norm = 1.0
   c.meta_batch_size = 64 if size != "full" else 256
@@ -155,10 +164,8 @@ def _task_diversity(size, opts):
 
 
 def _gpicl(size, opts):
-  c = default_config("icl_classification", "transformer", "in_context")
+  c = _base("icl_classification", "transformer", num_tasks=int(opts.get("tasks", 2 ** 8)))
   c.learner.layout = "packed"
-  c.task.num_tasks = int(opts.get("tasks", 2 ** 8))
-  c.objective = "mean_all"  # every prediction, the zero-shot one too (Garg)
   c.optimizer.learning_rate, c.optimizer.schedule = 1e-3, "cosine"
   c.optimizer.clip_grad_norm = 1.0
   c.meta_batch_size = 64
@@ -185,8 +192,7 @@ def _curriculum(size, opts):
   teacher = opts.get("teacher", "alp_gmm")
   if teacher not in CURRICULA:
     raise ValueError(f"unknown teacher={teacher!r}; choose one of {CURRICULA}")
-  c = default_config("icl_regression", "transformer", "in_context")
-  c.objective = "mean_all"
+  c = _base("icl_regression", "transformer")
   c.optimizer.learning_rate, c.optimizer.schedule = 1e-3, "cosine"
   c.optimizer.clip_grad_norm = 1.0
   c.meta_batch_size = 64
@@ -216,5 +222,5 @@ def _curriculum(size, opts):
   if teacher == "garg":
     c.task.curriculum = schedule
   elif teacher != "none":
-    c.curriculum.teacher = teacher
+    c.curriculum.name = teacher
   return c

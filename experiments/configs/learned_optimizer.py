@@ -23,7 +23,7 @@ below it. (The Gaussian-mixture data are too easy for this: every step size from
 reaches the Bayes floor within 1000 steps; they serve as the out-of-family data set.)
 Evaluation (``launch/reproduce/learned_optimizer.sh``): 16 held-out tasks of the family and
 out-of-family sets against Adam and SGD with momentum at every step size of a half-decade grid
-(metalearn/lopt_evaluation.py).
+(metalearn/evaluators/optimizer.py).
 
 A teacher (``teacher=<name>``, one of :data:`metalearn.curriculum.TEACHERS`) picks each outer
 step's network instead: the tasks become 64-64-64-10 MLPs whose width (8 to 64, geometric) and
@@ -38,10 +38,15 @@ outer steps) in about 15; the evaluation takes about 6 more. Results:
 results/learned_optimizer_small.md, results/learned_optimizer_small_lopt_small.md.
 """
 
-from metalearn.config import default_config
+import ml_collections
 
 LOPTS = ("mlp_lopt", "small_lopt", "lstm_lopt", "hyper_lopt")
 SIZES = ("tiny", "small", "full")
+# The estimators this config sets up, with their settings: PES truncations of 50, sigma 0.01.
+ESTIMATORS = {"pes": dict(truncation_length=50, sigma=0.01),
+              "truncated_es": dict(truncation_length=50, sigma=0.01),
+              "es": dict(sigma=0.01), "truncated_backprop": dict(truncation_length=50),
+              "backprop": {}}
 
 
 def get_config(arg: str = "mlp_lopt,small"):
@@ -64,13 +69,18 @@ def get_config(arg: str = "mlp_lopt,small"):
                        "objective=<name>, estimator=<name>, teacher=<name>")
   if estimator is None:
     estimator = "es" if teacher else "pes"
-  c = default_config("classification_training", "none",
-                     "mlp_lopt" if lopt == "small_lopt" else lopt)
+  c = ml_collections.ConfigDict()
+  c.task = dict(name="classification_training", data="teacher", hidden=(32,), batch_size=128)
+  c.model = dict(name="none")
+  c.learner = dict(name="mlp_lopt" if lopt == "small_lopt" else lopt)
   if lopt == "small_lopt":
-    c.learner.hidden, c.learner.features = (8,), "adafactor"
-  c.task.data, c.task.hidden, c.task.batch_size = "teacher", (32,), 128
-  c.objective = objective
-  c.estimator.name, c.estimator.truncation_length, c.estimator.sigma = estimator, 50, 0.01
+    c.learner.update(hidden=(8,), features="adafactor")
+  c.objective = dict(name=objective)
+  if estimator not in ESTIMATORS:
+    raise ValueError(f"estimator={estimator!r}: this config sets up {sorted(ESTIMATORS)}")
+  c.estimator = dict(name=estimator, **ESTIMATORS[estimator])
+  c.curriculum = dict(name=teacher)
+  c.optimizer, c.mesh, c.monitor = dict(), dict(), dict()
   c.learner.num_inner_steps = 1000
   c.meta_batch_size = 8
   c.optimizer.learning_rate = 3e-3
@@ -81,7 +91,7 @@ def get_config(arg: str = "mlp_lopt,small"):
   c.log_every = 100
   c.checkpoint_every = 2000 if lopt == "small_lopt" else 500
   c.keep_checkpoints = 50  # every checkpoint is evaluated for time to quality
-  c.eval.ood = ("wider", "deeper", "other_data", "long_horizon")
+  c.eval = dict(ood=("wider", "deeper", "other_data", "long_horizon"))
   c.eval.valid_batches = 32  # 4096 fresh examples per final validation loss
   # On a CPU host, one JAX device per core of the 2-core reference machine: the 2B runs are
   # split over both cores (XLA runs one device's batched matmuls on one core), 1.9-2.2x the
@@ -90,10 +100,12 @@ def get_config(arg: str = "mlp_lopt,small"):
   # (Pinned to one core, e.g. PIN=1 in launch/reproduce, set --config.mesh.cpu_devices=1.)
   c.mesh.cpu_devices = 2 if size != "full" else 0
   if teacher:
-    c.curriculum.teacher, c.task.hidden = teacher, (64, 64, 64)
+    c.task.hidden = (64, 64, 64)
     c.monitor.num_tasks = 64
   if size == "tiny":
-    c.learner.num_inner_steps, c.estimator.truncation_length = 20, 10
+    c.learner.num_inner_steps = 20
+    if "truncation_length" in c.estimator:
+      c.estimator.truncation_length = 10
     c.meta_batch_size, c.num_steps, c.steps_per_call = 2, 4, 2
     c.log_every = c.checkpoint_every = 2
     c.task.batch_size = 16

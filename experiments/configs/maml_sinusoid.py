@@ -22,7 +22,7 @@ MAML 0.33 ± 0.03 at K=10 (0.62 at K=5, 0.19 at K=20); Meta-SGD 0.23 at K=10; se
 results/maml_sinusoid.md for every learner and K.
 """
 
-from metalearn.config import default_config
+import ml_collections
 
 LEARNERS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 
@@ -43,10 +43,15 @@ def get_config(arg: str = "maml"):
       raise ValueError(f"unknown config argument {token!r}; use a learner from {LEARNERS}, "
                        "'k=<K>' and/or 'small' / 'tiny', separated by commas")
 
-  c = default_config()
-  c.learner.name = learner
-  c.task.num_support = k
-  c.task.num_query = k
+  c = ml_collections.ConfigDict()
+  c.task = dict(name="sinusoid", num_support=k, num_query=k)
+  c.model = dict(name="mlp")
+  c.learner = dict(name=learner)
+  c.estimator = dict(name="backprop")
+  c.objective = dict(name="final")
+  c.curriculum = dict(name="")
+  c.eval = dict()
+  c.optimizer, c.mesh, c.monitor = dict(), dict(), dict()
   if learner == "reptile":
     c.estimator.name = "reptile"
     c.learner.num_inner_steps = 5
@@ -54,8 +59,7 @@ def get_config(arg: str = "maml"):
     c.num_steps = 3000
     c.log_every = 500
     c.checkpoint_every = 1500
-    c.eval.num_tasks = 600
-    c.eval.pretrain_steps = 2000
+    c.eval.update(num_tasks=600, pretrain_steps=2000)
   if tiny:  # seconds: the tests' size
     c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 200, 100, 100, 100
     # as many evaluation as tuning tasks: one compiled task sampler serves both

@@ -30,7 +30,7 @@ ProtoNets: one episode per step, 8,000 (1-shot) / 5,000 (5-shot) steps. Measured
 times and accuracies: results/omniglot.md (launch/reproduce/omniglot.sh small).
 """
 
-from metalearn.config import default_config
+import ml_collections
 
 LEARNERS = ("maml", "fomaml", "metasgd", "anil", "reptile", "protonet")
 
@@ -54,28 +54,32 @@ def get_config(arg: str = "maml"):
       raise ValueError(f"unknown config argument {token!r}; use a learner from {LEARNERS}, "
                        "'ways=N', 'shots=K', 'mini', 'source=zip|tfds' and/or 'tiny'")
 
-  c = default_config(task="few_shot", model="conv4")
-  c.task.update(dataset="omniglot", source=source, num_ways=ways, num_support=shots,
-                num_query=shots, protocol="mini" if mini else "standard",
+  c = ml_collections.ConfigDict()
+  c.task = dict(name="few_shot", dataset="omniglot", source=source, num_ways=ways,
+                num_support=shots, num_query=shots, protocol="mini" if mini else "standard",
                 rotate_eval=not mini)
-  c.learner.name = learner
-  c.learner.inner_lr = 0.4 if ways <= 5 else 0.1
-  c.learner.num_inner_steps = 1 if ways <= 5 else 5
+  c.model = dict(name="conv4")
+  c.learner = dict(name=learner)
+  if learner != "protonet":
+    c.learner.update(inner_lr=0.4 if ways <= 5 else 0.1,
+                     num_inner_steps=1 if ways <= 5 else 5)
+  c.estimator = dict(name="reptile" if learner == "reptile" else "backprop")
+  c.objective = dict(name="final")
+  c.curriculum = dict(name="")
+  c.optimizer, c.mesh, c.monitor = dict(), dict(), dict()
   c.meta_batch_size = 32 if ways <= 5 else 16
   c.num_steps = 60_000
   c.steps_per_call = 100
   c.log_every = 500
   c.checkpoint_every = 5000
-  c.eval.update(split="test", num_tasks=1000, num_query=5, num_inner_steps=10,
+  c.eval = dict(split="test", num_tasks=1000, num_query=5, num_inner_steps=10,
                 report_steps=(0, 1, 5, 10), baselines=("random_init",),
                 finetune_lrs=(0.01, 0.03, 0.1, 0.3), num_tuning_tasks=100, num_plot_tasks=3)
   if learner == "reptile":
-    c.estimator.name = "reptile"
     c.learner.inner_lr = 0.1
     c.learner.num_inner_steps = 5 if ways <= 5 else 10
     c.meta_batch_size = 5
   if learner == "protonet":
-    c.learner.num_inner_steps = 0
     c.task.num_query = 5
     c.eval.update(num_inner_steps=0, report_steps=(0,), baselines=())
   if mini:

@@ -28,7 +28,7 @@ rewards learning each chapter fast and keeping the earlier ones; the MAML family
 ``final`` on single chapters. (``progress`` divides a book's curve by its first point, chapter
 0's loss before reading, which weights books by 1/L_0 while later chapters enter the curve:
 on ``regression,small`` it gave area 0.292, final 0.244, forgetting 0.060 against ``mean``'s
-0.107 / 0.192 / 0.185.) Evaluation (metalearn/textbook_evaluation.py) reads
+0.107 / 0.192 / 0.185.) Evaluation (metalearn/evaluators/textbook.py) reads
 ``eval.num_books`` held-out books and reports, per chapter, the loss matrix R[s, c], progress,
 forward transfer and forgetting, beside a random initialisation reading the same books.
 
@@ -48,7 +48,7 @@ seed 0, 200 held-out books): area 0.107, final 0.192, forgetting 0.185, forward 
 0.010; ``methods.random_init``: area 0.916, final 1.192, forgetting 0.397.
 """
 
-from metalearn.config import default_config
+import ml_collections
 
 BOOKS = ("regression", "omniglot")
 SIZES = ("tiny", "small", "full")
@@ -74,10 +74,14 @@ def get_config(arg: str = "regression,small"):
   sequential = learner in ("sequential", "oml")
   if learn_lr and not sequential:
     raise ValueError("'metasgd_lr' is for the sequential learners; use learner 'metasgd'")
-  c = default_config(f"textbook_{book}", "mlp" if book == "regression" else "conv4", learner)
-  c.objective = "mean" if sequential else "final"
-  if learner == "reptile":
-    c.estimator.name = "reptile"
+  c = ml_collections.ConfigDict()
+  c.task = dict(name=f"textbook_{book}")
+  c.model = dict(name="mlp" if book == "regression" else "conv4")
+  c.learner = dict(name=learner)
+  c.estimator = dict(name="reptile" if learner == "reptile" else "backprop")
+  c.objective = dict(name="mean" if sequential else "final")
+  c.curriculum = dict(name="")
+  c.eval, c.optimizer, c.mesh, c.monitor = dict(), dict(), dict(), dict()
   if sequential:
     c.learner.learn_inner_lr = learn_lr
   else:

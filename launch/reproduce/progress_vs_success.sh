@@ -37,8 +37,8 @@ declare -A CONDITIONS=([progress_teacher]="sequential progress tscl"
 condition_run() {
   local name=${1% *} seed=${1#* }
   read -r learner objective teacher <<<"$2"
-  local flags=(--config.objective="$objective" --config.seed="$seed")
-  if [ "$teacher" != none ]; then flags+=(--config.curriculum.teacher="$teacher"); fi
+  local flags=(--config.objective.name="$objective" --config.seed="$seed")
+  if [ "$teacher" != none ]; then flags+=(--config.curriculum.name="$teacher"); fi
   meta_train_in "$WORKDIR_ROOT/${name}_s${seed}_$SIZE" "$name seed $seed $SIZE" \
     --config="$ROOT/experiments/configs/textbook.py:regression,$SIZE,$learner" "${flags[@]}"
 }

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from metalearn.curriculum.base import Teacher
+from metalearn.curriculum.base import TEACHERS, Teacher, TeacherSpec
+from metalearn.registry import ConfigError, Option
 
 _LOG_2PI = 1.8378770664093453
 
@@ -324,3 +325,29 @@ def alp_gmm(dims: int, fit_every: int = 250, fit_window: int = 250, bootstrap: i
     return jnp.where(use_uniform, uniform_D, sample_D)
 
   return Teacher(init=init, propose=propose, observe=observe, space=("box", dims))
+
+
+TEACHERS.register(TeacherSpec(
+    name="alp_gmm", doc="ALP-GMM over a box of task parameters (Portelas et al. 2019)",
+    factory=alp_gmm, spaces=("box",),
+    options=dict(
+        fit_every=Option(250, ge=1, doc="episodes between fits"),
+        fit_window=Option(250, ge=1, doc="most recent (task, ALP) rows a fit sees"),
+        bootstrap=Option(250, ge=0, doc="episodes of uniform sampling before the first fit"),
+        k_min=Option(2, ge=1, doc="fewest mixture components tried"),
+        k_max=Option(10, ge=1, doc="most mixture components tried"),
+        criterion=Option("aic", choices=("aic", "bic"), doc="model selection"),
+        random_fraction=Option(0.2, ge=0, le=1, doc="uniform tasks after the bootstrap"),
+        history=Option(20000, ge=1, doc="past (task, score) pairs kept"),
+        min_history=Option(6, ge=1, doc="past episodes before ALP is computed"),
+        em_iterations=Option(100, ge=1, doc="EM steps per fit"),
+        tol=Option(1e-3, gt=0, doc="EM tolerance"),
+        ridge=Option(1e-6, ge=0, doc="covariance ridge"),
+        covariance=Option("full", choices=("full", "diag"), doc="covariance kind")),
+    check=lambda config: _k_range(config.curriculum)))
+
+
+def _k_range(curriculum) -> None:
+  if curriculum.k_min > curriculum.k_max:
+    raise ConfigError(f"curriculum.k_min ({curriculum.k_min}) must be <= curriculum.k_max "
+                      f"({curriculum.k_max})")

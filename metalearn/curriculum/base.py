@@ -14,9 +14,12 @@ Scores are *higher is better* (an accuracy, a negated loss); a teacher turns the
 progress signal (slope, absolute learning progress, ...).
 """
 
+import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
+
+from metalearn.registry import Component, Option, Registry
 
 TeacherState = Any  # a pytree
 
@@ -36,3 +39,33 @@ class Teacher(NamedTuple):
   propose: Callable[[TeacherState, jax.Array], jax.Array]
   observe: Callable[[TeacherState, jax.Array, jax.Array], TeacherState]
   space: tuple[str, int]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeacherSpec(Component):
+  """A registered teacher (the config's ``curriculum.name``; its other keys the options).
+
+  Attributes:
+    factory: ``factory(size, **options) -> Teacher`` (``size``: the space's arm count or
+      dimensions; a factory with ``takes_space`` gets the whole space instead).
+    spaces: the task-space kinds it proposes in (``"discrete"``, ``"box"``).
+    arms: it picks among discrete arms, so it drives a box-space family through a grid of
+      ``grid`` cells per axis (:mod:`metalearn.curriculum.steering`).
+    takes_space: ``factory`` takes the space ``(kind, size)`` itself.
+  """
+  factory: Callable[..., Teacher]
+  spaces: tuple[str, ...]
+  arms: bool = False
+  takes_space: bool = False
+
+  def build(self, options: dict, space: tuple[str, int]) -> Teacher:
+    """The teacher over ``space`` with ``options`` (the config group without ``name``)."""
+    if self.takes_space:
+      return self.factory((space[0], int(space[1])), **options)
+    return self.factory(int(space[1]), **options)
+
+
+TEACHERS: Registry[TeacherSpec] = Registry("teacher", "metalearn.curriculum", TeacherSpec)
+
+# The option of arm teachers driving a box space (see TeacherSpec.arms).
+GRID = Option(4, ge=1, doc="cells per axis when the teacher's arms drive a box task space")

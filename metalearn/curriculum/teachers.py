@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metalearn.curriculum.base import Teacher
+from metalearn.curriculum.base import GRID, TEACHERS, Teacher, TeacherSpec
+from metalearn.registry import ConfigError, Option
 
 
 def _check_space(space) -> tuple[str, int]:
@@ -367,3 +368,53 @@ def exp3s(num_tasks: int, eta: float = 1e-3, beta: float = 0.0, epsilon: float =
                       state.seen_N.at[task].set(True), rewards_H, sorted_H, state.num_rewards + 1)
 
   return Teacher(init=init, propose=propose, observe=observe, space=("discrete", num_tasks))
+
+
+_UNIT = dict(ge=0, le=1)
+TEACHERS.register(TeacherSpec(
+    name="uniform", doc="every task equally likely", factory=uniform,
+    spaces=("discrete", "box"), takes_space=True))
+TEACHERS.register(TeacherSpec(
+    name="fixed", doc="a textbook: arms in a fixed order, moving on by count or mastery",
+    factory=fixed_order, spaces=("discrete",), arms=True,
+    options=dict(order=Option(None, optional=True, element=int, check=lambda o: o is None or (
+                     len(o) > 0 and min(o) >= 0), accepts="None or a non-empty tuple of arms",
+                     doc="the arms in reading order (None: 0, 1, ...)"),
+                 steps_per_task=Option(None, optional=True, check=lambda v: v is None or (
+                     isinstance(v, int) and v >= 1), accepts="None or an int >= 1",
+                     doc="observations of an arm before moving on"),
+                 mastery=Option(None, optional=True, check=lambda v: v is None or isinstance(
+                     v, (int, float)), accepts="None or a score", doc="score at which the arm "
+                     "counts as learned (give it and/or steps_per_task)"),
+                 grid=GRID),
+    check=lambda config: _need_rule(config.curriculum)))
+TEACHERS.register(TeacherSpec(
+    name="tscl", doc="Teacher-Student Curriculum Learning, window algorithm (Matiisen et al. "
+    "2017)", factory=tscl, spaces=("discrete",), arms=True,
+    options=dict(window=Option(10, ge=2, doc="observations kept per arm"),
+                 policy=Option("epsilon_greedy", choices=("epsilon_greedy", "boltzmann"),
+                               doc="how the arm is picked"),
+                 epsilon=Option(0.1, **_UNIT, doc="exploration of epsilon_greedy"),
+                 temperature=Option(1e-3, gt=0, doc="Boltzmann temperature"), grid=GRID)))
+TEACHERS.register(TeacherSpec(
+    name="exp3s", doc="the Exp3.S bandit rewarded with learning progress (Graves et al. 2017)",
+    factory=exp3s, spaces=("discrete",), arms=True,
+    options=dict(eta=Option(1e-3, gt=0, doc="step size of the exponential weights"),
+                 beta=Option(0.0, ge=0, doc="implicit-exploration bonus"),
+                 epsilon=Option(0.05, **_UNIT, doc="uniform exploration"),
+                 alpha=Option(None, optional=True, check=lambda a: a is None or (
+                     isinstance(a, (int, float)) and 0 <= a <= 1),
+                     accepts="None (1/t) or a share in [0, 1]", doc="weight share"),
+                 reward=Option("progress", choices=("progress", "absolute_progress"),
+                               doc="the reward"),
+                 history=Option(1000, ge=1, doc="rewards kept for the quantiles"),
+                 quantiles=Option((0.2, 0.8), length=2, check=lambda q: 0 <= q[0] <= q[1] <= 1,
+                                  accepts="(low, high), 0 <= low <= high <= 1",
+                                  doc="the reward-rescaling quantiles"),
+                 grid=GRID)))
+
+
+def _need_rule(curriculum) -> None:
+  if curriculum.steps_per_task is None and curriculum.mastery is None:
+    raise ConfigError("curriculum.name='fixed' needs a rule to move on: set "
+                      "curriculum.steps_per_task and/or curriculum.mastery")

@@ -6,7 +6,10 @@ import jax
 import jax.numpy as jnp
 
 from metalearn import parallel
-from metalearn.estimators.base import MetaGradientEstimator
+from metalearn.estimators.base import (ESTIMATORS, TRUNCATION, EstimatorSpec,
+                                       MetaGradientEstimator, check_truncated_config,
+                                       check_truncation)
+from metalearn.registry import Option
 from metalearn.learners import Learner
 from metalearn.objectives import Objective, score
 from metalearn.tasks import Episode, TaskFamily, sample_batch
@@ -65,9 +68,7 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
   per segment; the price is bias: influence of ``theta`` across segment boundaries is dropped
   (for MAML-style initialisations, later segments carry no gradient to the init at all).
   """
-  if num_steps % truncation_length:
-    raise ValueError(f"num_steps ({num_steps}) must be a multiple of truncation_length "
-                     f"({truncation_length})")
+  check_truncation(num_steps, truncation_length)
 
   def init(key, theta):
     episodes = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
@@ -101,3 +102,19 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
     return grads, new_state, {"meta_loss": loss, "curve": jnp.mean(curves_BT, axis=0)}
 
   return MetaGradientEstimator(init, estimate)
+
+
+_REMAT = Option(False, doc="rematerialise the unroll (memory ~ sqrt(T), one more forward)")
+
+ESTIMATORS.register(EstimatorSpec(
+    name="backprop", doc="exact meta-gradient: backprop through the whole unroll",
+    build=lambda e, learner, family, objective, batch, steps, mesh: full_backprop(
+        learner, family, objective, batch, steps, e.remat, mesh),
+    options=dict(remat=_REMAT)))
+
+ESTIMATORS.register(EstimatorSpec(
+    name="truncated_backprop", doc="backprop through segments of persistent inner runs",
+    build=lambda e, learner, family, objective, batch, steps, mesh: truncated_backprop(
+        learner, family, objective, batch, steps, e.truncation_length, e.remat, mesh),
+    needs=frozenset({"stepwise"}), truncated=True, check=check_truncated_config,
+    options=dict(truncation_length=TRUNCATION, remat=_REMAT)))

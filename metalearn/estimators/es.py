@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from metalearn import parallel
 from metalearn.estimators import perturbations as P
-from metalearn.estimators.base import MetaGradientEstimator
+from metalearn.estimators.base import ESTIMATORS, SIGMA, EstimatorSpec, MetaGradientEstimator
 from metalearn.learners import Learner
 from metalearn.objectives import Objective
 from metalearn.tasks import sample_batch
@@ -58,3 +58,10 @@ def antithetic_es(learner: Learner, family, objective: Objective, meta_batch_siz
     return grads, state, P.pair_summary(f_2B, curves_2B, good)
 
   return MetaGradientEstimator(init, estimate)
+
+
+ESTIMATORS.register(EstimatorSpec(
+    name="es", doc="antithetic evolution strategies over full unrolls",
+    build=lambda e, learner, family, objective, batch, steps, mesh: antithetic_es(
+        learner, family, objective, batch, steps, e.sigma, mesh),
+    options=dict(sigma=SIGMA)))

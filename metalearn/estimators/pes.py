@@ -31,7 +31,10 @@ import jax.numpy as jnp
 
 from metalearn import parallel
 from metalearn.estimators import perturbations as P
-from metalearn.estimators.base import MetaGradientEstimator
+from metalearn.estimators.base import (ESTIMATORS, SIGMA, TRUNCATION, EstimatorSpec,
+                                       MetaGradientEstimator, check_truncated_config,
+                                       check_truncation)
+from metalearn.registry import Option
 from metalearn.learners import Learner
 from metalearn.objectives import Objective, score
 from metalearn.tasks import sample_batch
@@ -70,9 +73,7 @@ def truncated_es(learner: Learner, family, objective: Objective, meta_batch_size
     stagger: spread the pairs' starting points over the horizon at ``init``.
     mesh: split the ``2B`` runs over its ``data`` axis.
   """
-  if num_steps % truncation_length:
-    raise ValueError(f"num_steps ({num_steps}) must be a multiple of truncation_length "
-                     f"({truncation_length})")
+  check_truncation(num_steps, truncation_length)
   B, K = meta_batch_size, truncation_length
 
   def fresh(theta, tasks):
@@ -129,3 +130,18 @@ def pes(learner, family, objective, meta_batch_size, num_steps, truncation_lengt
   """Persistent Evolution Strategies: :func:`truncated_es` with ``persistent=True``."""
   return truncated_es(learner, family, objective, meta_batch_size, num_steps,
                       truncation_length, sigma, persistent=True, stagger=stagger, mesh=mesh)
+
+
+_OPTIONS = dict(truncation_length=TRUNCATION, sigma=SIGMA,
+                stagger=Option(True, doc="spread the pairs' starting points over the horizon"))
+for _name, _persistent, _doc in (
+    ("truncated_es", False, "truncated antithetic ES over persistent inner runs (biased)"),
+    ("pes", True, "Persistent Evolution Strategies (Vicol et al. 2021): unbiased under "
+     "truncation")):
+  ESTIMATORS.register(EstimatorSpec(
+      name=_name, doc=_doc,
+      build=(lambda persistent: lambda e, learner, family, objective, batch, steps, mesh:
+             truncated_es(learner, family, objective, batch, steps, e.truncation_length,
+                          e.sigma, persistent, e.stagger, mesh))(_persistent),
+      needs=frozenset({"stepwise"}), truncated=True, check=check_truncated_config,
+      options=_OPTIONS))

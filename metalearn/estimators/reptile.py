@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from metalearn import parallel
-from metalearn.estimators.base import MetaGradientEstimator
+from metalearn.estimators.base import ESTIMATORS, EstimatorSpec, MetaGradientEstimator
 from metalearn.learners import GradientLearner
 from metalearn.objectives import Objective
 from metalearn.tasks import TaskFamily, sample_batch
@@ -26,8 +26,9 @@ def reptile(learner: GradientLearner, family: TaskFamily, objective: Objective,
   """Reptile pseudo-gradient; needs a learner that adapts all parameters with a fixed step.
   With a ``mesh``, the tasks are split over its ``data`` axis."""
   if learner.adapt != "all" or learner.learn_inner_lr:
-    raise ValueError("the reptile estimator needs a learner that adapts all parameters with a "
-                     "fixed step size (learner.name='reptile')")
+    raise ValueError("the reptile estimator needs a learner whose inner loop is SGD on all "
+                     "parameters at a fixed step size (capability 'sgd_from_init', e.g. "
+                     "learner.name='reptile')")
 
   def init(key, theta):
     del key, theta
@@ -47,3 +48,11 @@ def reptile(learner: GradientLearner, family: TaskFamily, objective: Objective,
                           "curve": jnp.mean(curves_BT, axis=0)}
 
   return MetaGradientEstimator(init, estimate)
+
+
+ESTIMATORS.register(EstimatorSpec(
+    name="reptile", doc="Reptile's meta-update theta - mean(phi_T) (Nichol et al. 2018)",
+    build=lambda e, learner, family, objective, batch, steps, mesh: reptile(
+        learner, family, objective, batch, steps, mesh),
+    needs=frozenset({"sgd_from_init"}), provides=frozenset({"reptile_update"}),
+    uses_objective=False))

@@ -28,7 +28,7 @@ from metalearn.learners.base import Learner
 
 
 @dataclasses.dataclass(frozen=True)
-class VersusBaseline:
+class VersusBaseline(Learner):
   """``learner`` with its curve divided by the curve of the same learner at ``theta_0``.
 
   Attributes:
@@ -43,8 +43,15 @@ class VersusBaseline:
     return jax.lax.stop_gradient(self.learner.init(self.init_key))
 
   @property
-  def in_context(self) -> bool:
-    return getattr(self.learner, "in_context", False)
+  def one_pass(self) -> bool:
+    return self.learner.one_pass
+
+  @property
+  def num_inner_steps(self) -> int:
+    return self.learner.num_inner_steps
+
+  def describe(self) -> dict:
+    return {**self.learner.describe(), "baseline": "initial"}
 
   def init(self, key):
     return self.learner.init(key)

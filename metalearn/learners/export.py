@@ -19,19 +19,21 @@ import jax
 import optax
 import orbax.checkpoint as ocp
 
-from metalearn.learners.hyper_lopt import HyperLOpt
-from metalearn.learners.lstm_lopt import LSTMLOpt
-from metalearn.learners.mlp_lopt import MLPLOpt
+from metalearn.learners.base import LEARNERS
+from metalearn.learners.optimizer import OptimizerLearnerSpec
 
-LOPTS = {"mlp_lopt": MLPLOpt, "lstm_lopt": LSTMLOpt, "hyper_lopt": HyperLOpt}
+
+def learned_optimizers() -> list[str]:
+  """The registered learned optimizers' names."""
+  return [s.name for s in LEARNERS.specs() if isinstance(s, OptimizerLearnerSpec)]
 
 
 def make_rule(name: str, options: dict[str, Any]):
-  """The learned optimizer ``name`` (a key of :data:`LOPTS`) with constructor ``options``."""
-  if name not in LOPTS:
-    raise ValueError(f"unknown learned optimizer {name!r}; choose one of {sorted(LOPTS)}")
-  options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-  return LOPTS[name](**options)
+  """The learned optimizer ``name`` (a registered one) with constructor ``options``."""
+  if name not in LEARNERS or not isinstance(LEARNERS.get(name), OptimizerLearnerSpec):
+    raise ValueError(f"unknown learned optimizer {name!r}; choose one of "
+                     f"{learned_optimizers()}")
+  return LEARNERS.get(name).make_rule(options)
 
 
 def as_optax(rule, theta, num_steps: int) -> optax.GradientTransformationExtraArgs:

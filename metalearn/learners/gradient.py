@@ -24,6 +24,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from metalearn import models
+from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
+from metalearn.registry import Option
 from metalearn.tasks import Episode, support_loss
 
 ADAPT_CHOICES = ("all", "head")
@@ -41,7 +44,7 @@ def init_meta_params(params, adapted, inner_lr: float, learn_inner_lr: bool) -> 
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientLearner:
+class GradientLearner(Learner):
   """A learner whose inner loop is gradient descent from a meta-learned initialisation.
 
   Meta-parameters are ``{"params": init}`` plus ``{"inner_lr": alpha}`` (a pytree shaped like
@@ -55,6 +58,7 @@ class GradientLearner:
     first_order: drop second-order terms (first-order MAML).
     learn_inner_lr: meta-learn per-parameter step sizes (Meta-SGD).
     adapt: ``"all"`` parameters, or only the ``"head"`` (ANIL).
+    num_inner_steps: T, the inner steps while meta-training.
   """
   init_fn: Callable
   apply_fn: Callable
@@ -63,6 +67,7 @@ class GradientLearner:
   first_order: bool = False
   learn_inner_lr: bool = False
   adapt: str = "all"
+  num_inner_steps: int = 1
 
   def __post_init__(self):
     if self.adapt not in ADAPT_CHOICES:
@@ -99,3 +104,49 @@ class GradientLearner:
 
   def query_loss(self, theta, state, episode: Episode):
     return self.loss_fn(self.predict(theta, state, episode.query_x), episode.query_y)
+
+  def describe(self) -> dict:
+    return {"learner": type(self).__name__, "num_inner_steps": self.num_inner_steps,
+            "inner_lr": "meta-learned" if self.learn_inner_lr else self.inner_lr,
+            "first_order": self.first_order, "adapt": self.adapt}
+
+  def reader(self, book):
+    """Reads ``book`` one exercise per step with this learner's SGD (ANIL: the head only,
+    like OML) from the same meta-parameters."""
+    from metalearn.learners.sequential import SequentialLearner  # pylint: disable=g-import-not-at-top
+    return SequentialLearner(self.init_fn, self.apply_fn, book.loss, self.inner_lr,
+                             "oml" if self.adapt == "head" else "full", self.learn_inner_lr,
+                             num_inner_steps=book.num_steps)
+
+
+# name -> (GradientLearner options, capabilities beyond stepwise and reads_books, doc).
+_VARIANTS = {
+    "maml": (dict(), {"sgd_from_init"}, "MAML (Finn et al. 2017): second-order meta-gradient "
+             "of a learned initialisation"),
+    "fomaml": (dict(first_order=True), {"sgd_from_init"}, "first-order MAML"),
+    "metasgd": (dict(learn_inner_lr=True), set(), "Meta-SGD (Li et al. 2017): per-parameter "
+                "step sizes learned too"),
+    "anil": (dict(adapt="head"), set(), "ANIL (Raghu et al. 2020): only the head adapts"),
+    "reptile": (dict(first_order=True), {"sgd_from_init"}, "Reptile (Nichol et al. 2018): "
+                "the meta-update theta - phi_T comes from the reptile estimator"),
+}
+OPTIONS = dict(inner_lr=Option(0.01, gt=0, doc="the inner SGD step size (Meta-SGD: its "
+                                               "initial value)"),
+               num_inner_steps=Option(1, ge=1, doc="T, inner steps while meta-training"))
+
+
+def _builder(flags: dict):
+  def build(config, family) -> GradientLearner:
+    network = models.make(config.model, family.input_shape, family.output_dim)
+    return GradientLearner(network.init_fn, network.apply_fn, family.loss,
+                           config.learner.inner_lr, num_inner_steps=config.learner.num_inner_steps,
+                           **flags)
+  return build
+
+
+for _name, (_flags, _extra, _doc) in _VARIANTS.items():
+  LEARNERS.register(LearnerSpec(
+      name=_name, doc=_doc, build=_builder(_flags), families=("episodes",), model="network",
+      provides=frozenset({"stepwise", "reads_books", *_extra}),
+      needs=frozenset({"reptile_update"}) if _name == "reptile" else frozenset(),
+      options=OPTIONS))

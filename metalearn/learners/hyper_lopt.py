@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from metalearn.learners import lopt_features as F
+from metalearn.learners.optimizer import register_learned_optimizer
+from metalearn.registry import Option
 
 _BETA2 = 0.999
 _NUM_TENSOR_FEATURES = 6
@@ -94,3 +96,10 @@ class HyperLOpt:
     momentum = treedef.unflatten([m for m, _ in flat])
     updates = treedef.unflatten([u for _, u in flat])
     return updates, HyperLOptState(momentum, second, step, state.num_steps, first, trend)
+
+
+OPTIONS = dict(
+        hidden=Option((32,), ge=1, element=int, doc="hidden widths of the controller MLP"),
+        init_lr=Option(1e-3, gt=0, doc="eta_0, the step size before meta-training"))
+
+register_learned_optimizer("hyper_lopt", HyperLOpt, OPTIONS, "learned per-tensor step size and momentum controller")

@@ -3,7 +3,7 @@
 ``theta`` are the model's weights; the learner's curve on a prompt of ``N`` examples is the loss
 of its prediction of ``y_k`` from ``x_k`` and the ``k`` examples before it, ``k = 0..N-1``
 (``T = N - 1`` "inner steps"), from one causal forward pass (:meth:`InContextLearner.curve`;
-:func:`metalearn.unroll.unroll` calls it for learners with ``in_context = True``).
+:func:`metalearn.unroll.unroll` calls it for one-pass learners).
 
 Token layouts (:data:`LAYOUTS`), with ``u(y)`` the label encoding (``[y]`` for regression,
 one-hot for classification):
@@ -25,7 +25,10 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from metalearn.tasks import Episode
+from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
+from metalearn.models import MODELS
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks import TASKS, Episode
 
 LAYOUTS = ("interleaved", "packed", "prefix")
 
@@ -50,12 +53,12 @@ def tokens(layout: str, x_ND: jax.Array, u_NU: jax.Array) -> tuple[jax.Array, ja
 
 
 @dataclasses.dataclass(frozen=True)
-class InContextLearner:
+class InContextLearner(Learner):
   """A sequence model meta-trained to learn from its context.
 
   Attributes:
-    model: a flax module from :mod:`metalearn.learners.sequence_models` (a
-      :class:`~metalearn.learners.sequence_models.LinearSelfAttention` needs ``layout='prefix'``).
+    model: a flax module from :mod:`metalearn.models.sequence` (a
+      :class:`~metalearn.models.LinearSelfAttention` needs ``layout='prefix'``).
     family: the prompt family (``num_points``, ``input_shape``, ``prompt_loss``).
     layout: one of :data:`LAYOUTS`.
   """
@@ -63,7 +66,15 @@ class InContextLearner:
   family: object
   layout: str = "interleaved"
 
-  in_context = True
+  one_pass = True
+
+  @property
+  def num_inner_steps(self) -> int:
+    return self.family.num_points - 1
+
+  def describe(self) -> dict:
+    return {"learner": type(self).__name__, "model": type(self.model).__name__,
+            "layout": self.layout, "num_inner_steps": self.num_inner_steps}
 
   @property
   def num_classes(self) -> int | None:
@@ -103,7 +114,7 @@ class InContextLearner:
     return jnp.where(jnp.arange(loss.shape[0]) < episode.info["points"], loss, 0.0)
 
   # The Learner contract's step-wise methods: an in-context learner's state is the prompt
-  # itself, so unroll() asks for the whole curve at once (``in_context``).
+  # itself, so unroll() asks for the whole curve at once (``one_pass``).
   def init_state(self, theta, episode: Episode):
     del theta, episode
     return ()
@@ -117,3 +128,28 @@ class InContextLearner:
 
   def predict(self, theta, state, x):
     raise TypeError("an in-context learner predicts from a prompt: use predict_prompt")
+
+
+def _build(config, family) -> InContextLearner:
+  layout = config.learner.layout
+  token_dim = family.input_shape[0] + (family.num_classes if family.is_classification else 1)
+  tokens = family.num_points * (2 if layout == "interleaved" else 1)
+  model = MODELS.get(config.model.name).build(config.model, (token_dim,), family.output_dim,
+                                              tokens)
+  return InContextLearner(model, family, layout)
+
+
+def _check(config) -> None:
+  layouts = MODELS.get(config.model.name).layouts
+  if config.learner.layout not in layouts:
+    raise ConfigError(f"learner.layout={config.learner.layout!r} does not go with "
+                      f"model.name={config.model.name!r}, which reads the layouts "
+                      f"{list(layouts)}")
+
+
+LEARNERS.register(LearnerSpec(
+    name="in_context", doc="a sequence model meta-trained to learn from its prompt",
+    build=_build, families=("prompts",), model="sequence", provides=frozenset(),
+    check=_check, horizon=lambda config: TASKS.get(config.task.name).steps(config.task),
+    options=dict(layout=Option("interleaved", choices=LAYOUTS, doc="token layout (see "
+                                                                   "above)"))))

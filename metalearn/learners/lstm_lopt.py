@@ -19,6 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metalearn.learners.optimizer import register_learned_optimizer
+from metalearn.registry import Option
+
 _P = 10.0
 
 
@@ -90,3 +93,11 @@ class LSTMLOpt:
     updates = treedef.unflatten([u for u, _ in flat])
     hidden = treedef.unflatten([h for _, h in flat])
     return updates, LSTMLOptState(hidden, state.step + 1)
+
+
+OPTIONS = dict(
+        hidden_size=Option(20, ge=1, doc="LSTM units"),
+        num_layers=Option(2, ge=1, doc="stacked LSTM layers"),
+        output_scale=Option(0.1, gt=0, doc="multiplies the readout"))
+
+register_learned_optimizer("lstm_lopt", LSTMLOpt, OPTIONS, "coordinate-wise LSTM learned optimizer (Andrychowicz et al. 2016)")

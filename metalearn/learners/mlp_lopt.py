@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from metalearn.learners import lopt_features as F
+from metalearn.learners.optimizer import register_learned_optimizer
+from metalearn.registry import Option, check_value
 
 FEATURE_SETS = ("full", "adafactor")
 _DECAYS = {"full": (0.5, 0.9, 0.99, 0.999), "adafactor": (0.9, 0.99)}
@@ -60,8 +62,7 @@ class MLPLOpt:
   needs_loss = False
 
   def __post_init__(self):
-    if self.features not in FEATURE_SETS:
-      raise ValueError(f"features must be one of {FEATURE_SETS}, got {self.features!r}")
+    check_value("features", self.features, OPTIONS["features"])
 
   @property
   def num_param_features(self) -> int:
@@ -135,3 +136,12 @@ class MLPLOpt:
     updates = jax.tree.map(lambda u, p: u.reshape(p.shape),
                            jax.tree.unflatten(treedef, jnp.split(steps, splits)), params)
     return updates, MLPLOptState(momenta, second, factored, step, state.num_steps)
+
+
+OPTIONS = dict(
+        hidden=Option((32, 32), ge=1, element=int, doc="hidden widths of the per-parameter MLP"),
+        features=Option("full", choices=FEATURE_SETS, doc="the feature set (see above)"),
+        step_mult=Option(1e-3, gt=0, doc="lambda_1, the update's scale"),
+        exp_mult=Option(1e-3, ge=0, doc="lambda_2, the exponent's scale"))
+
+register_learned_optimizer("mlp_lopt", MLPLOpt, OPTIONS, "per-parameter MLP learned optimizer (Metz et al. 2022)")

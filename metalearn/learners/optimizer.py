@@ -28,13 +28,16 @@ Learning curves (``curve``):
 """
 
 import dataclasses
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from metalearn.tasks.training import TrainingFamily, TrainingTask, batch_key
+from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
+from metalearn.registry import Option
+from metalearn.tasks.base import TrainingFamily
+from metalearn.tasks.training import TrainingTask, batch_key
 
 CURVES = ("train", "valid", "train_vs_reference")
 
@@ -110,7 +113,7 @@ class OptimizerState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class OptimizerLearner:
+class OptimizerLearner(Learner):
   """Trains ``family``'s networks with ``rule``; ``theta`` is the rule's meta-parameters.
 
   Attributes:
@@ -132,6 +135,14 @@ class OptimizerLearner:
       raise ValueError(f"curve must be one of {CURVES}, got {self.curve!r}")
     if (self.curve == "train_vs_reference") != (self.reference is not None):
       raise ValueError("curve='train_vs_reference' needs a reference rule (and only it does)")
+
+  @property
+  def num_inner_steps(self) -> int:
+    return self.num_steps
+
+  def describe(self) -> dict:
+    return {"learner": type(self).__name__, "rule": type(self.rule).__name__,
+            "num_inner_steps": self.num_steps, "curve": self.curve}
 
   def init(self, key):
     return self.rule.init(key)
@@ -179,3 +190,46 @@ class OptimizerLearner:
   def predict(self, theta, state: OptimizerState, x):
     del theta
     return self.family.apply(state.params, x)
+
+
+# Options every learned optimizer has: the horizon it is trained on, what its curve records
+# and the reference Adam step size of curve='train_vs_reference'.
+LOPT_OPTIONS = dict(
+    num_inner_steps=Option(100, ge=1, doc="T, the horizon the optimizer trains networks for"),
+    curve=Option("train", choices=CURVES, doc="what the learning curve records"),
+    reference_lr=Option(1e-3, gt=0, doc="Adam step size of curve='train_vs_reference'"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OptimizerLearnerSpec(LearnerSpec):
+  """A learned optimizer: a learner training the task's network with ``rule(**options)``
+  (an :class:`UpdateRule`). ``rule_options``: its options that are the rule's constructor
+  arguments (the rest are :data:`LOPT_OPTIONS`)."""
+  rule: Callable[..., UpdateRule]
+  rule_options: tuple[str, ...] = ()
+
+  def make_rule(self, options: dict) -> UpdateRule:
+    """The rule with constructor ``options`` (lists as tuples)."""
+    return self.rule(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+
+
+def _build_optimizer_learner(spec_name: str):
+  def build(config, family) -> OptimizerLearner:
+    spec = LEARNERS.get(spec_name)
+    l = config.learner
+    reference = (OptaxRule(optax.adam(l.reference_lr)) if l.curve == "train_vs_reference"
+                 else None)
+    rule = spec.make_rule({k: l[k] for k in spec.rule_options})
+    return OptimizerLearner(family, rule, l.num_inner_steps, l.curve, reference)
+  return build
+
+
+def register_learned_optimizer(name: str, rule: Callable[..., UpdateRule],
+                               options: dict[str, Option], doc: str,
+                               check: Callable | None = None) -> OptimizerLearnerSpec:
+  """Registers the learned optimizer ``name`` (``learner.name``): ``rule(**{k: config.learner
+  [k] for k in options})`` trains the task's network; :data:`LOPT_OPTIONS` are added."""
+  return LEARNERS.register(OptimizerLearnerSpec(
+      name=name, doc=doc, build=_build_optimizer_learner(name), families=("training",),
+      model=None, rule=rule, rule_options=tuple(options), check=check,
+      options={**LOPT_OPTIONS, **options}))

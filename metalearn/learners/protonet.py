@@ -8,8 +8,8 @@ negative squared Euclidean distances,
            \\qquad c_n = \\frac{1}{K} \\sum_{i: y_i = n} f_\\theta(x_i).
 
 In the learner contract the inner state is the prototypes, built by ``init_state``; ``step``
-leaves them unchanged, so ProtoNets are trained and evaluated with ``num_inner_steps = 0`` and
-the ``final`` objective is the query cross-entropy.
+leaves them unchanged, so ProtoNets have no inner steps (``num_inner_steps = 0``) and the
+``final`` objective is the query cross-entropy.
 """
 
 import dataclasses
@@ -18,17 +18,21 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from metalearn import models
+from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
+from metalearn.registry import ConfigError
 from metalearn.tasks import Episode
 
 
 @dataclasses.dataclass(frozen=True)
-class ProtoNetLearner:
+class ProtoNetLearner(Learner):
   """Attributes: ``init_fn(key) -> params`` and ``apply_fn(params, x) -> embeddings [M, D]``
   of the embedding network, ``loss_fn(logits, labels)``, and N (``num_ways``)."""
   init_fn: Callable
   apply_fn: Callable
   loss_fn: Callable
   num_ways: int
+  num_inner_steps = 0
 
   def init(self, key):
     return {"params": self.init_fn(key)}
@@ -50,3 +54,21 @@ class ProtoNetLearner:
 
   def query_loss(self, theta, state, episode: Episode):
     return self.loss_fn(self.predict(theta, state, episode.query_x), episode.query_y)
+
+
+def _build(config, family) -> ProtoNetLearner:
+  network = models.make(config.model, family.input_shape, None)
+  return ProtoNetLearner(network.init_fn, network.apply_fn, family.loss, family.num_ways)
+
+
+def _check(config) -> None:
+  if config.eval.get("num_inner_steps"):
+    raise ConfigError("learner.name='protonet' has no inner steps: set eval.num_inner_steps=0 "
+                      "(and eval.report_steps=(0,))")
+
+
+LEARNERS.register(LearnerSpec(
+    name="protonet", doc="Prototypical Networks (Snell et al. 2017): classify by distance to "
+    "class prototypes", build=_build, families=("episodes",), model="network",
+    targets=("classification",), provides=frozenset(), horizon=lambda config: 0,
+    eval_defaults=dict(num_inner_steps=0, report_steps=(0,)), check=_check))

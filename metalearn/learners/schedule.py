@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metalearn.learners.base import Learner
 from metalearn.tasks.base import Episode
 from metalearn.tasks.noisy_quadratic import NoisyQuadratic, expected_curve
 
@@ -45,7 +46,7 @@ class ScheduleState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class ScheduleLearner:
+class ScheduleLearner(Learner):
   """SGD on a :class:`NoisyQuadratic` with a meta-learned step-size schedule.
 
   Attributes:
@@ -71,6 +72,10 @@ class ScheduleLearner:
                        f"{self.num_knots}")
     if self.init_lr <= 0:
       raise ValueError(f"init_lr must be positive, got {self.init_lr}")
+
+  @property
+  def num_inner_steps(self) -> int:
+    return self.num_steps
 
   @property
   def num_params(self) -> int:

@@ -19,7 +19,7 @@ with :math:`\ell_c` the loss on chapter :math:`c`'s held-out queries: the mean l
 everything read so far. Its area (``mean`` / ``progress`` objectives) rewards learning each
 chapter fast *and* keeping the earlier ones: forgetting raises every later :math:`L_t`.
 :meth:`SequentialLearner.chapter_losses` (all :math:`\ell_c`, ``[C]``) is the ``measure`` for
-``unroll`` that :mod:`metalearn.textbook_evaluation` turns into the matrix
+``unroll`` that :mod:`metalearn.evaluators.textbook` turns into the matrix
 :math:`R[s, c]`.
 
 Two modes:
@@ -52,12 +52,13 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from metalearn import models
+from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
 from metalearn.learners.gradient import init_meta_params
-from metalearn.tasks import Episode
+from metalearn.registry import Option
+from metalearn.tasks import TASKS, Episode
 
 MODES = ("full", "oml")
-# Config learner names: reading books with every weight adapting, or with only the head (OML).
-SEQUENTIAL_LEARNERS = ("sequential", "oml")
 
 
 class SequentialState(NamedTuple):
@@ -72,7 +73,7 @@ class SequentialState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class SequentialLearner:
+class SequentialLearner(Learner):
   """Reads a textbook one exercise per inner step (see the module docstring).
 
   Attributes:
@@ -82,6 +83,7 @@ class SequentialLearner:
     inner_lr: inner step size (the initial value of ``alpha`` when it is learned).
     mode: ``"full"`` (all weights adapt) or ``"oml"`` (only the head adapts).
     learn_inner_lr: meta-learn per-parameter step sizes (Meta-SGD).
+    num_inner_steps: T = C * E, the exercises of a book.
   """
   init_fn: Callable
   apply_fn: Callable
@@ -89,6 +91,7 @@ class SequentialLearner:
   inner_lr: float
   mode: str = "full"
   learn_inner_lr: bool = False
+  num_inner_steps: int = 1
 
   def __post_init__(self):
     if self.mode not in MODES:
@@ -165,3 +168,34 @@ class SequentialLearner:
     read = self.chapters_read(state, episode)
     losses_C = self.chapter_losses(theta, state, episode)
     return jnp.sum(jnp.where(read, losses_C, 0.0)) / jnp.sum(read)
+
+  def reader(self, book) -> "SequentialLearner":
+    return dataclasses.replace(self, loss_fn=book.loss, num_inner_steps=book.num_steps)
+
+  def describe(self) -> dict:
+    return {"learner": type(self).__name__, "mode": self.mode,
+            "num_inner_steps": self.num_inner_steps,
+            "inner_lr": "meta-learned" if self.learn_inner_lr else self.inner_lr}
+
+
+def _builder(mode: str):
+  def build(config, book) -> SequentialLearner:
+    network = models.make(config.model, book.input_shape, book.output_dim)
+    return SequentialLearner(network.init_fn, network.apply_fn, book.loss,
+                             config.learner.inner_lr, mode, config.learner.learn_inner_lr,
+                             num_inner_steps=book.num_steps)
+  return build
+
+
+OPTIONS = dict(inner_lr=Option(0.01, gt=0, doc="the inner SGD step size (its initial value "
+                                               "with learn_inner_lr)"),
+               learn_inner_lr=Option(False, doc="meta-learn per-parameter step sizes"))
+for _name, _mode, _doc in (
+    ("sequential", "full", "reads a textbook in order, every weight adapting (sequential "
+     "MAML)"),
+    ("oml", "oml", "reads a textbook in order, only the head adapting (OML, Javed & White "
+     "2019)")):
+  LEARNERS.register(LearnerSpec(
+      name=_name, doc=_doc, build=_builder(_mode), families=("book",), model="network",
+      provides=frozenset({"stepwise", "reads_books"}), options=OPTIONS,
+      horizon=lambda config: TASKS.get(config.task.name).steps(config.task)))

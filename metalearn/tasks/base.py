@@ -1,19 +1,41 @@
-"""Task families: pure, jittable samplers of learning problems.
+"""Task families: pure, jittable samplers of learning problems, and their registry.
 
-A *task family* maps a PRNG key to an :class:`Episode`: a small learning problem with a support
-set (what the learner trains on) and a query set (what its learning curve is measured on).
-Sampling is a pure function of the key, so a meta-batch of tasks is ``jax.vmap`` over keys and
-runs inside ``jit`` with the rest of the outer step.
+A *task family* maps a PRNG key to a task: a small learning problem. Sampling is a pure function
+of the key, so a meta-batch of tasks is ``jax.vmap`` over keys and runs inside ``jit`` with the
+rest of the outer step. A family is a pytree (a registered dataclass): its arrays (e.g. a
+dataset's images) are leaves and its sizes static metadata, so jitted functions take the family
+as an argument instead of embedding its data as compile-time constants.
+
+Families come in four kinds (:attr:`TaskFamily.kind`), each with its own contract below:
+
+* ``"episodes"`` (:class:`EpisodeFamily`): an :class:`Episode` with a support set the learner
+  adapts on and a query set its curve is measured on (sinusoids, few-shot classification);
+* ``"training"`` (:class:`TrainingFamily`): "train these parameters on this data stream", the
+  inner problems of learned optimizers;
+* ``"prompts"`` (:class:`PromptFamily`): prompts of examples an in-context learner reads;
+* ``"book"`` (:class:`BookFamily`): a textbook of chapters read in order.
+
+A family's module registers a :class:`TaskSpec` in :data:`TASKS`: its config options, how it is
+built from a ``task`` config group, the kinds it can be taken as (a book can also be read as
+single-chapter episodes, :meth:`TaskFamily.view`), what its targets are, which evaluator reads
+its results and whether a teacher can steer it.
 """
 
-from typing import Any, Callable, NamedTuple, Protocol
+import dataclasses
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+
+from metalearn.registry import Component, Registry
+
+KINDS = ("episodes", "training", "prompts", "book")
 
 
 class Episode(NamedTuple):
-  """One sampled task.
+  """One sampled task of an ``"episodes"`` family (and of prompts and books, with their own
+  array layouts).
 
   Attributes:
     support_x: inputs the learner adapts on, ``[K, *input_shape]``.
@@ -30,33 +52,182 @@ class Episode(NamedTuple):
   info: dict[str, Any]
 
 
-class TaskFamily(Protocol):
-  """What every task family provides.
+class TaskFamily:
+  """What every task family provides; the engine and the evaluators use only these members.
 
-  A family is a pytree (a registered dataclass): its arrays (e.g. a dataset's images) are
-  leaves and its sizes static metadata, so jitted functions take the family as an argument
-  instead of embedding its data as compile-time constants.
-
-  A family with a curriculum also has ``at_step(step) -> family``: the trainer calls it with
-  the (traced) outer step before sampling, so difficulty follows the step deterministically.
+  Attributes:
+    kind: one of :data:`KINDS` (a class attribute).
+    task_space: ``None`` (a teacher cannot steer it), or ``("box", dims)`` /
+      ``("discrete", n)``: what :meth:`at_task` takes.
   """
+  kind: ClassVar[str] = "episodes"
+  task_space: tuple[str, int] | None = None
 
+  def sample(self, key: jax.Array):
+    """Draws one task; pure and jittable."""
+    raise NotImplementedError
+
+  def at_step(self, step: jax.Array) -> "TaskFamily":
+    """The family at (traced) outer step ``step``: a curriculum over outer steps returns a
+    family of that step's difficulty; without one, the family itself."""
+    del step
+    return self
+
+  def at_task(self, task: jax.Array) -> "TaskFamily":
+    """The family at a teacher's task (a point of :attr:`task_space`)."""
+    raise TypeError(f"{type(self).__name__} cannot be steered by a teacher (no task_space)")
+
+  def view(self, kind: str) -> "TaskFamily":
+    """This family taken as a family of ``kind``: itself for its own kind; other kinds are
+    offered by families that declare them (a book read as single-chapter episodes)."""
+    if kind == self.kind:
+      return self
+    raise TypeError(f"{type(self).__name__} is a {self.kind!r} family and has no {kind!r} view")
+
+  def describe(self) -> dict:
+    """A small JSON-able summary for reports: the family and its static sizes."""
+    out = {"family": type(self).__name__}
+    if dataclasses.is_dataclass(self):
+      for f in dataclasses.fields(self):
+        v = getattr(self, f.name)
+        if isinstance(v, (int, float, str, bool)) or (
+            isinstance(v, tuple) and all(isinstance(x, (int, float, str)) for x in v)):
+          out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+class EpisodeFamily(TaskFamily):
+  """Few-shot episodes: ``sample(key) -> Episode``.
+
+  Attributes:
+    input_shape: one input's shape (no batch axis).
+    output_dim: regression outputs, or classes.
+    primary_metric: the key of :meth:`metrics` that evaluation tables report.
+    plot_range: ``(low, high)`` of 1-D inputs over which :meth:`target` can be plotted, or
+      ``None``.
+  """
+  kind = "episodes"
   input_shape: tuple[int, ...]
   output_dim: int
-  primary_metric: str  # the key of ``metrics`` that evaluation tables report
+  primary_metric: str
+  plot_range: tuple[float, float] | None = None  # 1-D inputs of a known target function
 
-  def sample(self, key: jax.Array) -> Episode:
-    """Draws one episode; pure and jittable."""
+  def target(self, info: dict, x: jax.Array) -> jax.Array:
+    """The task's true function at ``x`` (families with a ``plot_range``)."""
+    raise TypeError(f"{type(self).__name__} has no target function to plot")
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
-    """Scalar loss of ``predictions`` against ``targets`` (one episode, no batch axis)."""
+    """Scalar loss of ``predictions`` against ``targets`` (one episode, no batch axis), a mean
+    over examples."""
+    raise NotImplementedError
 
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
-    """Scalar evaluation metrics (one episode), including ``primary_metric``."""
+    """Scalar evaluation metrics (one episode), including ``primary_metric`` and ``loss``."""
+    raise NotImplementedError
 
 
-def sample_batch(family: TaskFamily, key: jax.Array, batch_size: int) -> Episode:
-  """Draws ``batch_size`` independent episodes; every leaf gains a leading batch axis."""
+class TrainingFamily(TaskFamily):
+  """Network-training problems (see :mod:`metalearn.tasks.training`): ``sample(key) ->
+  TrainingTask``, ``init_params(task)``, ``batch(task, key, split)``, ``loss(params, batch)``
+  and ``apply(params, x)``; ``variant(name)`` gives an out-of-family evaluation set."""
+  kind = "training"
+  batch_size: int
+  variants: ClassVar[tuple[str, ...]] = ()
+
+  def init_params(self, task) -> Any:
+    raise NotImplementedError
+
+  def batch(self, task, key: jax.Array, split: str) -> Any:
+    raise NotImplementedError
+
+  def loss(self, params: Any, batch: Any) -> jax.Array:
+    raise NotImplementedError
+
+  def apply(self, params: Any, x: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
+  def variant(self, name: str, config: ml_collections.ConfigDict) -> "TrainingFamily":
+    """The family changed as out-of-family evaluation set ``name`` (one of :attr:`variants`)."""
+    raise ValueError(f"{type(self).__name__} has no evaluation variant {name!r}; it has "
+                     f"{list(self.variants)}")
+
+
+class PromptFamily(TaskFamily):
+  """Prompts of ``num_points`` examples read in context: ``sample(key) -> Episode`` with the
+  whole prompt in ``support_x [N, D]`` / ``support_y [N]`` and ``info["points"]`` (how many
+  positions count); ``prompt_loss(pred, y) -> [N]``."""
+  kind = "prompts"
+  num_points: int
+  input_shape: tuple[int, ...]
+  primary_metric: str
+  is_classification: bool
+  num_classes: int
+
+  def prompt_loss(self, pred: jax.Array, y_N: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
+
+class BookFamily(TaskFamily):
+  """Textbooks (see :mod:`metalearn.tasks.textbook`): ``sample(key) -> Episode`` holding a
+  whole book; offers the ``"episodes"`` view (single chapters) through
+  :meth:`single_chapter_family`."""
+  kind = "book"
+  num_chapters: int
+  exercises_per_chapter: int
+  num_steps: int
+  input_shape: tuple[int, ...]
+  output_dim: int
+  primary_metric: str
+
+  def single_chapter_family(self) -> EpisodeFamily:
+    raise NotImplementedError
+
+  def view(self, kind: str) -> TaskFamily:
+    if kind == "episodes":
+      return self.single_chapter_family()
+    return super().view(kind)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TaskSpec(Component):
+  """A registered task family.
+
+  Attributes:
+    build: ``(task_config, split) -> TaskFamily``; ``split`` is ``"train"`` for meta-training
+      and ``eval.split`` for evaluation (families without splits ignore it).
+    kinds: the kinds it can be taken as: its own kind first, then the views it offers.
+    target: ``"regression"``, ``"classification"`` or ``None`` (a training problem's loss).
+    inputs: ``"vector"``, ``"image"`` or ``"sequence"``: what a network model reads.
+    evaluator: the evaluator a config gets unless ``eval.name`` says otherwise.
+    steerable: ``{kind: space kind}``: taken as ``kind`` a teacher can steer it over a
+      ``"box"`` or ``"discrete"`` task space.
+    variants: the out-of-family evaluation sets it offers (training families).
+    steps: ``task_config -> T``: the inner steps of a learner that reads a whole task (a
+      book's exercises; a prompt's positions after the first), for families that set it.
+    eval_defaults: defaults this task gives its evaluator's options (e.g. the baselines that
+      apply to it), used where a config leaves them out.
+  """
+  build: Callable[[ml_collections.ConfigDict, str], TaskFamily]
+  kinds: tuple[str, ...]
+  target: str | None = None
+  inputs: str = "vector"
+  evaluator: str
+  steerable: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  variants: tuple[str, ...] = ()
+  steps: Callable[[ml_collections.ConfigDict], int] | None = None
+  eval_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    unknown = set(self.kinds) - set(KINDS)
+    if not self.kinds or unknown:
+      raise ValueError(f"task {self.name!r}: kinds must be a non-empty tuple from {KINDS}")
+
+
+TASKS: Registry[TaskSpec] = Registry("task", "metalearn.tasks", TaskSpec)
+
+
+def sample_batch(family: TaskFamily, key: jax.Array, batch_size: int):
+  """Draws ``batch_size`` independent tasks; every leaf gains a leading batch axis."""
   return jax.vmap(family.sample)(jax.random.split(key, batch_size))
 
 

@@ -19,13 +19,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metalearn.datasets import ClassImages
-from metalearn.tasks.base import Episode
+from metalearn.datasets import ClassImages, loading
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks.base import TASKS, Episode, EpisodeFamily, TaskSpec
 
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class FewShotClassification:
+class FewShotClassification(EpisodeFamily):
   """N-way K-shot classification over the classes of a :class:`ClassImages`.
 
   Attributes:
@@ -90,3 +91,46 @@ class FewShotClassification:
     """Accuracy and cross-entropy of logits against labels."""
     return {"accuracy": jnp.mean(jnp.argmax(predictions, -1) == targets),
             "loss": self.loss(predictions, targets)}
+
+
+def _build(t, split: str) -> FewShotClassification:
+  splits = loading.load_splits(t)
+  if split not in splits:
+    raise ValueError(f"{t.dataset} protocol {t.protocol!r} has no {split!r} split; it has "
+                     f"{sorted(splits)} (set eval.split)")
+  return FewShotClassification.from_classes(splits[split], t.num_ways, t.num_support,
+                                            t.num_query)
+
+
+def _check(config) -> None:
+  if config.model.name == "mlp" and not config.model.hidden:
+    raise ConfigError("model.hidden must list at least one layer width for few_shot tasks")
+  if config.task.protocol == "mini" and config.eval.get("split") == "validation":
+    raise ConfigError("task.protocol='mini' has no validation classes: set eval.split to "
+                      "'train' or 'test'")
+
+
+TASKS.register(TaskSpec(
+    name="few_shot", doc="N-way K-shot image classification over a base dataset's classes",
+    build=_build, kinds=("episodes",), target="classification", inputs="image",
+    evaluator="few_shot", check=_check,
+    options=dict(
+        dataset=Option("omniglot", check=bool, accepts="a tfds dataset name ('omniglot', "
+                       "'mnist', 'cifar10', ...)", doc="the base dataset"),
+        source=Option("zip", choices=loading.SOURCES, doc="Omniglot from the original zips or "
+                      "tfds"),
+        data_dir=Option("", doc="where the data are ('' : $METALEARN_OMNIGLOT_DIR / tfds's)"),
+        cache_dir=Option("", doc="where built splits are cached ('': $METALEARN_CACHE_DIR)"),
+        protocol=Option("standard", choices=loading.PROTOCOLS, doc="class split protocol "
+                        "(metalearn.datasets.loading)"),
+        tfds_splits=Option(("train", "test"), length=(1, None),
+                           doc="tfds splits pooled into classes (other datasets)"),
+        num_ways=Option(5, ge=2, doc="N, classes per episode"),
+        num_support=Option(1, ge=1, doc="K, support images per class"),
+        num_query=Option(1, ge=1, doc="query images per class"),
+        image_size=Option(28, ge=4, doc="images are resized to this square size"),
+        rotate_train=Option(True, doc="add 90/180/270-degree rotations as classes (train)"),
+        rotate_eval=Option(True, doc="... and for validation and test"),
+        split_seed=Option(0, ge=0, lt=2**32, doc="seed of the class shuffle"),
+        num_train_classes=Option(1100, ge=1, doc="meta-training classes"),
+        num_validation_classes=Option(100, ge=0, doc="validation classes"))))

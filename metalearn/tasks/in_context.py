@@ -39,7 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metalearn.tasks.base import Episode
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks.base import TASKS, Episode, PromptFamily, TaskSpec
 
 FUNCTION_CLASSES = ("linear", "sparse_linear", "relu_net", "decision_tree", "linear_pool")
 X_DISTS = ("normal", "uniform")
@@ -50,7 +51,7 @@ X_DISTS = ("normal", "uniform")
                    meta_fields=["function_class", "dim", "num_points", "noise_std", "x_dist",
                                 "sparsity", "hidden", "depth", "pool_size", "curriculum"])
 @dataclasses.dataclass(frozen=True)
-class RegressionPrompts:
+class RegressionPrompts(PromptFamily):
   """Prompts of one function class (see the module docstring).
 
   Attributes:
@@ -86,6 +87,8 @@ class RegressionPrompts:
 
   is_classification = False
   primary_metric = "nse"
+  num_classes = 0
+  output_dim = 1
 
   @classmethod
   def create(cls, function_class: str, dim: int, num_points: int, *, pool_seed: int = 0,
@@ -210,7 +213,7 @@ class RegressionPrompts:
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["base_x", "base_y", "task_seed"],
                    meta_fields=["num_tasks", "num_points", "num_classes"])
 @dataclasses.dataclass(frozen=True)
-class ProjectedClassification:
+class ProjectedClassification(PromptFamily):
   """GPICL classification prompts over a pool of base examples.
 
   A task draws ``A ~ N(0, 1/D)`` (``[D, D]``) and a permutation ``pi`` of the ``C`` labels; a
@@ -277,6 +280,10 @@ class ProjectedClassification:
     return self.base_x.shape[1]
 
   @property
+  def output_dim(self) -> int:
+    return self.num_classes
+
+  @property
   def input_shape(self):
     return (self.dim,)
 
@@ -301,3 +308,84 @@ class ProjectedClassification:
   def prompt_loss(self, logits_NC: jax.Array, y_N: jax.Array) -> jax.Array:
     """Per-position cross-entropy ``[N]``."""
     return -jnp.take_along_axis(jax.nn.log_softmax(logits_NC), y_N[:, None], 1)[:, 0]
+
+
+def _build_regression(t, split: str) -> RegressionPrompts:
+  del split  # prompts are drawn fresh; evaluation uses its own key stream
+  return RegressionPrompts.create(
+      t.function_class, t.dim, t.num_points, pool_seed=t.pool_seed, noise_std=t.noise_std,
+      x_dist=t.x_dist, sparsity=t.sparsity, pool_size=t.pool_size,
+      curriculum=tuple(t.curriculum))
+
+
+def _check_regression(config) -> None:
+  t = config.task
+  if t.function_class == "linear_pool" and t.pool_size < 1:
+    raise ConfigError("task.function_class='linear_pool' needs task.pool_size >= 1")
+  if t.curriculum and (t.curriculum[0] > t.dim or t.curriculum[2] > t.num_points):
+    raise ConfigError(f"task.curriculum {tuple(t.curriculum)} starts above task.dim ({t.dim}) "
+                      f"or task.num_points ({t.num_points})")
+  if t.curriculum and config.objective.name == "final":
+    raise ConfigError("objective.name='final' scores only the last position, which a "
+                      "curriculum masks until it reaches task.num_points: use 'mean_all' or "
+                      "'mean' with task.curriculum")
+  if t.curriculum and config.curriculum.name:
+    raise ConfigError("curriculum.name and task.curriculum (a fixed schedule) both set the "
+                      "task's difficulty: set one of them (task.curriculum=() for a teacher)")
+
+
+def _build_classification(t, split: str) -> ProjectedClassification:
+  del split
+  if t.base == "procedural":
+    return ProjectedClassification.create(t.num_tasks, t.num_points, t.num_classes, t.dim,
+                                          t.noise, t.pool_size, t.data_seed)
+  from metalearn.datasets import tfds_images  # pylint: disable=g-import-not-at-top
+  classes = tfds_images.read_classes(t.base, t.tfds_split, t.data_dir or None)
+  return ProjectedClassification.from_class_images(classes, t.num_tasks, t.num_points,
+                                                   t.image_size, t.num_classes, t.data_seed)
+
+
+def _check_classification(config) -> None:
+  t = config.task
+  if t.base == "procedural" and t.pool_size < 1:
+    raise ConfigError("task.pool_size must be >= 1: the procedural base data of "
+                      "icl_classification are a pool of that many examples")
+
+
+TASKS.register(TaskSpec(
+    name="icl_regression", doc="in-context regression prompts (Garg et al. 2022; Raventos et "
+    "al. 2023)", build=_build_regression, kinds=("prompts",), target="regression",
+    evaluator="in_context", steerable={"prompts": "box"}, check=_check_regression,
+    steps=lambda t: t.num_points - 1,
+    options=dict(
+        function_class=Option("linear", choices=FUNCTION_CLASSES, doc="the function class"),
+        dim=Option(5, ge=1, doc="D, input dimension"),
+        num_points=Option(11, ge=2, doc="N, examples per prompt"),
+        noise_std=Option(0.0, ge=0, doc="label noise"),
+        x_dist=Option("normal", choices=X_DISTS, doc="input distribution"),
+        sparsity=Option(3, ge=1, doc="non-zero weights of sparse_linear"),
+        pool_size=Option(0, ge=0, doc="M, the task pool of linear_pool"),
+        pool_seed=Option(0, ge=0, lt=2**32, doc="seed of the pool"),
+        curriculum=Option((), element=int, check=lambda c: len(c) in (0, 5) and all(
+            v >= 0 for v in c) and (not c or c[4] >= 1), accepts="() or (dims_start, "
+            "dims_step, points_start, points_step, interval >= 1)",
+            doc="Garg et al.'s schedule of active dimension and prompt length"))))
+
+TASKS.register(TaskSpec(
+    name="icl_classification", doc="GPICL projected classification prompts (Kirsch et al. "
+    "2022)", build=_build_classification, kinds=("prompts",), target="classification",
+    evaluator="in_context", check=_check_classification,
+    eval_defaults=dict(baselines=("logistic_regression",)), steps=lambda t: t.num_points - 1,
+    options=dict(
+        num_tasks=Option(2**8, ge=0, doc="distinct tasks (0: a fresh task per prompt)"),
+        num_points=Option(50, ge=2, doc="examples per prompt"),
+        num_classes=Option(10, ge=2, doc="C"),
+        base=Option("procedural", check=bool, accepts="'procedural' or a tfds image dataset "
+                    "name ('mnist', ...)", doc="the base data"),
+        dim=Option(32, ge=1, doc="procedural base data: dimension"),
+        noise=Option(0.5, ge=0, doc="procedural base data: spread of the clusters"),
+        pool_size=Option(10_000, ge=0, doc="procedural base data: examples"),
+        image_size=Option(8, ge=4, doc="tfds base data: images resized to this size"),
+        data_dir=Option("", doc="tfds data directory"),
+        tfds_split=Option("train", doc="tfds split of the base data"),
+        data_seed=Option(0, ge=0, lt=2**32, doc="seed of the base data and the tasks"))))

@@ -23,11 +23,14 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from metalearn.learners.base import Learner
+from metalearn.tasks.base import TaskFamily
+
 THETA_STAR = -1.0 / 6.0
 
 
 @dataclasses.dataclass(frozen=True)
-class InfluenceBalancing:
+class InfluenceBalancing(Learner):
   """The influence-balancing system (dimension 23, 10 positive entries of ``b``)."""
   dim: int = 23
   num_positive: int = 10
@@ -59,7 +62,7 @@ class InfluenceBalancing:
 
 
 @dataclasses.dataclass(frozen=True)
-class NoTasks:
+class NoTasks(TaskFamily):
   """A task family with one fixed, empty task (for problems that are not sampled)."""
 
   def sample(self, key):

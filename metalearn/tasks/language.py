@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks.base import TASKS, TaskSpec, TrainingFamily
 from metalearn.tasks.training import TrainingTask, dense_init
 
 
@@ -28,7 +30,7 @@ def _layer_norm(x, p):
                    meta_fields=["vocab_size", "seq_len", "width", "num_layers", "num_heads",
                                 "batch_size", "temperature"])
 @dataclasses.dataclass(frozen=True)
-class LanguageModelTraining:
+class LanguageModelTraining(TrainingFamily):
   """Next-token prediction on random Markov chains with a small causal transformer.
 
   Attributes:
@@ -108,3 +110,29 @@ class LanguageModelTraining:
   def loss(self, params: dict, tokens: jax.Array) -> jax.Array:
     logp = jax.nn.log_softmax(self.apply(params, tokens[:, :-1]))
     return -jnp.mean(jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1))
+
+
+def _check(config) -> None:
+  t = config.task
+  if t.width % t.num_heads:
+    raise ConfigError(f"task.width ({t.width}) must be a multiple of task.num_heads "
+                      f"({t.num_heads})")
+
+
+TASKS.register(TaskSpec(
+    eval_defaults=dict(ood=("long_horizon",)),
+    name="lm_training", doc="a tiny transformer LM on random Markov chains (learned "
+    "optimizers)",
+    build=lambda t, split: LanguageModelTraining(t.vocab_size, t.seq_len, t.width,
+                                                 t.num_layers, t.num_heads, t.batch_size,
+                                                 t.temperature),
+    kinds=("training",), inputs="sequence", evaluator="optimizer", check=_check,
+    options=dict(
+        vocab_size=Option(16, ge=2, doc="tokens in the chain's alphabet"),
+        seq_len=Option(16, ge=1, doc="tokens per training sequence"),
+        width=Option(32, ge=1, doc="model width"),
+        num_layers=Option(1, ge=1, doc="transformer blocks"),
+        num_heads=Option(2, ge=1, doc="attention heads (divide width)"),
+        batch_size=Option(32, ge=1, doc="sequences per batch"),
+        temperature=Option(0.5, gt=0, doc="of the transition logits (lower: more "
+                           "predictable chains)"))))

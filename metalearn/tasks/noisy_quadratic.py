@@ -54,7 +54,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from metalearn.tasks.base import Episode
+from metalearn.tasks.base import Episode, EpisodeFamily
 
 SPECTRA = ("log", "inverse")
 
@@ -86,7 +86,7 @@ class Moments(NamedTuple):
                    meta_fields=["dim", "log10_condition", "spectrum", "noise", "init_mean",
                                 "init_std"])
 @dataclasses.dataclass(frozen=True)
-class NoisyQuadratic:
+class NoisyQuadratic(EpisodeFamily):
   """The stochastic NQM as a task family: ``sample(key)`` draws a start and a noise stream.
 
   The model has no data set: an episode's support/query arrays are empty, and ``info`` holds

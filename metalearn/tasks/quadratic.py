@@ -18,13 +18,15 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from metalearn.registry import Option
+from metalearn.tasks.base import TASKS, TaskSpec, TrainingFamily
 from metalearn.tasks.training import TrainingTask
 
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=[],
                    meta_fields=["dim", "log10_condition", "noise", "batch_size"])
 @dataclasses.dataclass(frozen=True)
-class QuadraticTraining:
+class QuadraticTraining(TrainingFamily):
   """Random ill-conditioned quadratics with mini-batch noise.
 
   Attributes:
@@ -58,3 +60,18 @@ class QuadraticTraining:
   def loss(self, params: dict, batch: dict) -> jax.Array:
     r = params["x"] - batch["target"]
     return 0.5 * r @ batch["hessian"] @ r
+
+
+TASKS.register(TaskSpec(
+    eval_defaults=dict(ood=("long_horizon",)),
+    name="quadratic", doc="noisy quadratics of random conditioning (learned optimizers)",
+    build=lambda t, split: QuadraticTraining(t.dim, tuple(t.log10_condition), t.noise,
+                                             t.batch_size),
+    kinds=("training",), evaluator="optimizer",
+    options=dict(
+        dim=Option(10, ge=1, doc="d, the number of parameters"),
+        log10_condition=Option((0.0, 3.0), length=2, check=lambda r: 0 <= r[0] <= r[1],
+                               accepts="(low, high), 0 <= low <= high",
+                               doc="range of log10 of the condition number"),
+        noise=Option(1.0, ge=0, doc="per-example noise of the optimum"),
+        batch_size=Option(32, ge=1, doc="B: the batch noise has variance noise^2 / B"))))

@@ -12,13 +12,14 @@ import math
 import jax
 import jax.numpy as jnp
 
-from metalearn.tasks.base import Episode
+from metalearn.registry import Option
+from metalearn.tasks.base import TASKS, Episode, EpisodeFamily, TaskSpec
 
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["difficulty"],
                    meta_fields=["num_support", "num_query", "amplitude", "phase", "x_range"])
 @dataclasses.dataclass(frozen=True)
-class SinusoidFamily:
+class SinusoidFamily(EpisodeFamily):
   """K-shot sinusoid regression.
 
   Attributes:
@@ -42,6 +43,10 @@ class SinusoidFamily:
   input_shape = (1,)
   output_dim = 1
   primary_metric = "mse"
+
+  @property
+  def plot_range(self) -> tuple[float, float]:
+    return self.x_range
 
   def target(self, info: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     """The task's true function at ``x`` (``[..., 1]``)."""
@@ -84,3 +89,30 @@ class SinusoidFamily:
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
     mse = self.loss(predictions, targets)
     return {"mse": mse, "loss": mse}
+
+
+def _build(t, split: str) -> SinusoidFamily:
+  del split  # every split draws from the same priors
+  return SinusoidFamily(num_support=t.num_support, num_query=t.num_query,
+                        amplitude=tuple(t.amplitude), phase=tuple(t.phase),
+                        x_range=tuple(t.x_range))
+
+
+def _range(low_ok, words):
+  return dict(length=2, check=lambda r: low_ok(r[0]) and r[0] <= r[1], accepts=words)
+
+
+TASKS.register(TaskSpec(
+    name="sinusoid", doc="K-shot sinusoid regression (Finn et al. 2017)", build=_build,
+    kinds=("episodes",), target="regression", evaluator="few_shot",
+    steerable={"episodes": "box"},
+    eval_defaults=dict(baselines=("random_init", "pretrained")),
+    options=dict(
+        num_support=Option(10, ge=1, doc="K, support points per task"),
+        num_query=Option(10, ge=1, doc="query points per task"),
+        amplitude=Option((0.1, 5.0), doc="uniform amplitude prior",
+                         **_range(lambda lo: lo >= 0, "(low, high), 0 <= low <= high")),
+        phase=Option((0.0, math.pi), doc="uniform phase prior",
+                     **_range(lambda lo: True, "(low, high) with low <= high")),
+        x_range=Option((-5.0, 5.0), length=2, check=lambda r: r[0] < r[1],
+                       accepts="(low, high) with low < high", doc="uniform input range"))))

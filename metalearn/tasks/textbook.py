@@ -11,7 +11,7 @@ holds
 plus family-specific parameters. Chapters share structure, so what earlier chapters teach helps
 later ones, and every chapter's query set stays meaningful after later chapters (so forgetting
 is measurable). :class:`~metalearn.learners.sequential.SequentialLearner` reads a book one
-exercise per inner step; :mod:`metalearn.textbook_evaluation` turns its per-chapter losses into
+exercise per inner step; :mod:`metalearn.evaluators.textbook` turns its per-chapter losses into
 progress, forward transfer and forgetting.
 
 Every textbook family provides ``num_chapters`` (C), ``exercises_per_chapter`` (E),
@@ -29,7 +29,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from metalearn.tasks.base import Episode
+from metalearn.registry import ConfigError
+from metalearn.tasks.base import BookFamily, Episode, EpisodeFamily
 
 
 def chapter_of_step(num_chapters: int, exercises_per_chapter: int) -> jax.Array:
@@ -40,7 +41,7 @@ def chapter_of_step(num_chapters: int, exercises_per_chapter: int) -> jax.Array:
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["book"],
                    meta_fields=["num_support", "num_query"])
 @dataclasses.dataclass(frozen=True)
-class SingleChapterFamily:
+class SingleChapterFamily(EpisodeFamily):
   """Few-shot episodes from one uniformly chosen chapter of a fresh book (no sequence).
 
   ``sample(key)``: draws a book and a chapter ``c ~ U{0..C-1}``, then ``num_support`` support
@@ -88,7 +89,7 @@ class SingleChapterFamily:
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["book", "active_chapters"],
                    meta_fields=[])
 @dataclasses.dataclass(frozen=True)
-class BookPrefix:
+class BookPrefix(BookFamily):
   """The first ``active_chapters`` chapters of each book: what a teacher steering a textbook
   (``at_task``) assigns. Shapes stay the book's (compile once): episodes carry
   ``info["active_chapters"]`` and a :class:`~metalearn.learners.sequential.SequentialLearner`
@@ -107,6 +108,17 @@ class BookPrefix:
       raise AttributeError(name)
     return getattr(self.book, name)
 
+  num_chapters = property(lambda self: self.book.num_chapters)
+  exercises_per_chapter = property(lambda self: self.book.exercises_per_chapter)
+  num_steps = property(lambda self: self.book.num_steps)
+  input_shape = property(lambda self: self.book.input_shape)
+  output_dim = property(lambda self: self.book.output_dim)
+  primary_metric = property(lambda self: self.book.primary_metric)
+  task_space = property(lambda self: self.book.task_space)
+
+  def single_chapter_family(self):
+    return self.book.single_chapter_family()
+
   def sample(self, key: jax.Array) -> Episode:
     episode = self.book.sample(key)
     return episode._replace(info={**episode.info, "active_chapters": self.active_chapters})
@@ -115,3 +127,12 @@ class BookPrefix:
 def book_prefix(book, arm: jax.Array) -> BookPrefix:
   """A teacher's arm ``a`` (``int32`` in ``[0, C)``) -> the book's first ``a + 1`` chapters."""
   return BookPrefix(book, jnp.clip(jnp.asarray(arm, jnp.int32) + 1, 1, book.num_chapters))
+
+
+def check_book_model(config) -> None:
+  """Textbooks' rule on the network: per-exercise batch statistics would tie an exercise's
+  examples together (a chapter of one class at a time is then meaningless)."""
+  if config.model.get("norm") == "batch":
+    raise ConfigError("model.norm='batch' normalises every exercise by its own statistics "
+                      f"({config.task.name} reads exercises of a few examples in order): set "
+                      "model.norm to 'layer' or 'none'")

@@ -35,8 +35,9 @@ import optax
 
 from metalearn.datasets import ClassImages, load_splits
 from metalearn.datasets import loading, omniglot
-from metalearn.tasks.base import Episode
-from metalearn.tasks.textbook import SingleChapterFamily, chapter_of_step
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks.base import TASKS, BookFamily, Episode, TaskSpec
+from metalearn.tasks.textbook import SingleChapterFamily, chapter_of_step, check_book_model
 
 SPLITS = ("train", "test")
 
@@ -89,7 +90,7 @@ def load_alphabet_splits(task: ml_collections.ConfigDict) -> dict[str, ClassImag
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class TextbookOmniglot:
+class TextbookOmniglot(BookFamily):
   """Books whose chapters are alphabets (see the module docstring).
 
   Attributes:
@@ -239,3 +240,42 @@ class TextbookOmniglot:
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
     return {"accuracy": jnp.mean(jnp.argmax(predictions, -1) == targets),
             "loss": self.loss(predictions, targets)}
+
+
+def _build(t, split: str) -> TextbookOmniglot:
+  splits = load_alphabet_splits(t)
+  if split not in splits:
+    raise ValueError(f"textbook_omniglot has the alphabet splits {sorted(splits)}, not "
+                     f"{split!r} (set eval.split)")
+  return TextbookOmniglot.from_classes(splits[split], t.num_chapters, t.num_ways,
+                                       t.num_support, t.num_query, t.batch_size)
+
+
+def _check(config) -> None:
+  t = config.task
+  check_book_model(config)
+  if (t.num_ways * t.num_support) % t.batch_size:
+    raise ConfigError(f"task.batch_size ({t.batch_size}) must divide task.num_ways * "
+                      f"task.num_support ({t.num_ways} * {t.num_support}): a chapter's "
+                      "support images are read in whole exercises")
+  if config.eval.get("split") not in (None, *SPLITS):
+    raise ConfigError("textbook_omniglot splits alphabets into 'train' (background) and "
+                      "'test' (held out): set eval.split to one of them")
+
+
+TASKS.register(TaskSpec(
+    name="textbook_omniglot", doc="Omniglot books: alphabets as chapters, read class by "
+    "class", build=_build, kinds=("book", "episodes"), target="classification",
+    inputs="image", evaluator="textbook", check=_check,
+    steps=lambda t: t.num_chapters * (t.num_ways * t.num_support // t.batch_size),
+    options=dict(
+        source=Option("zip", choices=loading.SOURCES, doc="Omniglot from the zips or tfds"),
+        data_dir=Option("", doc="where the zips are ('': $METALEARN_OMNIGLOT_DIR)"),
+        cache_dir=Option("", doc="where built splits are cached"),
+        protocol=Option("standard", choices=loading.PROTOCOLS, doc="which alphabets"),
+        image_size=Option(28, ge=4, doc="images are resized to this square size"),
+        num_chapters=Option(5, ge=1, doc="C, alphabets per book"),
+        num_ways=Option(5, ge=2, doc="n, characters per chapter"),
+        num_support=Option(5, ge=1, doc="s, support images per character"),
+        batch_size=Option(5, ge=1, doc="b, images per exercise (divides n * s)"),
+        num_query=Option(5, ge=1, doc="q, query images per character"))))

@@ -43,9 +43,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metalearn.tasks.base import Episode
+from metalearn.registry import Option
+from metalearn.tasks.base import TASKS, BookFamily, Episode, TaskSpec
 from metalearn.tasks.textbook import (BookPrefix, SingleChapterFamily, book_prefix,
-                                      chapter_of_step)
+                                      chapter_of_step, check_book_model)
 
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=[],
@@ -53,7 +54,7 @@ from metalearn.tasks.textbook import (BookPrefix, SingleChapterFamily, book_pref
                                 "num_query", "x_range", "coef_std", "freq_range", "basis_seed",
                                 "noise_std"])
 @dataclasses.dataclass(frozen=True)
-class TextbookRegression:
+class TextbookRegression(BookFamily):
   """Books of compositional regression (see the module docstring for the formulas).
 
   Attributes:
@@ -172,3 +173,27 @@ class TextbookRegression:
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
     mse = self.loss(predictions, targets)
     return {"mse": mse, "loss": mse}
+
+
+TASKS.register(TaskSpec(
+    name="textbook_regression", doc="compositional regression books: chapter c sums the "
+    "first c basis functions",
+    build=lambda t, split: TextbookRegression(
+        t.num_chapters, t.exercises_per_chapter, t.batch_size, t.num_query, tuple(t.x_range),
+        t.coef_std, tuple(t.freq_range), t.basis_seed, t.noise_std),
+    kinds=("book", "episodes"), target="regression", evaluator="textbook",
+    steerable={"book": "discrete"}, check=check_book_model,
+    steps=lambda t: t.num_chapters * t.exercises_per_chapter,
+    options=dict(
+        num_chapters=Option(5, ge=1, doc="C, chapters (and basis functions)"),
+        exercises_per_chapter=Option(10, ge=1, doc="E, exercises per chapter"),
+        batch_size=Option(10, ge=1, doc="b, examples per exercise"),
+        num_query=Option(50, ge=1, doc="Q, held-out query points per chapter"),
+        x_range=Option((-5.0, 5.0), length=2, check=lambda r: r[0] < r[1],
+                       accepts="(low, high) with low < high", doc="input range"),
+        coef_std=Option(1.0, gt=0, doc="sigma_a, the coefficients' scale"),
+        freq_range=Option((0.5, 2.0), length=2, check=lambda r: 0 < r[0] <= r[1],
+                          accepts="(low, high), 0 < low <= high",
+                          doc="range of the basis frequencies"),
+        basis_seed=Option(0, ge=0, lt=2**32, doc="seed of the shared basis"),
+        noise_std=Option(0.0, ge=0, doc="noise on the exercises' targets"))))

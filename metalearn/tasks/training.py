@@ -29,11 +29,15 @@ shape, each task carries the width and depth it uses, and the forward pass masks
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks.base import TASKS, TaskSpec, TrainingFamily
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "gelu": jax.nn.gelu, "swish": jax.nn.swish}
 DATA = ("gaussian_mixture", "teacher", "images")
@@ -63,16 +67,6 @@ class TrainingTask(NamedTuple):
   @property
   def init_rng(self) -> jax.Array:
     return jax.random.wrap_key_data(self.init_key)
-
-
-class TrainingFamily(Protocol):
-  """What every network-training family provides (all pure and jittable)."""
-  batch_size: int
-
-  def sample(self, key: jax.Array) -> TrainingTask: ...
-  def init_params(self, task: TrainingTask) -> Any: ...
-  def batch(self, task: TrainingTask, key: jax.Array, split: str) -> Any: ...
-  def loss(self, params: Any, batch: Any) -> jax.Array: ...
 
 
 def batch_key(task: TrainingTask, split: str, step: jax.Array) -> jax.Array:
@@ -151,7 +145,7 @@ def cross_entropy(logits_BC: jax.Array, labels_B: jax.Array) -> jax.Array:
                    meta_fields=["data", "network", "image_size", "num_classes", "hidden",
                                 "activation", "batch_size", "init_scale", "separation"])
 @dataclasses.dataclass(frozen=True)
-class ClassificationTraining:
+class ClassificationTraining(TrainingFamily):
   """Train a classifier on a stream of fresh batches.
 
   Attributes:
@@ -215,6 +209,39 @@ class ClassificationTraining:
     return cls(data="images", images=jnp.asarray(images, jnp.float32),
                labels=jnp.asarray(np.stack([pad(p[1]) for p in pools]), jnp.int32),
                counts=jnp.asarray(counts, jnp.int32), **kwargs)
+
+  variants = ("wider", "deeper", "other_data", "omniglot_data")
+
+  def variant(self, name: str, config: ml_collections.ConfigDict) -> "ClassificationTraining":
+    """Out-of-family evaluation sets: ``wider`` (4x widths) or ``deeper`` (two more layers)
+    networks, ``other_data`` (teacher labels for a family trained on Gaussian mixtures and vice
+    versa), ``omniglot_data`` (Omniglot characters at 8x8, each character's drawings split 14
+    train / 6 valid; from ``$METALEARN_OMNIGLOT_DIR``)."""
+    if name == "wider":
+      return dataclasses.replace(self, hidden=tuple(4 * w for w in self.hidden))
+    if name == "deeper":
+      return dataclasses.replace(self, hidden=self.hidden + self.hidden[-1:] * 2)
+    if name == "other_data":
+      other = "gaussian_mixture" if self.data == "teacher" else "teacher"
+      return dataclasses.replace(self, data=other, images=None, labels=None, counts=None)
+    if name == "omniglot_data":
+      return self._omniglot()
+    return super().variant(name, config)
+
+  def _omniglot(self) -> "ClassificationTraining":
+    from metalearn.datasets import loading  # pylint: disable=g-import-not-at-top
+    task = ml_collections.ConfigDict(TASKS.get("few_shot").defaults())
+    task.protocol, task.image_size = "mini", 28
+    classes = loading.load_splits(task)["train"]
+    n = self.num_classes
+    train = dataclasses.replace(classes.select(range(n)), images=classes.images[:n, :14],
+                                counts=np.minimum(classes.counts[:n], 14))
+    valid = dataclasses.replace(classes.select(range(n)), images=classes.images[:n, 14:],
+                                counts=np.maximum(classes.counts[:n] - 14, 0))
+    return ClassificationTraining.from_class_images(
+        train, valid, network=self.network, image_size=self.image_size, num_classes=n,
+        hidden=self.hidden, activation=self.activation, batch_size=self.batch_size,
+        init_scale=self.init_scale)
 
   @property
   def input_dim(self) -> int:
@@ -335,3 +362,49 @@ def _pool(classes, size: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]
     ys.append(np.full(len(imgs), label, np.int32))
   order = np.random.default_rng(0).permutation(sum(len(y) for y in ys))
   return np.concatenate(xs)[order], np.concatenate(ys)[order]
+
+
+def _build(t, split: str) -> ClassificationTraining:
+  del split  # a training task's own train / valid streams are its splits
+  kwargs = dict(network=t.network, image_size=t.image_size, num_classes=t.num_classes,
+                hidden=tuple(t.hidden), activation=t.activation, batch_size=t.batch_size,
+                init_scale=t.init_scale, separation=tuple(t.separation))
+  if t.data != "images":
+    return ClassificationTraining(data=t.data, **kwargs)
+  from metalearn.datasets import tfds_images  # pylint: disable=g-import-not-at-top
+  train, valid = (tfds_images.read_classes(t.dataset, split, t.data_dir or None)
+                  for split in t.tfds_splits[:2])
+  return ClassificationTraining.from_class_images(train, valid, **kwargs)
+
+
+def _check(config) -> None:
+  t = config.task
+  if config.curriculum.name and (t.network != "mlp" or not t.hidden
+                                 or len(set(t.hidden)) != 1):
+    raise ConfigError(f"curriculum.name={config.curriculum.name!r} on classification_training "
+                      f"steers the width and depth of an MLP with equal hidden widths; got "
+                      f"task.network={t.network!r}, task.hidden={tuple(t.hidden)} (e.g. "
+                      "task.network='mlp', task.hidden=(64, 64))")
+
+
+TASKS.register(TaskSpec(
+    name="classification_training", doc="train a small classifier on fresh batches (learned "
+    "optimizers)", build=_build, kinds=("training",), inputs="image", evaluator="optimizer",
+    steerable={"training": "box"}, variants=ClassificationTraining.variants, check=_check,
+    options=dict(
+        data=Option("gaussian_mixture", choices=DATA, doc="what the batches are"),
+        network=Option("mlp", choices=NETWORKS, doc="the network trained"),
+        image_size=Option(8, ge=4, doc="inputs are image_size x image_size x 1"),
+        num_classes=Option(10, ge=2, doc="output classes"),
+        hidden=Option((32,), ge=1, element=int, doc="hidden widths (mlp) or channels (conv)"),
+        activation=Option("relu", choices=tuple(ACTIVATIONS), doc="hidden activation"),
+        batch_size=Option(128, ge=1, doc="examples per batch"),
+        init_scale=Option(1.0, gt=0, doc="multiplies the LeCun-normal initialisation"),
+        separation=Option((0.2, 0.6), length=2, check=lambda r: 0 <= r[0] <= r[1],
+                          accepts="(low, high), 0 <= low <= high",
+                          doc="range of the class means' scale (gaussian_mixture)"),
+        dataset=Option("fashion_mnist", check=bool, accepts="a tfds image dataset name",
+                       doc="the images of data='images'"),
+        data_dir=Option("", doc="tfds data directory ('': tfds's default)"),
+        tfds_splits=Option(("train", "test"), length=2, doc="the train and valid streams' "
+                           "tfds splits"))))

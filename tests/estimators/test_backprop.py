@@ -3,7 +3,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from metalearn import estimators, experiment, objectives
-from metalearn.tasks import sample_batch
 from metalearn.unroll import unroll
 
 
@@ -80,6 +79,7 @@ def test_truncation_must_divide_the_unroll(tiny_config):
   try:
     estimators.truncated_backprop(learner, family, objectives.final_loss, 4, 5, 2)
   except ValueError as e:
-    assert "multiple of truncation_length" in str(e)
+    assert ("num_steps (5) must be a multiple of estimator.truncation_length (2): set "
+            "estimator.truncation_length to one of [1, 5]") in str(e)
   else:
     raise AssertionError("expected a ValueError")

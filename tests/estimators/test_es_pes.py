@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from metalearn import estimators, objectives
+from metalearn.learners.base import Learner
+from metalearn.tasks.base import TaskFamily
 from metalearn.tasks.influence_balancing import InfluenceBalancing, NoTasks
 from metalearn.unroll import unroll
 
@@ -53,7 +55,7 @@ def test_pes_is_unbiased_and_truncated_es_is_not():
 
 
 @dataclasses.dataclass(frozen=True)
-class _Nonlinear:
+class _Nonlinear(Learner):
   """s <- tanh(a s + b), loss (s - 0.5)^2: a smooth, non-quadratic unroll."""
 
   def init(self, key):
@@ -89,7 +91,7 @@ def test_es_approaches_backprop_as_sigma_shrinks():
 
 
 @dataclasses.dataclass(frozen=True)
-class _Exploding:
+class _Exploding(Learner):
   """s <- s * growth; tasks with growth 1e30 overflow to inf within a few steps."""
 
   def init(self, key):
@@ -109,7 +111,7 @@ class _Exploding:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Growths:
+class _Growths(TaskFamily):
   """Tasks: growth 1e30 with probability 1/2, else 0.9."""
 
   def sample(self, key):
@@ -138,7 +140,7 @@ def test_nonfinite_trajectories_are_excluded_counted_and_reset():
 
 
 @dataclasses.dataclass(frozen=True)
-class _AlwaysExploding:
+class _AlwaysExploding(TaskFamily):
   """Every task has growth 1e30."""
 
   def sample(self, key):

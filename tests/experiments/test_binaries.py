@@ -54,11 +54,16 @@ def test_meta_train_then_evaluate(tmp_path):
 
 
 def test_bad_config_stops_before_compiling_with_a_clear_message(tmp_path):
-  cases = [("--config.learner.name=mamal", "'learner.name' = 'mamal' is not allowed"),
+  cases = [("--config.learner.name=mamal", "'learner.name' = 'mamal' is not a registered "
+                                           "learner. Did you mean 'maml'?"),
            ("--config.learner.inner_lr=-0.1", "'learner.inner_lr' = -0.1 is not allowed: it "
-                                              "must be a step size > 0"),
-           ("--config.learner.nme=maml", "unknown config key 'learner.nme'. Did you mean "
-                                         "'learner.name'?")]
+                                              "must be a number > 0"),
+           ("--config.learner.inner_lt=0.1", "unknown config key 'learner.inner_lt' for "
+                                             "learner 'maml'. Did you mean 'learner.inner_lr'?"),
+           ("--config.learner.nme=maml", "unknown config key 'learner.nme' for learner "
+                                         "'maml'. Did you mean 'learner.name'?"),
+           ("--config.eval.num_task=5", "unknown config key 'eval.num_task' for evaluator "
+                                        "'few_shot'. Did you mean 'eval.num_tasks'?")]
   for flag, message in cases:
     result = _run("meta_train.py", f"--config={CONFIG}", f"--workdir={tmp_path}", flag)
     assert result.returncode != 0 and message in result.stderr, (flag, result.stderr[-2000:])

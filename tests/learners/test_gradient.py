@@ -106,6 +106,8 @@ def test_reptile_pseudo_gradient_is_theta_minus_mean_adapted(tiny_config):
 
 
 def test_unknown_learner_name():
-  from metalearn.learners import make_gradient_learner
-  with pytest.raises(ValueError, match="choose one of"):
-    make_gradient_learner("mamal", None, None, None, 0.1)
+  from metalearn.learners import LEARNERS  # pylint: disable=g-import-not-at-top
+  from metalearn.registry import ConfigError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ConfigError, match="learner 'mamal' is not a registered learner. Did you "
+                                        "mean 'maml'?"):
+    LEARNERS.get("mamal")

@@ -7,7 +7,7 @@ import pytest
 
 from metalearn.learners import InContextLearner
 from metalearn.learners import icl_baselines as bl
-from metalearn.learners import sequence_models as sm
+from metalearn.models import sequence as sm
 from metalearn.learners.in_context import encode_labels, tokens
 from metalearn.tasks import ProjectedClassification, RegressionPrompts
 from metalearn.unroll import unroll

@@ -33,7 +33,6 @@ same SGD (``anil`` adapts the head only, like ``oml``). Writes ``eval.json``,
 """
 
 import functools
-import json
 import pathlib
 
 import jax
@@ -41,33 +40,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from metalearn import config as config_lib
-from metalearn import evaluation
-from metalearn import experiment as experiment_lib
-from metalearn import models
+from metalearn.evaluators import base
 from metalearn.learners.sequential import SequentialLearner
-from metalearn.tasks import sample_batch
+from metalearn.registry import Option
+from metalearn.tasks import TASKS
 from metalearn.unroll import unroll
 
-_STREAM = 0x7B00C  # evaluation books: fold_in(key(eval.seed), _STREAM), apart from training's
+STREAM = 0x7B00C  # evaluation books: fold_in(key(eval.seed), STREAM), apart from training's
 HIGHER_IS_BETTER = ("accuracy",)
-# How each learner reads a book: (mode, learns per-parameter step sizes).
-READERS = {"sequential": ("full", None), "oml": ("oml", None), "maml": ("full", False),
-           "fomaml": ("full", False), "reptile": ("full", False), "metasgd": ("full", True),
-           "anil": ("oml", False)}
 
 
-def make_reader(config: ml_collections.ConfigDict, book) -> SequentialLearner:
-  """The :class:`SequentialLearner` that reads ``book`` with ``config.learner``'s
-  meta-parameters (sequential, oml, or a MAML-family learner trained on single chapters)."""
-  name = config.learner.name
-  if name not in READERS:
-    raise ValueError(f"learner {name!r} cannot read textbooks; use one of {sorted(READERS)}")
-  mode, learn_lr = READERS[name]
-  learn_lr = config.learner.learn_inner_lr if learn_lr is None else learn_lr
-  init_fn, apply_fn = models.make(config.model, book.input_shape, book.output_dim)
-  return SequentialLearner(init_fn, apply_fn, book.loss, config.learner.inner_lr, mode,
-                           learn_lr)
+def make_book(config: ml_collections.ConfigDict, split: str):
+  """The textbook of ``config.task`` on ``split`` (the book itself, whatever view the learner
+  meta-trained on)."""
+  return TASKS.get(config.task.name, "task.name").build(config.task, split)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -138,7 +124,7 @@ def book_curve(book_NTC: np.ndarray, exercises_per_chapter: int) -> np.ndarray:
 
 
 def _mean_ci(values_N: np.ndarray) -> tuple[list, list]:
-  mean, ci = evaluation.mean_ci95(np.asarray(values_N, np.float64))
+  mean, ci = base.mean_ci95(np.asarray(values_N, np.float64))
   return mean.tolist(), ci.tolist()
 
 
@@ -170,25 +156,18 @@ def summarize(book: dict, alone: dict, exercises_per_chapter: int) -> dict:
   return out
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
-  """Evaluates the newest checkpoint on fresh books; writes ``eval.json`` and the plots."""
-  config = config_lib.validate(config)
-  workdir = pathlib.Path(workdir)
-  exp = experiment_lib.build(config)
-  theta, step = evaluation.load_theta(config, workdir, exp)
-  book = experiment_lib.make_textbook_family(config.task, config.eval.split)
-  reader = make_reader(config, book)
-  key = jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM)
-  k_books, k_init = jax.random.split(key)
-  episodes = jax.jit(sample_batch, static_argnums=2)(book, k_books, config.eval.num_books)
-  thetas = {"meta": theta}
+def evaluate(ctx: base.Context) -> dict:
+  """Reads fresh books of ``eval.split`` with the checkpoint and the baselines."""
+  config = ctx.config
+  book = make_book(config, config.eval.split)
+  reader = ctx.experiment.learner.reader(book)
+  k_books, k_init = jax.random.split(ctx.key)
+  episodes = base.sample(book, k_books, config.eval.num_books)
+  thetas = {"meta": ctx.theta}
   if "random_init" in config.eval.baselines:
     thetas["random_init"] = reader.init(k_init)
-  results = {"hardware": evaluation.hardware(), "checkpoint_step": step,
-             "learner": config.learner.name, "mode": reader.mode, "seed": config.seed,
-             "eval_seed": config.eval.seed, "split": config.eval.split,
-             "num_books": config.eval.num_books, "task": config.task.to_dict(),
-             "num_chapters": book.num_chapters,
+  results = {"mode": reader.mode, "split": config.eval.split,
+             "num_books": config.eval.num_books, "num_chapters": book.num_chapters,
              "exercises_per_chapter": book.exercises_per_chapter,
              "metric": book.primary_metric, "methods": {}}
   for name, th in thetas.items():
@@ -196,11 +175,6 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
     results["methods"][name] = summarize(arrays["book"], arrays["alone"],
                                          book.exercises_per_chapter)
   results["metrics"] = sorted(results["methods"]["meta"])
-  results["plots"] = {}
-  if jax.process_index() != 0:  # every process evaluates (in step with the others); one writes
-    return results
-  (workdir / "eval.json").write_text(json.dumps(results, indent=2))
-  results["plots"] = plot(results, workdir)
   return results
 
 
@@ -276,13 +250,27 @@ def format_table(results: dict, method: str = "meta") -> str:
   return "\n".join(lines)
 
 
-def print_report(results: dict, workdir) -> None:
-  print(f"\nReading {results['num_books']} fresh books ({results['split']} split) of "
-        f"{results['num_chapters']} chapters x {results['exercises_per_chapter']} exercises, "
-        f"checkpoint step {results['checkpoint_step']} (mean ± 95% CI):")
-  for method in results["methods"]:
-    print(f"\n{method}:\n")
-    print(format_table(results, method))
-  print(f"\neval.json: {pathlib.Path(workdir) / 'eval.json'}")
-  for name, path in results["plots"].items():
-    print(f"plot ({name}): {path}")
+def format_report(results: dict) -> str:
+  """:func:`format_table` for every method."""
+  return "\n\n".join(f"{method}:\n\n{format_table(results, method)}"
+                      for method in results["methods"])
+
+
+def _title(results: dict) -> str:
+  return (f"Reading {results['num_books']} fresh books ({results['split']} split) of "
+          f"{results['num_chapters']} chapters x {results['exercises_per_chapter']} exercises, "
+          f"checkpoint step {results['checkpoint_step']} (mean ± 95% CI):")
+
+
+base.register(
+    name="textbook", doc="fresh books read in order: per-chapter progress, forward transfer "
+    "and forgetting", evaluate=evaluate, report=format_report,
+    plots=lambda results, ctx: plot(results, ctx.workdir), title=_title,
+    families=("book",), needs=frozenset({"reads_books"}), stream=STREAM,
+    options=dict(
+        split=Option("test", choices=("train", "validation", "test"),
+                     doc="which books (textbook_omniglot: background or held-out alphabets)"),
+        num_books=Option(100, ge=2, doc="evaluation books"),
+        task_batch_size=Option(50, ge=1, doc="books read at once"),
+        baselines=Option(("random_init",), choices=("random_init",),
+                         doc="the same reader from a fresh initialisation")))

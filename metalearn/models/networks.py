@@ -1,4 +1,5 @@
-"""Networks the learners adapt. Parameters are plain pytrees; the classifier layer is ``head``.
+"""Networks the learners adapt (``mlp``, ``conv4``) and ``none``. Parameters are plain pytrees;
+the classifier layer is ``head``.
 
 Normalisation inside inner loops is explicit (``norm``):
 
@@ -18,11 +19,14 @@ XLA:CPU runs slowly, while im2col becomes a batched matmul; ``experiments/benchm
 measures both.
 """
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from metalearn.models.base import MODELS, ModelSpec, Network
+from metalearn.registry import Option
 
 NORMS = ("batch", "layer", "none")
 CONV_IMPLS = ("xla", "im2col")
@@ -127,25 +131,38 @@ class MLP(nn.Module):
     return x if self.out_dim is None else nn.Dense(self.out_dim, name="head")(x)
 
 
-def _init_apply(module: nn.Module, input_shape: Sequence[int]
-                ) -> tuple[Callable[[jax.Array], dict], Callable[[dict, jax.Array], jax.Array]]:
+def _init_apply(module: nn.Module, input_shape: Sequence[int]) -> Network:
   def init_fn(key):
     return module.init(key, jnp.zeros((2,) + tuple(input_shape)))["params"]
 
   def apply_fn(params, x):
     return module.apply({"params": params}, x)
 
-  return init_fn, apply_fn
+  return Network(init_fn, apply_fn)
 
 
-def make(model_config, input_shape: Sequence[int], out_dim: int | None):
-  """``(init_fn, apply_fn)`` of the network ``model_config.name`` names (``mlp`` or
-  ``conv4``) for inputs of ``input_shape`` (no batch axis)."""
-  m = model_config
-  if m.name == "mlp":
-    module = MLP(tuple(m.hidden), out_dim, m.norm)
-  elif m.name == "conv4":
-    module = Conv4(m.filters, m.num_layers, out_dim, m.norm, m.pool, m.conv_impl)
-  else:
-    raise ValueError(f"unknown model {m.name!r}; choose 'mlp' or 'conv4'")
-  return _init_apply(module, input_shape)
+MODELS.register(ModelSpec(
+    name="mlp", doc="ReLU multilayer perceptron on flattened inputs", kind="network",
+    build=lambda m, input_shape, out_dim: _init_apply(MLP(tuple(m.hidden), out_dim, m.norm),
+                                                      input_shape),
+    options=dict(hidden=Option((40, 40), ge=1, element=int, doc="hidden layer widths"),
+                 norm=Option("none", choices=NORMS, doc="normalisation after each layer"))))
+
+MODELS.register(ModelSpec(
+    name="conv4", doc="the few-shot Conv-4 backbone", kind="network", inputs=("image",),
+    build=lambda m, input_shape, out_dim: _init_apply(
+        Conv4(m.filters, m.num_layers, out_dim, m.norm, m.pool, m.conv_impl), input_shape),
+    options=dict(filters=Option(64, ge=1, doc="channels of every conv layer"),
+                 num_layers=Option(4, ge=1, doc="conv blocks"),
+                 norm=Option("batch", choices=NORMS, doc="normalisation (see above)"),
+                 pool=Option("max", choices=POOLS, doc="2x2 max-pool or stride-2 convs"),
+                 conv_impl=Option("im2col", choices=CONV_IMPLS,
+                                  doc="lax.conv or im2col (same parameters)"))))
+
+
+def _no_model(*args, **kwargs):
+  raise TypeError("model 'none' has no network: the learner trains the task's own network")
+
+
+MODELS.register(ModelSpec(name="none", doc="no model (learned optimizers train the task's "
+                          "network)", kind="none", inputs=(), build=_no_model))

@@ -3,7 +3,8 @@
 import numpy as np
 
 from metalearn import config as config_lib
-from metalearn import lopt_evaluation as le
+from metalearn import experiment
+from metalearn.evaluators import optimizer as le
 
 
 def test_smooth_is_a_trailing_mean():
@@ -37,7 +38,7 @@ def test_bars_read_the_results():
 def test_evaluation_sets_follow_the_config():
   c = config_lib.default_config("classification_training", "none", "mlp_lopt")
   c.eval.ood = ("wider", "deeper", "other_data", "long_horizon")
-  sets = le.evaluation_sets(c)
+  sets = le.evaluation_sets(c, experiment.make_family(c))
   assert sets["wider"][0].hidden == (128,) and sets["deeper"][0].hidden == (32, 32, 32)
   assert sets["other_data"][0].data == "teacher"  # the family is a Gaussian mixture
   assert sets["long_horizon"][1] == 5 * sets["in_family"][1]
@@ -46,7 +47,7 @@ def test_evaluation_sets_follow_the_config():
 def test_omniglot_evaluation_set_splits_each_characters_drawings(omniglot_dir):
   c = config_lib.default_config("classification_training", "none", "mlp_lopt")
   c.eval.ood = ("omniglot_data",)
-  family, horizon = le.evaluation_sets(c)["omniglot_data"]
+  family, horizon = le.evaluation_sets(c, experiment.make_family(c))["omniglot_data"]
   assert family.images.shape == (2, 140, 8, 8, 1)  # 10 characters x (14 train | 6 valid) drawings
   np.testing.assert_array_equal(family.counts, [140, 60])
   assert sorted(np.unique(np.asarray(family.labels[0]))) == list(range(10))

@@ -13,7 +13,7 @@ import pytest
 
 from metalearn import config as config_lib
 from metalearn import experiment
-from metalearn import textbook_evaluation as te
+from metalearn.evaluators import textbook as te
 from metalearn.tasks import sample_batch
 from tests.conftest import ROOT
 
@@ -59,8 +59,9 @@ def read():
   """Books of ``textbook.py:regression,tiny`` read as its evaluation reads them (the same
   compiled programs, which the end-to-end run below then finds in the session's cache)."""
   config = _config()
-  book = experiment.make_textbook_family(config.task, "test")
-  reader = te.make_reader(config, book)
+  config = config_lib.validate(config)
+  book = te.make_book(config, "test")
+  reader = experiment.build(config).learner.reader(book)
   episodes = jax.jit(sample_batch, static_argnums=2)(book, jax.random.key(1),
                                                      config.eval.num_books)
   theta = reader.init(jax.random.key(0))
@@ -94,21 +95,29 @@ def _set(**changes):
 
 
 def _sinusoid_task(c):
-  c.task, c.eval = config_lib.TASKS["sinusoid"], config_lib.default_config().eval
+  c.task, c.eval = dict(name="sinusoid"), dict()
 
 
 def _protonet(c):
-  c.learner = config_lib.learner_defaults("protonet")
+  c.learner = dict(name="protonet")
 
 
 @pytest.mark.parametrize("change,message", [
-    (_sinusoid_task, "learner.name='sequential' reads whole books"),
-    (_protonet, "is read in order by the learners ['sequential', 'oml']"),
+    (_sinusoid_task, "learner.name='sequential', task.name='sinusoid' do not go together: the "
+     "learner learns on 'book' families, the task is taken as 'episodes'; tasks for learner "
+     "'sequential': "
+     "['textbook_omniglot', 'textbook_regression']"),
+    (_protonet, "the learner handles 'classification' targets, the task's are 'regression'; "
+     "tasks for learner 'protonet': ['few_shot', 'textbook_omniglot'], learners for task "
+     "'textbook_regression': ['anil', 'fomaml', 'maml', 'metasgd', 'oml', 'reptile', "
+     "'sequential']"),
     (_set(**{"model.norm": "batch"}), "set model.norm to 'layer' or 'none'"),
     (_set(**{"estimator.name": "truncated_backprop", "estimator.truncation_length": 5}),
-     "a book's exercises (num_chapters * exercises) = 12 must be a multiple of "
-     "estimator.truncation_length (5)"),
-    (_set(**{"estimator.name": "reptile"}), "learner.name='reptile' and estimator.name="),
+     "the inner steps of learner 'sequential' on this task (12) must be a multiple of "
+     "estimator.truncation_length (5): set estimator.truncation_length to one of "
+     "[1, 2, 3, 4, 6, 12]"),
+    (_set(**{"estimator.name": "reptile"}), "estimator.name='reptile', learner.name='sequential' "
+     "do not go together: the estimator needs a learner that is 'sgd_from_init'"),
     (_set(**{"task.freq_range": (0.0, 1.0)}), "'task.freq_range' = (0.0, 1.0) is not allowed"),
     (_set(**{"eval.num_books": 1}), "'eval.num_books' = 1 is not allowed"),
 ])

@@ -1,30 +1,8 @@
-"""Meta-objectives: a learning curve ``L_0, ..., L_T`` (query losses) to a scalar to minimise.
+"""Progress objectives: how much and how fast the learner improves, the thesis of this library.
 
-Success objectives score where the learner ends up; *progress* objectives score how much and how
-fast it improves, the thesis of this library. Every progress objective below is returned
-negated (meta-training minimises), holds :math:`L_0` (and any reference curve) constant with
-``stop_gradient`` (otherwise a learner could score progress by starting worse), and is
-:math:`0` for a learner that does not move.
-
-``final``
-  :math:`L_T`, the MAML objective: only where the learner ends up counts.
-
-``mean``
-  :math:`\\frac{1}{T}\\sum_{t=1}^{T} L_t`, the area under the curve after learning starts;
-  rewards reaching a low loss early as well as ending low.
-
-``late_mean`` (time-weighted mean)
-  :math:`\\frac{1}{T}\\sum_{t=1}^{T} \\frac{2t}{T+1} L_t`: the area under the curve with
-  weights growing linearly over the horizon (their mean is 1), so ending low counts more than
-  getting low early while every step still carries signal. It needs the steps' places in the
-  whole horizon: truncated estimators score a segment starting at step ``s`` of a ``T``-step
-  horizon with the same weights :math:`2(s+i)/(T+1)` (:func:`score`), so the segments' scores
-  average to the whole curve's.
-
-``mean_all``
-  :math:`\\frac{1}{T+1}\\sum_{t=0}^{T} L_t`, including the loss before learning: for in-context
-  learners, the loss of every prediction in the prompt, the zero-shot one too (Garg et al.'s
-  training loss).
+Every progress objective below is returned negated (meta-training minimises), holds :math:`L_0`
+(and any reference curve) constant with ``stop_gradient`` (otherwise a learner could score
+progress by starting worse), and is :math:`0` for a learner that does not move.
 
 ``progress`` (area under the normalised learning curve)
   .. math::  P = \\frac{1}{T}\\sum_{t=1}^{T} \\frac{L_0 - L_t}{L_0 - L_\\mathrm{ref}},
@@ -64,50 +42,13 @@ Why not the plain sum of one-step improvements? It telescopes,
 the last step scores the same as learning at once), so it rewards success, not speed, and its
 gradient in :math:`L_0` again pays a learner for a worse start. ``discounted_progress`` with
 :math:`\\gamma = 1` is exactly that sum (normalised); :math:`\\gamma < 1` breaks the telescope.
-
-Every objective maps a curve ``[..., T + 1]`` to ``[...]``; average over tasks outside.
 """
-
-import functools
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-Objective = Callable[[jax.Array], jax.Array]
-
-
-def final_loss(curve: jax.Array) -> jax.Array:
-  """:math:`L_T`."""
-  return curve[..., -1]
-
-
-def mean_loss(curve: jax.Array) -> jax.Array:
-  """:math:`\\frac{1}{T}\\sum_{t=1}^{T} L_t`."""
-  return jnp.mean(curve[..., 1:], axis=-1)
-
-
-def late_mean_loss(curve: jax.Array, start=0, horizon: int | None = None) -> jax.Array:
-  """:math:`\\frac{1}{T}\\sum_{t=1}^{T} \\frac{2t}{T+1} L_t` of a whole curve, or of a segment
-  whose first entry is step ``start`` of a ``horizon``-step run (``start`` may be traced)."""
-  steps = curve.shape[-1] - 1
-  horizon = steps if horizon is None else horizon
-  t = jnp.asarray(start, curve.dtype)[..., None] + jnp.arange(1, steps + 1, dtype=curve.dtype)
-  return jnp.mean(curve[..., 1:] * (2.0 * t / (horizon + 1)), axis=-1)
-
-
-def score(objective: Objective, curve: jax.Array, start, horizon: int) -> jax.Array:
-  """``objective`` of a segment of a run: the segment's first entry is step ``start`` (traced
-  is fine) of a ``horizon``-step run. Objectives that weigh steps by their place in the run
-  (:data:`TIME_AWARE`) get both; the others see the segment as a curve."""
-  if getattr(objective, "func", objective) in TIME_AWARE:
-    return objective(curve, start=start, horizon=horizon)
-  return objective(curve)
-
-
-def mean_all_loss(curve: jax.Array) -> jax.Array:
-  """:math:`\\frac{1}{T+1}\\sum_{t=0}^{T} L_t`."""
-  return jnp.mean(curve, axis=-1)
+from metalearn.objectives.base import OBJECTIVES, ObjectiveSpec
+from metalearn.registry import ConfigError, Option
 
 
 def _start(curve: jax.Array) -> jax.Array:
@@ -151,30 +92,18 @@ def relative_improvement(curve: jax.Array, reference: jax.Array) -> jax.Array:
   return jnp.mean((ref - curve[..., 1:]) / ref, axis=-1)
 
 
-OBJECTIVES: dict[str, Objective] = {
-    "final": final_loss,
-    "mean": mean_loss,
-    "late_mean": late_mean_loss,
-    "mean_all": mean_all_loss,
-    "progress": progress,
-    "log_progress": log_progress,
-    "discounted_progress": discounted_progress,
-}
-
-# Objectives that weigh each step by its place in the whole run (:func:`score`).
-TIME_AWARE = frozenset({late_mean_loss})
-
-# The options each objective takes (config keys under ``objective_options``).
-OPTIONS = {"progress": ("reference_loss",), "discounted_progress": ("discount",)}
+def _check_progress(config) -> None:
+  if config.objective.reference_loss > 0 and config.baseline:
+    raise ConfigError("objective.reference_loss is a loss; with baseline='initial' the curve "
+                      "is a ratio to the baseline: set objective.reference_loss=0")
 
 
-def get_objective(name: str, **options) -> Objective:
-  """The objective ``name`` (one of :data:`OBJECTIVES`) with ``options`` bound.
-
-  Options an objective does not take are ignored, so one config block can hold all of them
-  (``reference_loss`` for ``progress``, ``discount`` for ``discounted_progress``).
-  """
-  if name not in OBJECTIVES:
-    raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}")
-  bound = {k: v for k, v in options.items() if k in OPTIONS.get(name, ())}
-  return functools.partial(OBJECTIVES[name], **bound) if bound else OBJECTIVES[name]
+OBJECTIVES.register(ObjectiveSpec(
+    name="progress", fn=progress, doc="area under the normalised learning curve",
+    check=_check_progress,
+    options=dict(reference_loss=Option(0.0, ge=0, doc="L_ref, the best loss reachable"))))
+OBJECTIVES.register(ObjectiveSpec(name="log_progress", fn=log_progress,
+                                  doc="area under log(L_0 / L_t)"))
+OBJECTIVES.register(ObjectiveSpec(
+    name="discounted_progress", fn=discounted_progress, doc="discounted one-step improvements",
+    options=dict(discount=Option(0.9, gt=0, le=1, doc="gamma, the per-step discount"))))

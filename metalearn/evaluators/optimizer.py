@@ -22,7 +22,6 @@ reach the learned optimizer's final (smoothed) training loss, over the horizon; 
 the learned optimizer gets there faster.
 """
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -34,60 +33,29 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from metalearn import config as config_lib
-from metalearn import evaluation
-from metalearn import experiment as experiment_lib
-from metalearn.datasets import loading
+from metalearn.evaluators import base
 from metalearn.learners import OptimizerLearner, adam_rule, sgd_momentum_rule
-from metalearn.tasks import ClassificationTraining, sample_batch
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks import TASKS, ClassificationTraining, sample_batch
 from metalearn.unroll import unroll
 
-_STREAM = 0x10F7  # evaluation tasks: fold_in(key(eval.seed), _STREAM), apart from training's
+STREAM = 0x10F7  # evaluation tasks: fold_in(key(eval.seed), STREAM), apart from training's
 # One instance each: the rules are static arguments of the compiled evaluation.
 BASELINES = {"adam": adam_rule(), "sgd_momentum": sgd_momentum_rule()}
 SMOOTH = 20  # steps of the moving average applied to training curves for the speedup
 
 
-def evaluation_sets(config: ml_collections.ConfigDict) -> dict[str, tuple[object, int]]:
-  """``name -> (family, horizon)``: ``in_family`` and each of ``eval.ood``."""
-  family = experiment_lib.make_family(config)
+def evaluation_sets(config: ml_collections.ConfigDict, family) -> dict[str, tuple[object, int]]:
+  """``name -> (family, horizon)``: ``in_family`` and each of ``eval.ood`` (the family's
+  :meth:`~metalearn.tasks.TrainingFamily.variant` sets, or ``long_horizon``)."""
   T = config.learner.num_inner_steps
   sets = {"in_family": (family, T)}
   for name in config.eval.ood:
     if name == "long_horizon":
       sets[name] = (family, T * config.eval.horizon_multiplier)
-      continue
-    if not isinstance(family, ClassificationTraining):
-      raise ValueError(f"eval.ood {name!r} needs task.name='classification_training'; only "
-                       "'long_horizon' applies to other task families")
-    if name == "wider":
-      sets[name] = (dataclasses.replace(family, hidden=tuple(4 * w for w in family.hidden)), T)
-    elif name == "deeper":
-      sets[name] = (dataclasses.replace(family, hidden=family.hidden + family.hidden[-1:] * 2),
-                    T)
-    elif name == "other_data":
-      other = "gaussian_mixture" if family.data == "teacher" else "teacher"
-      sets[name] = (dataclasses.replace(family, data=other, images=None, labels=None,
-                                        counts=None), T)
-    elif name == "omniglot_data":
-      sets[name] = (_omniglot_family(config, family), T)
+    else:
+      sets[name] = (family.variant(name, config), T)
   return sets
-
-
-def _omniglot_family(config, family):
-  """Omniglot characters as classes, each character's drawings split 14 train / 6 valid."""
-  task = ml_collections.ConfigDict(dict(config_lib.TASKS["few_shot"]))
-  task.protocol, task.image_size = "mini", 28
-  classes = loading.load_splits(task)["train"]
-  n = family.num_classes
-  train = dataclasses.replace(classes.select(range(n)), images=classes.images[:n, :14],
-                              counts=np.minimum(classes.counts[:n], 14))
-  valid = dataclasses.replace(classes.select(range(n)), images=classes.images[:n, 14:],
-                              counts=np.maximum(classes.counts[:n] - 14, 0))
-  return ClassificationTraining.from_class_images(
-      train, valid, network=family.network, image_size=family.image_size, num_classes=n,
-      hidden=family.hidden, activation=family.activation, batch_size=family.batch_size,
-      init_scale=family.init_scale)
 
 
 def trajectories(learner: OptimizerLearner, thetas, tasks, num_steps: int, valid_batches: int):
@@ -158,8 +126,8 @@ def _summary(curves, valid) -> dict:
   finite = np.isfinite(curves).all(-1) & np.isfinite(valid)
   mean_train = np.mean(curves[..., 1:], -1)
   with np.errstate(invalid="ignore"):
-    v_mean, v_ci = evaluation.mean_ci95(np.where(finite, valid, np.nan)[:, None])
-    m_mean, m_ci = evaluation.mean_ci95(np.where(finite, mean_train, np.nan)[:, None])
+    v_mean, v_ci = base.mean_ci95(np.where(finite, valid, np.nan)[:, None])
+    m_mean, m_ci = base.mean_ci95(np.where(finite, mean_train, np.nan)[:, None])
   return {"final_valid": float(v_mean[0]), "final_valid_ci95": float(v_ci[0]),
           "mean_train": float(m_mean[0]), "mean_train_ci95": float(m_ci[0]),
           "diverged": int(np.sum(~finite)),
@@ -217,28 +185,16 @@ def _describe(family) -> str:
   return f"({family})"
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
-  """Evaluates the newest checkpoint in ``workdir``; writes ``eval.json``, ``eval.md`` and
-  ``learning_curves.png`` (process 0)."""
-  config = config_lib.validate(config)
-  workdir = pathlib.Path(workdir)
-  exp = experiment_lib.build(config)
-  theta, step = evaluation.load_theta(config, workdir, exp)
-  rule = experiment_lib.make_rule_from_config(config)
-  key = jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM)
-  results = {"hardware": evaluation.hardware(), "checkpoint_step": step,
-             "learner": config.learner.name, "seed": config.seed,
-             "eval_seed": config.eval.seed, "num_tasks": config.eval.num_tasks,
-             "lrs": list(config.eval.lrs), "report_lrs": list(config.eval.report_lrs),
-             "sets": {}}
-  for i, (name, (family, T)) in enumerate(evaluation_sets(config).items()):
+def evaluate(ctx: base.Context) -> dict:
+  """Every evaluation set, the learned optimizer beside every baseline step size."""
+  config, exp = ctx.config, ctx.experiment
+  results = {"num_tasks": config.eval.num_tasks, "lrs": list(config.eval.lrs),
+             "report_lrs": list(config.eval.report_lrs), "sets": {}}
+  for i, (name, (family, T)) in enumerate(evaluation_sets(config, exp.family).items()):
     logging.info("Evaluating %s on %s (%d steps)", config.learner.name, name, T)
-    results["sets"][name] = evaluate_set(config, theta, rule, family, T,
-                                         jax.random.fold_in(key, i), workdir / "baselines")
-  if jax.process_index() == 0:
-    (workdir / "eval.json").write_text(json.dumps(results, indent=2))
-    (workdir / "eval.md").write_text(format_report(results))
-    plot_curves(results, workdir / "learning_curves.png")
+    results["sets"][name] = evaluate_set(config, ctx.theta, exp.learner.rule, family, T,
+                                         jax.random.fold_in(ctx.key, i),
+                                         ctx.workdir / "baselines")
   return results
 
 
@@ -293,11 +249,13 @@ def plot_curves(results: dict, path: pathlib.Path) -> pathlib.Path:
   return path
 
 
-def print_report(results: dict, workdir) -> None:
-  print(f"\nLearned optimizer {results['learner']} (checkpoint step "
-        f"{results['checkpoint_step']}) vs hand-designed optimizers:\n")
-  print(format_report(results))
-  print(f"eval.json: {pathlib.Path(workdir) / 'eval.json'}")
+def _title(results: dict) -> str:
+  return (f"Learned optimizer {results['learner']} (checkpoint step "
+          f"{results['checkpoint_step']}) vs hand-designed optimizers:")
+
+
+def _plots(results: dict, ctx: base.Context) -> dict:
+  return {"learning_curves": plot_curves(results, ctx.workdir / "learning_curves.png")}
 
 
 def bars(results: dict) -> list[tuple[str, bool, str]]:
@@ -331,16 +289,18 @@ def checkpoint_quality(config, workdir: str | pathlib.Path) -> list[dict]:
   from metalearn import reporting  # pylint: disable=g-import-not-at-top
   from metalearn.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
   from metalearn import train as train_lib  # pylint: disable=g-import-not-at-top
+  from metalearn import config as config_lib  # pylint: disable=g-import-not-at-top
+  from metalearn import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.validate(config)
   workdir = pathlib.Path(workdir)
   exp = experiment_lib.build(config)
-  rule = experiment_lib.make_rule_from_config(config)
-  family, T = evaluation_sets(config)["in_family"]
+  rule = exp.learner.rule
+  family, T = evaluation_sets(config, exp.family)["in_family"]
   seconds = reporting.train_seconds_by_step(workdir)
   checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
   target = train_lib.init_state(exp, config.seed)
   rows = []
-  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM), 0)
+  key = jax.random.fold_in(base.eval_key(config, STREAM), 0)
   for step in checkpointer.steps():
     state = checkpointer.restore(step, target)
     s = evaluate_set(config, state.theta, rule, family, T, key, workdir / "baselines")
@@ -352,3 +312,33 @@ def checkpoint_quality(config, workdir: str | pathlib.Path) -> list[dict]:
     rows.append(row)
   checkpointer.close()
   return rows
+
+
+def _check(config) -> None:
+  variants = TASKS.get(config.task.name).variants
+  for name in config.eval.ood:
+    if name != "long_horizon" and name not in variants:
+      raise ConfigError(f"config key 'eval.ood' names {name!r}, which task "
+                        f"{config.task.name!r} does not offer; it offers "
+                        f"{list(variants) + ['long_horizon']}")
+  if not set(config.eval.report_lrs) <= set(config.eval.lrs):
+    raise ConfigError(f"config key 'eval.report_lrs' = {tuple(config.eval.report_lrs)} must be "
+                      f"step sizes of eval.lrs ({tuple(config.eval.lrs)})")
+
+
+base.register(
+    name="optimizer", doc="a learned optimizer beside tuned Adam and SGD on held-out training "
+    "tasks", evaluate=evaluate, report=format_report, plots=_plots, title=_title,
+    families=("training",), stream=STREAM, check=_check,
+    options=dict(
+        num_tasks=Option(16, ge=2, doc="held-out tasks per evaluation set"),
+        num_tuning_tasks=Option(8, ge=1, doc="tasks the baselines' step size is tuned on"),
+        baselines=Option(("adam", "sgd_momentum"), choices=tuple(BASELINES),
+                         doc="hand-designed optimizers"),
+        lrs=Option((1e-4, 3.2e-4, 1e-3, 3.2e-3, 1e-2, 3.2e-2, 1e-1), gt=0, length=(1, None),
+                   doc="the baselines' step-size grid"),
+        ood=Option(("wider", "deeper", "other_data", "long_horizon"), element=str,
+                   doc="out-of-family sets: the task's variants, or 'long_horizon'"),
+        horizon_multiplier=Option(5, ge=1, doc="long_horizon's horizon over the trained one"),
+        valid_batches=Option(8, ge=1, doc="fresh batches of the final validation loss"),
+        report_lrs=Option((1e-3, 3.2e-3), gt=0, doc="Adam step sizes the bars compare with")))

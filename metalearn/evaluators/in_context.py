@@ -23,7 +23,6 @@ final size (the step ``num_steps``).
 """
 
 import dataclasses
-import json
 import pathlib
 
 from absl import logging
@@ -32,20 +31,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from metalearn import config as config_lib
-from metalearn import evaluation
-from metalearn import experiment as experiment_lib
+from metalearn.evaluators import base
 from metalearn.learners import icl_baselines as bl
-from metalearn.tasks import sample_batch
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks import TASKS
 
-_STREAM = 0x1C1  # evaluation prompts: fold_in(key(eval.seed), _STREAM), apart from training's
+STREAM = 0x1C1  # evaluation prompts: fold_in(key(eval.seed), STREAM), apart from training's
 GD_LRS = np.geomspace(0.01, 30.0, 71)  # the gd baseline's step-size grid, refined around its best
 MAX_TUNING_PROMPTS = 4096  # gd's step size is tuned on min(this, 4 x eval.num_tasks) prompts
 
 
 def evaluation_sets(config: ml_collections.ConfigDict, family) -> dict:
   """``name -> family``: what the learner is evaluated on."""
-  family = family.at_step(config.num_steps) if hasattr(family, "at_step") else family
+  family = family.at_step(config.num_steps)
   if family.is_classification:
     return {"seen": family, "unseen": family.with_tasks(0)}
   sets = {"in_distribution": family}
@@ -68,7 +66,8 @@ def _baseline_fns(config, family, tune_prompts) -> dict:
         if not np.isfinite(lr):
           raise FloatingPointError(f"the gd baseline diverged at every step size of "
                                    f"[{GD_LRS[0]}, {GD_LRS[-1]}] with {s} step(s): widen "
-                                   "icl_evaluation.GD_LRS or drop 'gd' from eval.baselines")
+                                   "metalearn.evaluators.in_context.GD_LRS or drop 'gd' from "
+                                   "eval.baselines")
         fns[f"gd_{s}"] = (lambda s, lr: lambda x, y: bl.gradient_descent(x, y, s, lr))(s, lr)
     elif name == "ridge":
       lam = max(family.noise_std ** 2, 1e-6)
@@ -108,36 +107,30 @@ def alignment(model_fn, gd_fn, prompts, batch_size: int) -> dict:
     cos = g_m @ g_g / (jnp.linalg.norm(g_m) * jnp.linalg.norm(g_g) + 1e-12)
     return cos, jnp.square(y_m - y_g)
   cos, dist = jax.jit(lambda ps: jax.lax.map(one, ps, batch_size=batch_size))(prompts)
-  return {"cosine": float(jnp.mean(cos)), "cosine_ci95": float(evaluation.mean_ci95(
+  return {"cosine": float(jnp.mean(cos)), "cosine_ci95": float(base.mean_ci95(
       np.asarray(cos))[1]), "squared_distance": float(jnp.mean(dist))}
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
-  """Evaluates the newest checkpoint; writes ``eval.json`` and one plot per evaluation set."""
-  config = config_lib.validate(config)
-  workdir = pathlib.Path(workdir)
-  exp = experiment_lib.build(config)
-  theta, step = evaluation.load_theta(config, workdir, exp)
-  key = jax.random.fold_in(jax.random.key(config.eval.seed), _STREAM)
-  results = {"hardware": evaluation.hardware(), "checkpoint_step": step, "seed": config.seed,
-             "eval_seed": config.eval.seed, "num_tasks": config.eval.num_tasks,
-             "task": config.task.to_dict(), "model": config.model.to_dict(),
+def evaluate(ctx: base.Context) -> dict:
+  """Every evaluation set: the learner and the baselines at each number of examples."""
+  from metalearn import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
+  config, theta = ctx.config, ctx.theta
+  results = {"num_tasks": config.eval.num_tasks, "model": config.model.to_dict(),
              "layout": config.learner.layout, "report_points": list(config.eval.report_points),
              "sets": {}}
-  sample = jax.jit(sample_batch, static_argnums=2)
-  for i, (set_name, family) in enumerate(evaluation_sets(config, exp.family).items()):
-    k_eval, k_tune = jax.random.split(jax.random.fold_in(key, i))
-    prompts = sample(family, k_eval, config.eval.num_tasks)
+  for i, (set_name, family) in enumerate(evaluation_sets(config, ctx.experiment.family).items()):
+    k_eval, k_tune = jax.random.split(jax.random.fold_in(ctx.key, i))
+    prompts = base.sample(family, k_eval, config.eval.num_tasks)
     learner = experiment_lib.make_learner(config, family)
-    methods = {"model": lambda x, y: learner.predict_prompt(theta, x, y)}
-    tune = sample(family, k_tune, min(MAX_TUNING_PROMPTS, 4 * config.eval.num_tasks))
+    methods = {"model": lambda x, y, learner=learner: learner.predict_prompt(theta, x, y)}
+    tune = base.sample(family, k_tune, min(MAX_TUNING_PROMPTS, 4 * config.eval.num_tasks))
     methods.update(_baseline_fns(config, family, tune))
     entry = {"metric": family.primary_metric, "methods": {}}
     for name, fn in methods.items():
       per = _per_position(fn, family, prompts, config.eval.task_batch_size)
       m = {}
       for k, v in per.items():
-        mean, ci = evaluation.mean_ci95(v)
+        mean, ci = base.mean_ci95(v)
         m[k], m[f"{k}_ci95"] = mean.tolist(), ci.tolist()
       m["num_nonfinite"] = int(np.sum(~np.isfinite(per[family.primary_metric])))
       if m["num_nonfinite"]:
@@ -149,14 +142,15 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
       entry["alignment"] = alignment(methods["model"], methods["gd_1"], prompts,
                                      config.eval.task_batch_size)
     results["sets"][set_name] = entry
-  results["plots"] = {}
-  if jax.process_index() != 0:  # every process evaluates (in step with the others); one writes
-    return results
-  (workdir / "eval.json").write_text(json.dumps(results, indent=2))
-  for set_name, entry in results["sets"].items():
-    path = workdir / f"{entry['metric']}_vs_examples_{set_name}.png"
-    results["plots"][set_name] = str(plot(entry, f"{config.task.name}: {set_name}", path))
   return results
+
+
+def _plots(results: dict, ctx: base.Context) -> dict:
+  out = {}
+  for set_name, entry in results["sets"].items():
+    path = ctx.workdir / f"{entry['metric']}_vs_examples_{set_name}.png"
+    out[set_name] = plot(entry, f"{ctx.config.task.name}: {set_name}", path)
+  return out
 
 
 def plot(entry: dict, title: str, path: pathlib.Path) -> pathlib.Path:
@@ -199,10 +193,49 @@ def format_table(results: dict) -> str:
   return "\n".join(lines)
 
 
-def print_report(results: dict, workdir) -> None:
-  print(f"\nIn-context learning curves on {results['num_tasks']} fresh prompts per set "
-        f"(mean ± 95% CI), checkpoint step {results['checkpoint_step']}:\n")
-  print(format_table(results))
-  print(f"eval.json: {pathlib.Path(workdir) / 'eval.json'}")
-  for name, path in results["plots"].items():
-    print(f"plot ({name}): {path}")
+def _title(results: dict) -> str:
+  return (f"In-context learning curves on {results['num_tasks']} fresh prompts per set "
+          f"(mean ± 95% CI), checkpoint step {results['checkpoint_step']}:")
+
+
+REGRESSION_BASELINES = ("least_squares", "ridge", "averaging", "knn_3", "lasso", "gd", "bayes")
+CLASSIFICATION_BASELINES = ("logistic_regression",)
+OOD_SETS = ("scaled_x", "skewed_covariance", "noisy_labels")
+
+
+def _check(config) -> None:
+  e, t = config.eval, config.task
+  regression = TASKS.get(t.name).target == "regression"
+  allowed = REGRESSION_BASELINES if regression else CLASSIFICATION_BASELINES
+  if not set(e.baselines) <= set(allowed):
+    raise ConfigError(f"config key 'eval.baselines' = {tuple(e.baselines)}: {t.name} prompts "
+                      f"take baselines from {list(allowed)}")
+  if "bayes" in e.baselines and t.get("function_class") != "linear_pool":
+    raise ConfigError("eval.baselines 'bayes' (the discrete-prior Bayes estimator) needs "
+                      "task.function_class='linear_pool'")
+  if e.ood and not regression:
+    raise ConfigError(f"config key 'eval.ood': out-of-distribution prompt sets are for "
+                      f"regression prompts; set eval.ood=() for {t.name}")
+  steps = TASKS.get(t.name).steps(t)
+  if max(e.report_points) > steps:
+    raise ConfigError(f"config key 'eval.report_points' = {tuple(e.report_points)} must be "
+                      f"below task.num_points ({steps + 1})")
+
+
+base.register(
+    name="in_context", doc="in-context learning curves beside classical learners on the same "
+    "prompts", evaluate=evaluate, report=format_table, plots=_plots, title=_title,
+    families=("prompts",), stream=STREAM, check=_check,
+    options=dict(
+        num_tasks=Option(1280, ge=2, doc="evaluation prompts per set"),
+        task_batch_size=Option(256, ge=1, doc="prompts evaluated at once"),
+        baselines=Option(("least_squares", "averaging", "knn_3"),
+                         choices=REGRESSION_BASELINES + CLASSIFICATION_BASELINES,
+                         doc="classical learners on the same prompts (regression: "
+                         f"{', '.join(REGRESSION_BASELINES)}; classification: "
+                         "logistic_regression)"),
+        gd_steps=Option((1, 2, 3), ge=1, element=int, doc="steps of the gd baselines"),
+        report_points=Option((0, 1, 2, 5, 10), ge=0, length=(1, None), element=int,
+                             doc="the table's numbers of in-context examples"),
+        ood=Option((), choices=OOD_SETS, element=str,
+                   doc="out-of-distribution prompt sets (regression)")))

@@ -1,5 +1,6 @@
 """Sequence models for in-context learners (flax linen), each mapping one prompt's tokens
-``[L, D_in]`` to outputs ``[L, D_out]``; batch over prompts with ``vmap``.
+``[L, D_in]`` to outputs ``[L, D_out]``; batch over prompts with ``vmap``. Registered as
+``transformer``, ``lstm`` and ``lsa``.
 
 * :class:`Transformer`: GPT-2 style causal transformer (pre-LayerNorm, learned positions,
   GELU MLP), read-in and read-out linear layers as in Garg et al. (2022).
@@ -14,6 +15,9 @@
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from metalearn.models.base import MODELS, ModelSpec
+from metalearn.registry import ConfigError, Option
 
 
 class _Block(nn.Module):
@@ -91,3 +95,36 @@ class LinearSelfAttention(nn.Module):
       s_EE = ctx.T @ ctx / jnp.maximum(num_context, 1)
       tokens = tokens + tokens @ (w_pv @ s_EE @ w_kq).T
     return tokens[context_NE.shape[0]:]
+
+
+def _check_transformer(config) -> None:
+  m = config.model
+  if m.width % m.num_heads:
+    raise ConfigError(f"model.width ({m.width}) must be a multiple of model.num_heads "
+                      f"({m.num_heads})")
+
+
+MODELS.register(ModelSpec(
+    name="transformer", doc="GPT-2 style causal transformer", kind="sequence",
+    layouts=("interleaved", "packed"), check=_check_transformer,
+    build=lambda m, input_shape, out_dim, max_len: Transformer(
+        m.width, m.num_layers, m.num_heads, out_dim, max_len, m.mlp_ratio),
+    options=dict(width=Option(64, ge=1, doc="model width"),
+                 num_layers=Option(3, ge=1, doc="transformer blocks"),
+                 num_heads=Option(2, ge=1, doc="attention heads (divide width)"),
+                 mlp_ratio=Option(4, ge=1, doc="MLP width / model width"))))
+
+MODELS.register(ModelSpec(
+    name="lstm", doc="stacked LSTM over the tokens", kind="sequence",
+    layouts=("interleaved", "packed"),
+    build=lambda m, input_shape, out_dim, max_len: LSTM(m.width, m.num_layers, out_dim),
+    options=dict(width=Option(64, ge=1, doc="LSTM units"),
+                 num_layers=Option(1, ge=1, doc="stacked LSTMs"))))
+
+MODELS.register(ModelSpec(
+    name="lsa", doc="linear self-attention (von Oswald et al. 2023)", kind="sequence",
+    layouts=("prefix",),
+    build=lambda m, input_shape, out_dim, max_len: LinearSelfAttention(m.num_layers,
+                                                                       m.init_scale),
+    options=dict(num_layers=Option(1, ge=1, doc="LSA layers"),
+                 init_scale=Option(0.01, gt=0, doc="scale of the initial weights"))))

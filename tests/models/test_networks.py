@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 
 from metalearn import models
+from metalearn.models import networks
 
 
 def _conv4(impl, norm="batch", pool="max", out_dim=5, size=28, num_layers=4):
@@ -41,7 +42,7 @@ def test_im2col_and_xla_convolutions_agree_in_value_and_gradient_under_vmap():
 
 def test_max_pool_matches_flax_valid_pooling_on_odd_sizes():
   x = jax.random.normal(jax.random.key(0), (2, 7, 7, 3))
-  np.testing.assert_array_equal(models.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
+  np.testing.assert_array_equal(networks.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
 
 
 def test_batch_norm_uses_the_batch_and_layer_norm_does_not():
