@@ -15,6 +15,8 @@ from metalearn import logs
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
                                           lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a meta-training run.")
+_FORCE = flags.DEFINE_bool("force_eval", False, "Evaluate even when the workdir's eval.json "
+                           "already evaluated its newest checkpoint with this config.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -26,7 +28,7 @@ def main(argv):
     config = config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
-  evaluators.evaluate_and_report(config, _WORKDIR.value)
+  evaluators.evaluate_and_report(config, _WORKDIR.value, force=_FORCE.value)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from metalearn import train
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
                                           lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
+_FORCE = flags.DEFINE_bool("force_eval", False, "Evaluate even when the workdir's eval.json "
+                           "already evaluated its newest checkpoint with this config.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -39,7 +41,7 @@ def main(argv):
   parallel.initialize()
   train.train(config, _WORKDIR.value)
   if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes
-    evaluators.evaluate_and_report(config, _WORKDIR.value)
+    evaluators.evaluate_and_report(config, _WORKDIR.value, force=_FORCE.value)
 
 
 if __name__ == "__main__":

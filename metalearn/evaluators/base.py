@@ -9,8 +9,12 @@
 3. derive the evaluation key, ``fold_in(key(eval.seed), spec.stream)`` (:func:`eval_key`), apart
    from every training stream;
 4. call the evaluator's ``evaluate`` (every process, in step with the others);
-5. on process 0: write ``eval.json`` (with the hardware, checkpoint step and seeds), the
-   report (``eval.md``) and the evaluator's plots.
+5. on process 0: write the report (``eval.md``), the evaluator's plots and, last,
+   ``eval.json`` (with the hardware, checkpoint step, seeds and config).
+
+:func:`evaluate_and_report` with ``force=False`` (the binaries, unless ``--force_eval``) skips
+steps 2-5 when ``eval.json`` already evaluated the newest checkpoint with the same config
+(:func:`previous_results`): re-running a finished run reports it instead of redoing it.
 
 An evaluator's module registers an :class:`EvaluatorSpec` in :data:`EVALUATORS` (the config's
 ``eval.name``; a task family names the one it gets by default,
@@ -26,6 +30,7 @@ import pathlib
 import platform
 from typing import Any, Callable, NamedTuple
 
+from absl import logging
 import jax
 import ml_collections
 import numpy as np
@@ -150,21 +155,63 @@ def evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   results = {"evaluator": spec.name, "hardware": hardware(), "checkpoint_step": step,
              "learner": config.learner.name, "learner_info": exp.learner.describe(),
              "task": config.task.to_dict(), "seed": config.seed,
-             "eval_seed": config.eval.seed}
+             "eval_seed": config.eval.seed, "config": config.to_dict()}
   results.update(spec.evaluate(ctx))
   results["plots"] = {}
   if jax.process_index() != 0:  # every process evaluates (in step with the others); one writes
     return results
-  (workdir / "eval.json").write_text(json.dumps(results, indent=2))
   (workdir / "eval.md").write_text(spec.title(results) + "\n\n" + spec.report(results) + "\n")
   results["plots"] = {k: str(v) for k, v in spec.plots(results, ctx).items()}
+  # Written last: an eval.json means the whole evaluation, plots included, finished.
+  (workdir / "eval.json").write_text(json.dumps(results, indent=2))
   return results
 
 
-def evaluate_and_report(config: ml_collections.ConfigDict, workdir) -> dict:
-  """:func:`evaluate`, then process 0 prints the report and where the files are."""
+def _as_json(tree) -> Any:
+  return json.loads(json.dumps(tree))
+
+
+def previous_results(config: ml_collections.ConfigDict, workdir) -> dict | None:
+  """``workdir``'s ``eval.json`` when it is this evaluation of the newest checkpoint (same
+  checkpoint step; the same config but for the keys a resume may change), else ``None``:
+  re-running a finished run need not evaluate it again."""
   from metalearn import config as config_lib  # pylint: disable=g-import-not-at-top
-  results = evaluate(config, workdir)
+  from metalearn.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  config = config_lib.validate(config)
+  path = pathlib.Path(workdir) / "eval.json"
+  if not path.exists():
+    return None
+  try:
+    saved = json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    logging.warning("%s is damaged (%s): evaluating again.", path, e)
+    return None
+  checkpointer = Checkpointer(pathlib.Path(workdir) / "checkpoints", config.keep_checkpoints,
+                              read_only=True)
+  steps = checkpointer.steps()
+  checkpointer.close()
+  # Keys a resume may change, the eval group aside, do not change what is evaluated.
+  ignored = set(config_lib.RESUMABLE_CHANGES) - {"eval"}
+  def evaluated(c):
+    return {k: v for k, v in _as_json(c).items() if k not in ignored}
+  if (saved.get("checkpoint_step") != (steps[-1] if steps else None)
+      or evaluated(saved.get("config", {})) != evaluated(config.to_dict())):
+    return None
+  return saved
+
+
+def evaluate_and_report(config: ml_collections.ConfigDict, workdir, force: bool = True) -> dict:
+  """:func:`evaluate`, then process 0 prints the report and where the files are. With
+  ``force=False`` an ``eval.json`` that already evaluated the newest checkpoint with these
+  settings (:func:`previous_results`) is reported instead of evaluating again."""
+  from metalearn import config as config_lib  # pylint: disable=g-import-not-at-top
+  results = None if force else previous_results(config, workdir)
+  if results is not None:
+    logging.info("%s already evaluates checkpoint step %d with these settings: reporting it "
+                 "(force a new evaluation with --force_eval).",
+                 pathlib.Path(workdir) / "eval.json", results["checkpoint_step"])
+  else:
+    results = evaluate(config, workdir)
   if jax.process_index() != 0:
     return results
   spec = EVALUATORS.get(config_lib.validate(config).eval.name)
