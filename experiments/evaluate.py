@@ -11,6 +11,7 @@ from ml_collections import config_flags
 from metalearn import config as config_lib
 from metalearn import evaluators
 from metalearn import logs
+from metalearn import parallel
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
                                           lock_config=False, accept_new_attributes=True)
@@ -28,6 +29,7 @@ def main(argv):
     config = config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
+  parallel.use_compile_options(config.compile)
   evaluators.evaluate_and_report(config, _WORKDIR.value, force=_FORCE.value)
 
 

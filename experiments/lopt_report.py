@@ -20,6 +20,7 @@ from ml_collections import config_flags
 from metalearn import config as config_lib
 from metalearn.evaluators import optimizer as lopt_evaluation
 from metalearn import logs
+from metalearn import parallel
 from metalearn import reporting
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
@@ -38,6 +39,7 @@ def main(argv):
     config = config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
+  parallel.use_compile_options(config.compile)
   workdir, out = pathlib.Path(_WORKDIR.value), pathlib.Path(_OUT.value)
   if not (workdir / "eval.json").exists():
     raise app.UsageError(f"no eval.json in {workdir}: run experiments/evaluate.py first")

@@ -38,6 +38,7 @@ def main(argv):
     raise app.UsageError(str(e)) from e
   # before any other JAX call: CPU devices, then jax.distributed (a no-op for one process)
   parallel.use_cpu_devices(config.mesh.cpu_devices)
+  parallel.use_compile_options(config.compile)
   parallel.initialize()
   train.train(config, _WORKDIR.value)
   if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes

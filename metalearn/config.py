@@ -90,12 +90,19 @@ ENGINE_GROUPS = dict(
         num_tasks=Option(0, ge=0, doc="fixed tasks of the full family measured at every log "
                          "(0: off)"),
         seed=Option(2, ge=0, lt=2**32, doc="their seed")),
+    # How XLA compiles (metalearn/parallel.py:use_compile_options). optimize=False turns XLA's
+    # expensive backend optimisations off (jax_disable_most_optimizations): programs compile
+    # 2-3x faster on a CPU and run slower, which suits smoke runs (every config's tiny size);
+    # True leaves JAX's own setting.
+    compile=dict(
+        optimize=Option(True, doc="compile with XLA's full optimisation (False: fast "
+                        "compilation, slower steps)")),
 )
 
 GROUPS = ("task", "model", "learner", "estimator", "objective", "curriculum", "eval")
 # Keys that may change when a run resumes in the same workdir.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
-                     "steps_per_call", "eval", "mesh", "monitor")
+                     "steps_per_call", "eval", "mesh", "monitor", "compile")
 
 
 def _registries():

@@ -77,6 +77,15 @@ def use_cpu_devices(count: int) -> None:
   jax.config.update("jax_num_cpu_devices", count)  # raises if JAX has already started
 
 
+def use_compile_options(options) -> None:
+  """Applies the config's ``compile`` group: ``optimize=False`` compiles every later program
+  with XLA's expensive backend optimisations off (``jax_disable_most_optimizations``), which
+  compiles several times faster and runs slower; ``True`` leaves JAX's own setting (its
+  default, or ``JAX_DISABLE_MOST_OPTIMIZATIONS`` from the environment)."""
+  if not options.optimize:
+    jax.config.update("jax_disable_most_optimizations", True)
+
+
 def make_mesh(data: int = -1) -> jax.sharding.Mesh:
   """A 1-D mesh with axis ``data`` over ``data`` devices (-1: all of them, across hosts)."""
   n = jax.device_count() if data == -1 else data

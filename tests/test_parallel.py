@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
+from metalearn import config as config_lib
 from metalearn import parallel
 from tests.conftest import ROOT
 from tests.parallel_worker import CASES
@@ -115,3 +117,27 @@ def test_cpu_devices_are_set_before_jax_starts(monkeypatch):
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
   parallel.use_cpu_devices(count + 1)
   assert jax.device_count() == count and jax.config.jax_num_cpu_devices == -1
+
+
+def test_compile_options_turn_xla_optimisation_off_or_leave_jax_setting():
+  key = "jax_disable_most_optimizations"
+  before = jax.config.values[key]
+  try:
+    jax.config.update(key, False)
+    parallel.use_compile_options(config_lib.validate(config_lib.default_config()).compile)
+    assert jax.config.values[key] is False  # optimize=True (the default) leaves JAX's setting
+    parallel.use_compile_options(ml_collections.ConfigDict({"optimize": False}))
+    assert jax.config.values[key] is True
+  finally:
+    jax.config.update(key, before)
+
+
+@pytest.mark.parametrize("path, arg", [
+    ("maml_sinusoid.py", "maml,tiny"), ("multimodal.py", "tiny"), ("omniglot.py", "maml,tiny"),
+    ("textbook.py", "regression,tiny"), ("learned_optimizer.py", "mlp_lopt,tiny"),
+    ("in_context.py", "gd,tiny")])
+def test_tiny_sizes_compile_fast_and_the_others_optimise(path, arg):
+  module = config_lib.load_config_module(str(ROOT / "experiments" / "configs" / path))
+  assert config_lib.validate(module.get_config(arg)).compile.optimize is False
+  full = module.get_config(arg.replace("tiny", "").strip(","))
+  assert config_lib.validate(full).compile.optimize is True

@@ -61,9 +61,12 @@ def get_config(arg: str = "linear_regression,small"):
     else:
       raise ValueError(f"unknown config argument {token!r}; use one of {EXPERIMENTS}, one of "
                        f"{SIZES}, class=, layers=, pool=, tasks=, layout=, model=, teacher=")
-  return {"linear_regression": _linear_regression, "gd": _gd,
-          "task_diversity": _task_diversity, "gpicl": _gpicl,
-          "curriculum": _curriculum}[experiment](size, opts)
+  c = {"linear_regression": _linear_regression, "gd": _gd,
+       "task_diversity": _task_diversity, "gpicl": _gpicl,
+       "curriculum": _curriculum}[experiment](size, opts)
+  if size == "tiny":  # a smoke run: fast compilation over fast steps
+    c.compile = dict(optimize=False)
+  return c
 
 
 def _base(task, model, **task_options):

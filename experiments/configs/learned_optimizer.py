@@ -103,6 +103,7 @@ def get_config(arg: str = "mlp_lopt,small"):
     c.task.hidden = (64, 64, 64)
     c.monitor.num_tasks = 64
   if size == "tiny":
+    c.compile = dict(optimize=False)  # a smoke run: fast compilation over fast steps
     c.learner.num_inner_steps = 20
     if "truncation_length" in c.estimator:
       c.estimator.truncation_length = 10

@@ -53,6 +53,7 @@ def get_config(arg: str = "maml"):
     c.num_steps, c.log_every, c.checkpoint_every = 3000, 500, 1500
     c.eval.update(num_tasks=600, pretrain_steps=2000)
   if tiny:  # seconds: the tests' size
+    c.compile = dict(optimize=False)  # a smoke run: fast compilation over fast steps
     c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 200, 100, 100, 100
     c.eval.update(num_tasks=20, pretrain_steps=100, num_tuning_tasks=20)
   return c

@@ -92,6 +92,7 @@ def get_config(arg: str = "maml"):
     c.checkpoint_every = 1000
     c.eval.baselines = ()
   if tiny:  # two conv layers on 14x14 images: compiles in a fraction of Conv-4's time
+    c.compile = dict(optimize=False)  # a smoke run: fast compilation over fast steps
     c.model.update(filters=8, num_layers=2)
     c.task.image_size = 14
     c.meta_batch_size = 2

@@ -116,4 +116,6 @@ def get_config(arg: str = "regression,small"):
   c.eval.num_books = {"tiny": 8, "small": 200 if book == "regression" else 100,
                      "full": 500}[size]
   c.eval.task_batch_size = min(c.eval.num_books, 50)
+  if size == "tiny":  # a smoke run: fast compilation over fast steps
+    c.compile = dict(optimize=False)
   return c
