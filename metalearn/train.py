@@ -59,14 +59,26 @@ def _teacher_key(seed: int):
 
 
 def init_state(exp: experiment_lib.Experiment, seed: int) -> TrainState:
-  """The state at step 0."""
+  """The state at step 0, computed by one compiled program (the family, e.g. a dataset, is its
+  argument, not a constant of it)."""
   init_key, estimator_key, _ = _keys(seed)
-  theta = exp.learner.init(init_key)
-  zero = jnp.zeros((), jnp.int32)
-  teacher = (() if exp.steering is None
-             else exp.steering.teacher.init(jax.random.fold_in(_teacher_key(seed), 0)))
-  return TrainState(zero, theta, exp.optimizer.init(theta),
-                    exp.estimator.init(estimator_key, theta), zero, zero, teacher)
+  teacher_key = jax.random.fold_in(_teacher_key(seed), 0)
+
+  def init(family) -> TrainState:
+    theta = exp.learner.init(init_key)
+    zero = jnp.zeros((), jnp.int32)
+    teacher = () if exp.steering is None else exp.steering.teacher.init(teacher_key)
+    return TrainState(zero, theta, exp.optimizer.init(theta),
+                      exp.make_estimator(family).init(estimator_key, theta), zero, zero,
+                      teacher)
+
+  return jax.jit(init)(exp.family)
+
+
+def state_template(exp: experiment_lib.Experiment, seed: int) -> TrainState:
+  """The shapes and dtypes of :func:`init_state` without computing (or compiling) it: the
+  structure a checkpoint is restored into when only its values are needed."""
+  return jax.eval_shape(lambda: init_state(exp, seed))
 
 
 def make_outer_step(exp: experiment_lib.Experiment, seed: int):

@@ -132,13 +132,13 @@ def load_theta(config, workdir: pathlib.Path, exp):
   from metalearn import train as train_lib  # pylint: disable=g-import-not-at-top
   from metalearn.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
   checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
-  restored = checkpointer.restore_latest(train_lib.init_state(exp, config.seed))
+  restored = checkpointer.restore_latest(train_lib.state_template(exp, config.seed))
   checkpointer.close()
   if restored is None:
     raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; meta-train first: "
                             f"python experiments/meta_train.py --config=... --workdir={workdir}")
   state, step = restored
-  return state.theta, step
+  return jax.device_put(state.theta), step
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir) -> dict:

@@ -298,12 +298,12 @@ def checkpoint_quality(config, workdir: str | pathlib.Path) -> list[dict]:
   family, T = evaluation_sets(config, exp.family)["in_family"]
   seconds = reporting.train_seconds_by_step(workdir)
   checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
-  target = train_lib.init_state(exp, config.seed)
+  target = train_lib.state_template(exp, config.seed)
   rows = []
   key = jax.random.fold_in(base.eval_key(config, STREAM), 0)
   for step in checkpointer.steps():
     state = checkpointer.restore(step, target)
-    s = evaluate_set(config, state.theta, rule, family, T, key, workdir / "baselines")
+    s = evaluate_set(config, jax.device_put(state.theta), rule, family, T, key, workdir / "baselines")
     row = {"step": step, "train_seconds": seconds.get(step),
            "mean_train": s["learned"]["mean_train"]}
     for lr in config.eval.report_lrs:
