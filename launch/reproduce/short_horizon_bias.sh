@@ -23,8 +23,10 @@ case "$SIZE" in
   tiny) ARGS=(--dim=10 --steps=120 --seeds=1 --exact_iterations=100 --greedy_epochs=2
               --greedy_batch=4 --backprop_iterations=20 --backprop_batch=2 --pes_iterations=30
               --pes_pairs=4 --knots=4)
-        # Compilation dominates at this size: skip XLA's backend optimisations.
-        export XLA_FLAGS="${XLA_FLAGS:-} --xla_backend_optimization_level=0" ;;
+        # Compilation dominates at this size: compile as the configs' tiny sizes do
+        # (compile.optimize=False: metalearn/parallel.py:use_compile_options).
+        export JAX_DISABLE_MOST_OPTIMIZATIONS=1
+        export XLA_FLAGS="${XLA_FLAGS:-} --xla_cpu_use_fusion_emitters=false" ;;
   *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;;
 esac
 cd "$ROOT"

@@ -34,7 +34,7 @@ from absl import logging
 import jax
 import ml_collections
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from metalearn.registry import Component, Option, Registry
 from metalearn.tasks import sample_batch
@@ -105,7 +105,7 @@ def mean_ci95(values_N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Mean and 95% confidence half-width over the leading axis, Student's t:
   ``t_{0.975, n-1} * std / sqrt(n)`` (2.26 for 10 seeds, 1.97 for 500 tasks)."""
   n = values_N.shape[0]
-  return values_N.mean(0), stats.t.ppf(0.975, n - 1) * values_N.std(0, ddof=1) / np.sqrt(n)
+  return values_N.mean(0), special.stdtrit(n - 1, 0.975) * values_N.std(0, ddof=1) / np.sqrt(n)
 
 
 def hardware() -> str:
