@@ -24,7 +24,6 @@ import os
 
 from absl import logging
 import jax
-from jax._src import xla_bridge  # backends_are_initialized: whether XLA_FLAGS can still apply
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -78,32 +77,17 @@ def use_cpu_devices(count: int) -> None:
   jax.config.update("jax_num_cpu_devices", count)  # raises if JAX has already started
 
 
-# XLA flags of ``compile.optimize=False``: the CPU backend's older elemental emitters instead of
-# its fusion emitters compile a program several times faster (a learned-optimizer evaluation
-# program: 3.9 -> 1.1 s with the backend optimisations off) and run it nearly as fast.
-FAST_COMPILE_XLA_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
-
-
 def use_compile_options(options) -> None:
-  """Applies the config's ``compile`` group. ``optimize=False`` compiles every later program
-  with XLA's expensive backend optimisations off (``jax_disable_most_optimizations``) and, when
-  JAX has not started yet, with :data:`FAST_COMPILE_XLA_FLAGS` added to ``XLA_FLAGS`` (read
-  once, when the backend starts: call this before any other JAX call, as the binaries do);
-  programs compile several times faster and run slower. ``True`` leaves JAX's own settings (its
-  defaults, or ``JAX_DISABLE_MOST_OPTIMIZATIONS`` and ``XLA_FLAGS`` from the environment)."""
-  if options.optimize:
-    return
-  jax.config.update("jax_disable_most_optimizations", True)
-  flags = os.environ.get("XLA_FLAGS", "")
-  missing = [f for f in FAST_COMPILE_XLA_FLAGS if f.split("=")[0] not in flags]
-  if not missing:
-    return
-  if xla_bridge.backends_are_initialized():
-    logging.warning("compile.optimize=False: JAX has already started, so XLA_FLAGS can no "
-                    "longer take %s (set it before the first JAX call for faster compilation)",
-                    " ".join(missing))
-    return
-  os.environ["XLA_FLAGS"] = " ".join([flags, *missing]).strip()
+  """Applies the config's ``compile`` group: ``optimize=False`` compiles every later program
+  with XLA's expensive backend optimisations off (``jax_disable_most_optimizations``), which
+  compiles several times faster and runs slower; ``True`` leaves JAX's own setting (its
+  default, or ``JAX_DISABLE_MOST_OPTIMIZATIONS`` from the environment).
+
+  (XLA:CPU's older elemental emitters, ``--xla_cpu_use_fusion_emitters=false``, would compile
+  several times faster still, but together with the backend optimisations off they computed
+  wrong vmapped convolution gradients (tests/models/test_networks.py); they are not used.)"""
+  if not options.optimize:
+    jax.config.update("jax_disable_most_optimizations", True)
 
 
 def make_mesh(data: int = -1) -> jax.sharding.Mesh:

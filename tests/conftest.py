@@ -23,22 +23,14 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
 # The suite checks logic (values, shapes, gradients, determinism, resume, reports), not the
-# speed of compiled code, and it is bound by XLA compilation: it compiles as every config's
-# tiny size does (compile.optimize=False, metalearn/parallel.py:use_compile_options), here and
-# in every process a test starts: XLA's expensive backend optimisations off (as flax's own LM
-# test does) and the CPU's faster-compiling emitters. Numerics stay within float tolerance;
-# every equality the tests assert (same seed, resume, 1 vs 8 devices) compares programs
-# compiled the same way. An outer JAX_DISABLE_MOST_OPTIMIZATIONS=0 restores full optimisation.
-os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")  # read when JAX is imported
+# speed of compiled code, and it is bound by XLA compilation: compile with the backend's
+# expensive optimisations off (as flax's own LM test does), here and in every process a test
+# starts. Numerics stay within float tolerance; every equality the tests assert (same seed,
+# resume, 1 vs 8 devices) compares programs compiled the same way. An outer
+# JAX_DISABLE_MOST_OPTIMIZATIONS=0 restores full optimisation.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import pytest
-
-from metalearn import parallel
-
-if os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] == "1":  # read when the backend starts
-  _FLAGS = os.environ.get("XLA_FLAGS", "")
-  os.environ["XLA_FLAGS"] = " ".join([_FLAGS, *(f for f in parallel.FAST_COMPILE_XLA_FLAGS
-                                                if f not in _FLAGS)]).strip()
 
 from metalearn import config as config_lib
 

@@ -25,8 +25,7 @@ case "$SIZE" in
               --pes_pairs=4 --knots=4)
         # Compilation dominates at this size: compile as the configs' tiny sizes do
         # (compile.optimize=False: metalearn/parallel.py:use_compile_options).
-        export JAX_DISABLE_MOST_OPTIMIZATIONS=1
-        export XLA_FLAGS="${XLA_FLAGS:-} --xla_cpu_use_fusion_emitters=false" ;;
+        export JAX_DISABLE_MOST_OPTIMIZATIONS=1 ;;
   *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;;
 esac
 cd "$ROOT"
