@@ -51,18 +51,26 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
     s = step(theta, s, episode)
     return s, measure(theta, s, episode)
 
-  # The first step runs outside the scan: under vmap over tasks its input state is often the
-  # shared theta, and keeping it out of the (necessarily batched) scan carry lets that step
-  # use one large matmul for all tasks instead of one small matmul per task.
+  if not learner.first_step_apart:
+    final_state, losses = _scan_steps(body, state, num_steps, remat)
+    return final_state, stack(loss_0, losses)
+  # The first step runs outside the scan (Learner.first_step_apart): under vmap over tasks its
+  # input state is often the shared theta, and keeping it out of the (necessarily batched) scan
+  # carry lets that step use one large matmul for all tasks instead of one small matmul per
+  # task.
   state_1, loss_1 = body(state, None)
-  rest = num_steps - 1
-  if remat and rest >= 4:
-    seg = math.isqrt(rest - 1) + 1  # ceil(sqrt(rest))
-    segment = jax.checkpoint(lambda s, _: jax.lax.scan(body, s, None, length=seg))
-    state_n, losses_SK = jax.lax.scan(segment, state_1, None, length=rest // seg)
-    losses = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), losses_SK)
-    final_state, tail = jax.lax.scan(body, state_n, None, length=rest % seg)
-    losses = stack(losses, tail)
-  else:
-    final_state, losses = jax.lax.scan(body, state_1, None, length=rest)
+  final_state, losses = _scan_steps(body, state_1, num_steps - 1, remat)
   return final_state, stack(loss_0, jax.tree.map(lambda a: a[None], loss_1), losses)
+
+
+def _scan_steps(body, state, n: int, remat: bool):
+  """``n`` steps of ``body`` in a scan: ``(final state, stacked measures)``; with ``remat``
+  (and ``n >= 4``) in checkpointed segments of ``ceil(sqrt(n))`` steps."""
+  if not (remat and n >= 4):
+    return jax.lax.scan(body, state, None, length=n)
+  seg = math.isqrt(n - 1) + 1  # ceil(sqrt(n))
+  segment = jax.checkpoint(lambda s, _: jax.lax.scan(body, s, None, length=seg))
+  state_n, losses_SK = jax.lax.scan(segment, state, None, length=n // seg)
+  losses = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), losses_SK)
+  final_state, tail = jax.lax.scan(body, state_n, None, length=n % seg)
+  return final_state, jax.tree.map(lambda *a: jnp.concatenate(a), losses, tail)

@@ -36,7 +36,7 @@ import numpy as np
 from metalearn.evaluators import base
 from metalearn.learners import OptimizerLearner, adam_rule, sgd_momentum_rule
 from metalearn.registry import ConfigError, Option
-from metalearn.tasks import TASKS, ClassificationTraining, sample_batch
+from metalearn.tasks import TASKS, ClassificationTraining
 from metalearn.unroll import unroll
 
 STREAM = 0x10F7  # evaluation tasks: fold_in(key(eval.seed), STREAM), apart from training's
@@ -58,24 +58,54 @@ def evaluation_sets(config: ml_collections.ConfigDict, family) -> dict[str, tupl
   return sets
 
 
-def trajectories(learner: OptimizerLearner, thetas, tasks, num_steps: int, valid_batches: int):
+def trajectories(learner: OptimizerLearner, thetas, tasks, num_steps: int, valid_batches: int,
+                 segment: int | None = None):
   """Training curves ``[M, N, T + 1]`` and final validation losses ``[M, N]`` of ``M``
-  meta-parameter settings (leading axis of ``thetas``) on ``N`` tasks. Compiled once per
-  (family structure, rule, horizon): evaluating many checkpoints reuses the program."""
-  return _trajectories(learner.family, thetas, tasks, learner.rule, num_steps, valid_batches)
+  meta-parameter settings (leading axis of ``thetas``) on ``N`` tasks, the rule told the
+  horizon ``T = num_steps``.
+
+  The horizon runs as ``T / segment`` calls of one compiled ``segment``-step unroll (default:
+  one call of ``T`` steps), carrying the inner state: the curve and the numbers are those of
+  one unroll, and horizons that are multiples of one segment (the in-family horizon and its
+  ``long_horizon`` multiple) share a program. Programs are compiled once per (family
+  structure, rule, segment), so evaluating many checkpoints reuses them.
+  """
+  segment = segment or num_steps
+  if num_steps % segment:
+    raise ValueError(f"num_steps={num_steps} is not a multiple of segment={segment}")
+  family, rule = learner.family, learner.rule
+  states = _init_states(family, thetas, tasks, rule, jnp.asarray(num_steps, jnp.int32))
+  curves = []
+  for i in range(num_steps // segment):
+    states, curve = _unroll_segment(family, thetas, states, tasks, rule, segment)
+    curves.append(curve if i == 0 else curve[..., 1:])  # its [0] is the last segment's [-1]
+  return jnp.concatenate(curves, axis=-1), _valid_losses(family, states, tasks, rule,
+                                                         valid_batches)
 
 
-@functools.partial(jax.jit, static_argnames=("rule", "num_steps", "valid_batches"))
-def _trajectories(family, thetas, tasks, rule, num_steps, valid_batches):
+@functools.partial(jax.jit, static_argnames=("rule",))
+def _init_states(family, thetas, tasks, rule, num_steps):
+  # the horizon is a value (rules keep it in their state): one program for every horizon
   learner = OptimizerLearner(family, rule, num_steps)
+  return jax.vmap(lambda theta: jax.vmap(lambda t: learner.init_state(theta, t))(tasks))(thetas)
 
-  def one(theta, task):
-    end, curve = unroll(learner, theta, learner.init_state(theta, task), task, num_steps)
-    valid = jax.vmap(lambda i: learner.valid_loss(end, task, i))(jnp.arange(valid_batches))
-    return curve, jnp.mean(valid)
 
-  per_theta = lambda theta: jax.vmap(one, in_axes=(None, 0))(theta, tasks)
-  return jax.vmap(per_theta)(thetas)
+@functools.partial(jax.jit, static_argnames=("rule", "segment"))
+def _unroll_segment(family, thetas, states, tasks, rule, segment):
+  # The horizon the rule is told is in its state (from _init_states); a step does not read
+  # the learner's num_steps.
+  learner = OptimizerLearner(family, rule, segment)
+  run = lambda theta, state, task: unroll(learner, theta, state, task, segment)
+  return jax.vmap(lambda theta, st: jax.vmap(lambda s, t: run(theta, s, t))(st, tasks))(
+      thetas, states)
+
+
+@functools.partial(jax.jit, static_argnames=("rule", "valid_batches"))
+def _valid_losses(family, states, tasks, rule, valid_batches):
+  learner = OptimizerLearner(family, rule, 1)
+  valid = lambda state, task: jnp.mean(jax.vmap(lambda i: learner.valid_loss(state, task, i))(
+      jnp.arange(valid_batches)))
+  return jax.vmap(lambda st: jax.vmap(valid)(st, tasks))(states)
 
 
 def _cache_key(*parts) -> str:
@@ -83,9 +113,11 @@ def _cache_key(*parts) -> str:
 
 
 def baseline_curves(name: str, family, tasks, num_steps: int, lrs, valid_batches: int,
-                    cache_dir: pathlib.Path | None, key_parts) -> tuple[np.ndarray, np.ndarray]:
+                    cache_dir: pathlib.Path | None, key_parts,
+                    segment: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """``(curves [L, N, T + 1], valid [L, N])`` of baseline ``name`` at every step size, read
-  from ``cache_dir`` when an identical evaluation was cached there."""
+  from ``cache_dir`` when an identical evaluation was cached there (``segment``: see
+  :func:`trajectories`)."""
   path = None
   if cache_dir is not None:
     path = cache_dir / f"{name}-{_cache_key(name, family, num_steps, lrs, valid_batches, *key_parts)}.npz"
@@ -95,7 +127,7 @@ def baseline_curves(name: str, family, tasks, num_steps: int, lrs, valid_batches
   learner = OptimizerLearner(family, BASELINES[name], num_steps)
   thetas = {"lr": jnp.asarray(lrs, jnp.float32)}
   curves, valid = (np.asarray(x) for x in trajectories(learner, thetas, tasks, num_steps,
-                                                        valid_batches))
+                                                        valid_batches, segment))
   if path is not None and jax.process_index() == 0:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, curves=curves, valid=valid)
@@ -134,16 +166,18 @@ def _summary(curves, valid) -> dict:
           "ends_above_start": int(np.sum(smooth(curves)[..., -1] > curves[..., 0]))}
 
 
-def evaluate_set(config, learner_theta, rule, family, num_steps, key, cache_dir) -> dict:
-  """All methods on one evaluation set; returns the set's entry of ``eval.json``."""
+def evaluate_set(config, learner_theta, rule, family, num_steps, key, cache_dir,
+                 segment: int | None = None) -> dict:
+  """All methods on one evaluation set; returns the set's entry of ``eval.json``. Its
+  ``num_steps`` run in segments of ``segment`` steps (:func:`trajectories`)."""
   e = config.eval
   k_eval, k_tune = jax.random.split(key)
-  tasks = jax.jit(sample_batch, static_argnums=2)(family, k_eval, e.num_tasks)
-  tune = jax.jit(sample_batch, static_argnums=2)(family, k_tune, e.num_tuning_tasks)
+  tasks = base.sample(family, k_eval, e.num_tasks)
+  tune = base.sample(family, k_tune, e.num_tuning_tasks)
   learner = OptimizerLearner(family, rule, num_steps)
   one = jax.tree.map(lambda x: x[None], learner_theta)
   curves, valid = (np.asarray(x[0]) for x in trajectories(learner, one, tasks, num_steps,
-                                                           e.valid_batches))
+                                                           e.valid_batches, segment))
   lrs = tuple(float(x) for x in e.lrs)
   out = {"horizon": num_steps, "family": str(family.__class__.__name__) + _describe(family),
          "learned": {**_summary(curves, valid), "mean_curve": np.nanmean(curves, 0).tolist()},
@@ -152,7 +186,7 @@ def evaluate_set(config, learner_theta, rule, family, num_steps, key, cache_dir)
     key_parts = (e.seed, e.num_tasks, e.num_tuning_tasks, jax.random.key_data(key).tolist())
     both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), tasks, tune)
     all_curves, all_valid = baseline_curves(name, family, both, num_steps, lrs, e.valid_batches,
-                                            cache_dir, key_parts)
+                                            cache_dir, key_parts, segment)
     n = e.num_tasks
     b_curves, b_valid = all_curves[:, :n], all_valid[:, :n]
     t_curves, t_valid = all_curves[:, n:], all_valid[:, n:]
@@ -186,7 +220,9 @@ def _describe(family) -> str:
 
 
 def evaluate(ctx: base.Context) -> dict:
-  """Every evaluation set, the learned optimizer beside every baseline step size."""
+  """Every evaluation set, the learned optimizer beside every baseline step size; every set's
+  horizon runs in segments of the trained horizon, so ``long_horizon`` reuses the in-family
+  programs."""
   config, exp = ctx.config, ctx.experiment
   results = {"num_tasks": config.eval.num_tasks, "lrs": list(config.eval.lrs),
              "report_lrs": list(config.eval.report_lrs), "sets": {}}
@@ -194,7 +230,8 @@ def evaluate(ctx: base.Context) -> dict:
     logging.info("Evaluating %s on %s (%d steps)", config.learner.name, name, T)
     results["sets"][name] = evaluate_set(config, ctx.theta, exp.learner.rule, family, T,
                                          jax.random.fold_in(ctx.key, i),
-                                         ctx.workdir / "baselines")
+                                         ctx.workdir / "baselines",
+                                         segment=config.learner.num_inner_steps)
   return results
 
 

@@ -40,10 +40,17 @@ class Learner:
 
   Attributes:
     one_pass: the curve comes from :meth:`curve` in one pass, not from inner steps.
+    first_step_apart: :func:`~metalearn.unroll.unroll` runs the first inner step outside its
+      scan. Under ``vmap`` over tasks the first step's input state is often shared (the
+      meta-parameters themselves), and outside the scan's necessarily batched carry that
+      step runs as one large matmul for every task. A learner whose initial state differs per
+      task (a learned optimizer training each task's own network) gains nothing from it and
+      sets ``False``: its step is then compiled once instead of twice.
     num_inner_steps: T, the inner steps of its meta-training curve (an in-context learner's
       prompt length - 1).
   """
   one_pass: ClassVar[bool] = False
+  first_step_apart: ClassVar[bool] = True
   num_inner_steps: int
 
   def init(self, key: jax.Array) -> MetaParams:

@@ -47,6 +47,10 @@ class VersusBaseline(Learner):
     return self.learner.one_pass
 
   @property
+  def first_step_apart(self) -> bool:
+    return self.learner.first_step_apart
+
+  @property
   def num_inner_steps(self) -> int:
     return self.learner.num_inner_steps
 

@@ -43,7 +43,9 @@ CURVES = ("train", "valid", "train_vs_reference")
 
 
 class UpdateRule(Protocol):
-  """An optimizer with (possibly empty) meta-parameters ``theta``."""
+  """An optimizer with (possibly empty) meta-parameters ``theta``. ``init_state``'s
+  ``num_steps``, the horizon, may be a Python int or a traced scalar: a rule keeps it as a value
+  in its state, never as a shape."""
   needs_loss: bool
 
   def init(self, key: jax.Array) -> Any: ...
@@ -129,6 +131,7 @@ class OptimizerLearner(Learner):
   num_steps: int
   curve: str = "train"
   reference: UpdateRule | None = None
+  first_step_apart = False  # every task starts from its own network: nothing shared
 
   def __post_init__(self):
     if self.curve not in CURVES:

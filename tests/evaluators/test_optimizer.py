@@ -1,10 +1,15 @@
 """Learned-optimizer evaluation: smoothing, the VeLO-style speedup, bars, evaluation sets."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from metalearn import config as config_lib
 from metalearn import experiment
 from metalearn.evaluators import optimizer as le
+from metalearn.learners import OptimizerLearner
+from metalearn.tasks import sample_batch
 
 
 def test_smooth_is_a_trailing_mean():
@@ -52,3 +57,22 @@ def test_omniglot_evaluation_set_splits_each_characters_drawings(omniglot_dir):
   np.testing.assert_array_equal(family.counts, [140, 60])
   assert sorted(np.unique(np.asarray(family.labels[0]))) == list(range(10))
   assert horizon == c.learner.num_inner_steps
+
+
+def test_a_horizon_run_in_segments_gives_the_numbers_of_one_unroll():
+  c = config_lib.default_config("classification_training", "none", "mlp_lopt")
+  c.task.update(hidden=(8,), batch_size=8)
+  c = config_lib.validate(c)
+  exp = experiment.build(c)
+  tasks = sample_batch(exp.family, jax.random.key(1), 3)
+  learned = jax.tree.map(lambda a: a[None], exp.learner.init(jax.random.key(0)))
+  for rule, thetas in ((exp.learner.rule, learned),
+                       (le.BASELINES["adam"], {"lr": jnp.asarray([1e-3, 1e-2])})):
+    learner = OptimizerLearner(exp.family, rule, 12)
+    whole = le.trajectories(learner, thetas, tasks, 12, 2)
+    parts = le.trajectories(learner, thetas, tasks, 12, 2, segment=4)
+    assert whole[0].shape == parts[0].shape == (len(jax.tree.leaves(thetas)[0]), 3, 13)
+    for a, b in zip(whole, parts):
+      np.testing.assert_allclose(a, b, rtol=1e-6, atol=0)
+  with pytest.raises(ValueError, match="not a multiple of segment=5"):
+    le.trajectories(learner, thetas, tasks, 12, 2, segment=5)
