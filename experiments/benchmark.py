@@ -30,7 +30,8 @@ Suites (``--suites``):
   (one hidden layer of 8, Adafactor features). Data: an in-memory pool of 8x8 images (like its
   FashionMNIST-8x8 task; random images, so no download) and, for comparison, the procedural
   Gaussian mixture drawn fresh each step. Also each optimizer's cost per inner step and state
-  memory relative to Adam (a 50-step unroll on 8 tasks, forward only). With
+  memory relative to Adam (a 50-step unroll on 8 tasks, forward only; ``--lopt_size=tiny``:
+  10 steps on 2 tasks of batch 16). With
   ``--cpu_devices=N`` (e.g. ``-1``: one device per core) each row is timed on one device and
   again with the runs split over the N devices' mesh, as ``meta_train.py`` runs
   ``--config.mesh.cpu_devices=N``.
@@ -152,8 +153,9 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
   compiled = chunk.lower(state, exp.family, steps).compile()
   compile_s = time.perf_counter() - t0
   chunk_s = _median_seconds(lambda: compiled(state, exp.family), repeats)
-  single = jax.jit(train.make_outer_step(exp, config.seed))
-  flops_per_step = _flops(single.lower(state, exp.family).compile())
+  # one compiled outer step: its FLOPs, and the one-step-per-call loop (compiled once for both)
+  single = jax.jit(train.make_outer_step(exp, config.seed)).lower(state, exp.family).compile()
+  flops_per_step = _flops(single)
   loop_steps = max(1, min(200, steps))
 
   def python_loop():
@@ -321,26 +323,29 @@ def bench_icl(width: int, layers: int, heads: int, layout: str, steps: int,
           "mflop_per_step": flops / 1e6, "gflops": flops / step_s / 1e9}
 
 
-def bench_lopt_cost(repeats: int) -> list[dict]:
-  """Seconds per inner step and state floats per parameter of each optimizer vs Adam."""
-  family = _image_pool_family(128)
-  tasks = sample_batch(family, jax.random.key(0), 8)
+def bench_lopt_cost(repeats: int, size: str = "small") -> list[dict]:
+  """Seconds per inner step and state floats per parameter of each optimizer vs Adam: 8 tasks
+  of batch 128, 50 steps (``size='tiny'``: 2 tasks of batch 16, 10 steps)."""
+  batch, num_tasks, steps = (16, 2, 10) if size == "tiny" else (128, 8, 50)
+  family = _image_pool_family(batch)
+  tasks = sample_batch(family, jax.random.key(0), num_tasks)
   rules = {"adam": OptaxRule(optax.adam(1e-3)), "mlp_lopt": MLPLOpt(),
            "small_lopt": MLPLOpt(hidden=(8,), features="adafactor")}
   out = []
   for name, rule in rules.items():
     learner = OptimizerLearner(family, rule, 1000)
     theta = learner.init(jax.random.key(1))
-    states = jax.vmap(learner.init_state, in_axes=(None, 0))(theta, tasks)
+    states = jax.jit(jax.vmap(learner.init_state, in_axes=(None, 0)))(theta, tasks)
     run = jax.jit(lambda th, st, tk: jax.vmap(
-        lambda s, t: unroll(learner, th, s, t, 50)[1], in_axes=(0, 0))(st, tk))
-    sec = _median_seconds(lambda: run(theta, states, tasks), repeats) / (8 * 50)
+        lambda s, t: unroll(learner, th, s, t, steps)[1], in_axes=(0, 0))(st, tk))
+    sec = _median_seconds(lambda: run(theta, states, tasks), repeats) / (num_tasks * steps)
     params = family.init_params(jax.tree.map(lambda a: a[0], tasks))
     n_params = sum(p.size for p in jax.tree.leaves(params))
     state = rule.init_state(theta, params, 1000)
     n_state = sum(np.size(x) for x in jax.tree.leaves(state) if np.ndim(x) > 0)
     out.append({"suite": "lopt_cost", "optimizer": name, "us_per_inner_step": sec * 1e6,
-                "state_floats_per_param": n_state / n_params})
+                "state_floats_per_param": n_state / n_params, "tasks": num_tasks,
+                "batch": batch})
   adam = out[0]
   for r in out:
     r["cost_vs_adam"] = r["us_per_inner_step"] / adam["us_per_inner_step"]
@@ -398,7 +403,7 @@ def main(argv):
     meshes = sorted({1, jax.device_count()})
     rows += [bench_lopt(l, d, _LOPT_STEPS.value, _REPEATS.value, _LOPT_SIZE.value, n)
              for l in _LOPTS.value for d in _LOPT_DATA.value for n in meshes]
-  lopt_cost = bench_lopt_cost(_REPEATS.value) if "lopt" in suites else []
+  lopt_cost = bench_lopt_cost(_REPEATS.value, _LOPT_SIZE.value) if "lopt" in suites else []
   icl = []
   if "icl" in suites:
     for spec in _ICL_WIDTHS.value:
@@ -438,8 +443,8 @@ def main(argv):
             f"{r['compile_s']:.1f} |")
     print()
   if lopt_cost:
-    print("| optimizer | us per inner step (8 tasks, forward) | x Adam | state floats/param | "
-          "x Adam |")
+    print(f"| optimizer | us per inner step ({lopt_cost[0]['tasks']} tasks of batch "
+          f"{lopt_cost[0]['batch']}, forward) | x Adam | state floats/param | x Adam |")
     print("|---|---|---|---|---|")
     for r in lopt_cost:
       print(f"| {r['optimizer']} | {r['us_per_inner_step']:.1f} | {r['cost_vs_adam']:.2f} | "

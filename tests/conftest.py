@@ -1,8 +1,10 @@
 """Shared test setup: the repo root, a small fast config, and the offline Omniglot zips."""
 
 import atexit
+import json
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 
@@ -39,6 +41,40 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # team's shared data beside the repository.
 OMNIGLOT_DIR = pathlib.Path(os.environ.get("METALEARN_OMNIGLOT_DIR")
                             or ROOT.parent / "shared" / "data" / "omniglot")
+
+
+CONFIGS = ROOT / "experiments" / "configs"
+# "``ARG`` N s" in a config's docstring: the measured wall time of its tiny run ARG.
+_STATED_TIME = re.compile(r"``([^`]*\btiny\b[^`]*)`` (\d+) s\b")
+
+
+def stated_tiny_seconds(config_file: str) -> dict[str, int]:
+  """The wall times ``experiments/configs/<config_file>``'s docstring states for its tiny
+  runs (one core, cold start, compilation and evaluation included)."""
+  module = config_lib.load_config_module(str(CONFIGS / config_file))
+  return {arg: int(s) for arg, s in _STATED_TIME.findall(" ".join(module.__doc__.split()))}
+
+
+def check_tiny_time(config_file: str, arg: str, seconds: float, workdir=None) -> None:
+  """A tiny run took at most 3x the wall time its config's docstring states. With
+  ``workdir``, the run there must be exactly ``arg``'s config (its ``config.json``)."""
+  stated = stated_tiny_seconds(config_file)
+  assert arg in stated, f"{config_file}'s docstring states no wall time for ``{arg}``"
+  if workdir is not None:
+    module = config_lib.load_config_module(str(CONFIGS / config_file))
+    expected = json.loads(config_lib.validate(module.get_config(arg)).to_json())
+    assert json.loads((pathlib.Path(workdir) / "config.json").read_text()) == expected, (
+        f"the run in {workdir} is not {config_file}:{arg}")
+  assert seconds <= 3 * stated[arg], (
+      f"{config_file}:{arg} took {seconds:.0f} s, over 3x the {stated[arg]} s its docstring "
+      "states: make it faster, or measure it again and state the new time")
+
+
+def check_tiny_run_time(workdir, config_file: str, arg: str) -> None:
+  """:func:`check_tiny_time` for a run of a launch/reproduce script (its workdir records the
+  wall time in ``wall_seconds.txt``)."""
+  seconds = float((pathlib.Path(workdir) / "wall_seconds.txt").read_text())
+  check_tiny_time(config_file, arg, seconds, workdir)
 
 
 @pytest.fixture
