@@ -34,7 +34,9 @@ so ``teacher=`` switches the default estimator to ``es``.
 
 Hardware and wall time (``small``, a 2-core AMD EPYC CPU split into two JAX devices,
 ``mesh.cpu_devices``): ``mlp_lopt`` meta-trains in about 6 minutes, ``small_lopt`` (12,000
-outer steps) in about 15; the evaluation takes about 6 more. Results:
+outer steps) in about 15; the evaluation takes about 6 more. Tiny, on one core from a cold
+start, compilation and evaluation included (``tiny`` compiles with ``compile.optimize=False``;
+a test fails a tiny run over 3x this): ``mlp_lopt,tiny`` 23 s. Results:
 results/learned_optimizer_small.md, results/learned_optimizer_small_lopt_small.md.
 """
 

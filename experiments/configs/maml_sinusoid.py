@@ -17,6 +17,9 @@ inner step of 0.02, diverged at K=5 on this network: see the closing note of the
 Hardware and wall time (measured): on a 2-core AMD EPYC CPU, ``maml,k=10`` meta-trains at about
 1,400 outer steps/s (50 s) and the whole command, evaluation and baselines included, takes
 1.5 minutes; ``small`` takes about 30 s.
+Tiny runs (one core of that CPU, cold start, compilation and evaluation included; ``tiny``
+compiles with ``compile.optimize=False``; a test fails a tiny run over 3x these):
+``maml,tiny`` 13 s, ``reptile,tiny`` 13 s.
 Expected metric (eval.json, methods.meta.mse[1], query MSE after one inner step, 600 tasks):
 MAML 0.33 ± 0.03 at K=10 (0.62 at K=5, 0.19 at K=20); Meta-SGD 0.23 at K=10; see
 results/maml_sinusoid.md for every learner and K.

@@ -12,6 +12,10 @@ outer step's tasks; ``small`` shrinks it for a quick CPU check, ``tiny`` to seco
 Settings: the sinusoid benchmark's (40-40 ReLU MLP, inner SGD step 0.01, one inner step while
 meta-training, meta-batch 25, Adam 1e-3), 70k outer steps; evaluation on 600 fresh tasks with
 noise std 0.3 on every observed ``y``, so no method goes below an MSE of 0.09.
+
+Wall time (measured on one core of a 2-core AMD EPYC CPU, cold start, compilation and
+evaluation included; ``tiny`` compiles with ``compile.optimize=False``; a test fails a tiny run
+over 3x this): ``tiny`` 16 s.
 """
 
 import ml_collections

@@ -32,8 +32,10 @@ on ``regression,small`` it gave area 0.292, final 0.244, forgetting 0.060 agains
 ``eval.num_books`` held-out books and reports, per chapter, the loss matrix R[s, c], progress,
 forward transfer and forgetting, beside a random initialisation reading the same books.
 
-Hardware and wall time (measured on a 2-core AMD EPYC CPU shared with other jobs, load ~6):
-``regression,tiny`` 75 s (nearly all compilation); ``regression,small`` (5 chapters x 10
+Hardware and wall time (measured on a 2-core AMD EPYC CPU): tiny runs on one core from a cold
+start, compilation and evaluation included (``tiny`` compiles with ``compile.optimize=False``,
+and its Omniglot book has one conv layer on 14x14 images; a test fails a tiny run over 3x
+these): ``regression,tiny`` 12 s, ``omniglot,tiny`` 21 s. Under load ~6: ``regression,small`` (5 chapters x 10
 exercises of 10 points, MLP 40-40, meta-batch 8, 3000 outer steps at ~20 steps/s after 33 s
 of compilation) 3.5 minutes including evaluation on 200 books (5 minutes under heavier load). ``omniglot`` runs a Conv-4 through every exercise and
 every chapter's queries with second-order meta-gradients, slow on a CPU: ``omniglot,tiny``

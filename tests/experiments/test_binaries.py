@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from metalearn import config as config_lib
+from tests.conftest import CONFIGS, ROOT, stated_tiny_seconds
 
 CONFIG = ROOT / "experiments" / "configs" / "maml_sinusoid.py"
 # As many tuning as evaluation tasks: one compiled task sampler serves both.
@@ -135,3 +136,14 @@ def test_benchmark_icl_suite(tmp_path):
   for r in rows.values():
     assert r["tokens_per_s"] == pytest.approx(r["steps_per_s"] * 64 * r["tokens"])
     assert r["gflops"] > 0
+
+
+@pytest.mark.parametrize("config_file", sorted(p.name for p in CONFIGS.glob("*.py")))
+def test_every_config_states_the_wall_time_of_its_tiny_runs(config_file):
+  # tests/conftest.py:check_tiny_time holds the end-to-end tests' tiny runs to these
+  stated = stated_tiny_seconds(config_file)
+  assert stated, f"{config_file}'s docstring states no tiny wall time (``ARG`` N s)"
+  module = config_lib.load_config_module(str(CONFIGS / config_file))
+  for arg, seconds in stated.items():
+    config = config_lib.validate(module.get_config(arg))
+    assert config.compile.optimize is False and 0 < seconds < 30, (arg, seconds)

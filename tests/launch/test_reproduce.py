@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, check_tiny_run_time
 
 
 # The runs of a reproduction share programs (the evaluation and its baselines, the first-step
@@ -22,6 +22,9 @@ def test_maml_sinusoid_tiny(tmp_path):
   for learner in ("maml", "fomaml", "metasgd", "anil", "reptile"):
     assert f"| {learner} | 10 | 1 |" in table
   assert len((tmp_path / "results" / "maml_sinusoid_tiny.csv").read_text().splitlines()) == 6
+  for learner in ("maml", "reptile"):  # each pinned to its own core, as the docstring measured
+    check_tiny_run_time(tmp_path / "runs" / f"{learner}_k10_seed0", "maml_sinusoid.py",
+                        f"{learner},tiny")
 
 
 def test_omniglot_tiny(tmp_path, omniglot_dir):
@@ -38,6 +41,8 @@ def test_omniglot_tiny(tmp_path, omniglot_dir):
     assert (tmp_path / "runs" / f"{learner}_5w1s" / "wall_seconds.txt").exists()
   assert "| maml | 5 | 1 | 1 | " in table and "≥ 88.0 (" in table  # Omniglot-mini bars
   assert len((tmp_path / "results" / "omniglot_tiny.csv").read_text().splitlines()) == 3
+  for learner in ("maml", "protonet"):
+    check_tiny_run_time(tmp_path / "runs" / f"{learner}_5w1s", "omniglot.py", f"{learner},tiny")
 
 
 def test_pes_influence_balancing_tiny(tmp_path):
@@ -71,3 +76,5 @@ def test_learned_optimizer_tiny(tmp_path):
   # the config's mesh.cpu_devices = 2: meta-training split its runs over two CPU devices
   assert "(2 device(s), 1 process(es))" in (tmp_path / "runs" / "mlp_lopt_tiny" /
                                             "log.txt").read_text()
+  check_tiny_run_time(tmp_path / "runs" / "mlp_lopt_tiny", "learned_optimizer.py",
+                      "mlp_lopt,tiny")

@@ -7,8 +7,13 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, check_tiny_run_time
 
+# script -> its run of the config's plain tiny size (the run directory, the config argument)
+PLAIN_TINY = {"icl_linear_regression": ("class_linear_tiny", "linear_regression,tiny"),
+              "icl_gd": ("layers_1_tiny", "gd,tiny"),
+              "icl_task_diversity": ("pool_64_tiny", "task_diversity,tiny"),
+              "gpicl": ("tasks_256_tiny", "gpicl,tiny")}
 SCRIPTS = {  # script -> what its table must show
     "icl_linear_regression": ["| k | model | least_squares | averaging | knn_3 | gd_1 |",
                               "below knn_3 for every k >= 2"],
@@ -36,3 +41,5 @@ def test_icl_reproduction_tiny(tmp_path, script):
   # every run evaluated its checkpoint and drew its curves
   for run in (tmp_path / "runs").iterdir():
     assert (run / "eval.json").exists() and list(run.glob("*_vs_examples_*.png")), run
+  run, arg = PLAIN_TINY[script]
+  check_tiny_run_time(tmp_path / "runs" / run, "in_context.py", arg)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, check_tiny_run_time
 
 
 def _run(script, tmp_path):
@@ -38,5 +38,6 @@ def test_reproduction_tiny(tmp_path, script, conditions):
   if script == "curriculum_icl":  # the target is the no-curriculum run's own final error
     none = next(r for r in rows if r["method"] == "none")
     assert none["reached"] == "1/1" and float(none["target"]) == float(none["final_error"])
+    check_tiny_run_time(tmp_path / "runs" / "alp_gmm_s0_tiny", "in_context.py", "curriculum,tiny")
   else:
     assert "Winner per metric" in table and "(success on single tasks)" in table

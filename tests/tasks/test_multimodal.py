@@ -1,3 +1,9 @@
+import json
+import os
+import subprocess
+import sys
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +14,7 @@ from metalearn import evaluators, train
 from metalearn.registry import ConfigError
 from metalearn.tasks import sample_batch
 from metalearn.tasks.multimodal import MODES, MultimodalRegressionFamily
-from tests.conftest import ROOT
+from tests.conftest import ROOT, check_tiny_time
 
 CONFIG = config_lib.load_config_module(str(ROOT / "experiments/configs/multimodal.py"))
 
@@ -61,13 +67,29 @@ def test_config_names_a_wrong_mode_and_its_choices():
     config_lib.validate(c)
 
 
-@pytest.mark.parametrize("arg", ["tiny", "tiny,teacher=exp3s"])
-def test_tiny_meta_trains_and_evaluates(tmp_path, arg):
-  config = config_lib.validate(CONFIG.get_config(arg))
+def _check_meta_learned(results):
+  meta, scratch = results["methods"]["meta"]["mse"], results["methods"]["random_init"]["mse"]
+  assert np.isfinite(meta).all() and meta[-1] < meta[0]
+  assert meta[1] < scratch[1]  # 200 meta-steps already beat learning from a random network
+
+
+def test_tiny_meta_trains_and_evaluates_through_the_binary_in_its_stated_time(tmp_path):
+  t0 = time.perf_counter()
+  result = subprocess.run(
+      [sys.executable, str(ROOT / "experiments/meta_train.py"),
+       f"--config={ROOT / 'experiments/configs/multimodal.py'}:tiny", f"--workdir={tmp_path}"],
+      capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  check_tiny_time("multimodal.py", "tiny", time.perf_counter() - t0, tmp_path)
+  results = json.loads((tmp_path / "eval.json").read_text())
+  assert results["checkpoint_step"] == CONFIG.get_config("tiny").num_steps
+  _check_meta_learned(results)
+
+
+def test_tiny_with_a_teacher_meta_trains_and_evaluates(tmp_path):
+  config = config_lib.validate(CONFIG.get_config("tiny,teacher=exp3s"))
   config.eval.num_plot_tasks = 0
   state = train.train(config, str(tmp_path))
   assert int(state.step) == config.num_steps
   results = evaluators.evaluate_and_report(config, str(tmp_path))
-  meta, scratch = results["methods"]["meta"]["mse"], results["methods"]["random_init"]["mse"]
-  assert np.isfinite(meta).all() and meta[-1] < meta[0]
-  assert meta[1] < scratch[1]  # 200 meta-steps already beat learning from a random network
+  _check_meta_learned(results)
