@@ -6,7 +6,6 @@ import pathlib
 
 from absl import logging
 import jax
-import tensorboardX
 
 
 class MetricsWriter:
@@ -37,6 +36,7 @@ class MetricsWriter:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
         tmp.replace(self.path)
     self._file = self.path.open("a")
+    import tensorboardX  # pylint: disable=g-import-not-at-top  (only a writing process needs it)
     self._tb = tensorboardX.SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
