@@ -73,7 +73,7 @@ def finetune_curves(sgd, family, params, episodes, lrs, num_steps: int,
 def _pretrain(config, network, family, key):
   """Trains one network on the pooled regression problem of all tasks (Adam)."""
   opt = optax.adam(config.eval.pretrain_lr)
-  params = network.init_fn(jax.random.fold_in(key, 0))
+  params = jax.jit(network.init_fn)(jax.random.fold_in(key, 0))  # one program, not op by op
 
   def loss(params, episodes):
     # Pool the tasks' points into one batch (networks read [batch, *input_shape]).
@@ -131,7 +131,7 @@ def evaluate(ctx) -> dict:
     sgd = GradientLearner(network.init_fn, network.apply_fn, family.loss, 0.01,
                           learn_inner_lr=True)
     for name in config.eval.baselines:
-      params = (network.init_fn(k_init) if name == "random_init"
+      params = (jax.jit(network.init_fn)(k_init) if name == "random_init"
                 else _pretrain(config, network, family, k_pre))
       curves[name], lrs[name] = _tuned_baseline(config, sgd, family, params, tune_episodes,
                                                 episodes)
