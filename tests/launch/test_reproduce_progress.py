@@ -11,8 +11,10 @@ from tests.conftest import ROOT, check_tiny_run_time
 
 
 def _run(script, tmp_path):
+  # One run at a time: later runs load the programs they share with earlier ones from the
+  # session's compilation cache (runs in parallel are tested by test_reproduce.py).
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
-         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "2", "JAX_PLATFORMS": "cpu"}
+         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "1", "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / f"{script}.sh"), "tiny"],
                           capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
