@@ -153,8 +153,10 @@ def _bench_chunk(suite: str, name: str, config, exp, steps: int, repeats: int) -
   compiled = chunk.lower(state, exp.family, steps).compile()
   compile_s = time.perf_counter() - t0
   chunk_s = _median_seconds(lambda: compiled(state, exp.family), repeats)
-  # one compiled outer step: its FLOPs, and the one-step-per-call loop (compiled once for both)
-  single = jax.jit(train.make_outer_step(exp, config.seed)).lower(state, exp.family).compile()
+  # one compiled outer step: its FLOPs, and the one-step-per-call loop (compiled once for both;
+  # a chunk of one step is that program)
+  single = compiled if steps == 1 else jax.jit(train.make_outer_step(exp, config.seed)).lower(
+      state, exp.family).compile()
   flops_per_step = _flops(single)
   loop_steps = max(1, min(200, steps))
 
@@ -314,8 +316,8 @@ def bench_icl(width: int, layers: int, heads: int, layout: str, steps: int,
   compiled = chunk.lower(state, exp.family, steps).compile()
   compile_s = time.perf_counter() - t0
   step_s = _median_seconds(lambda: compiled(state, exp.family), repeats) / steps
-  flops = _flops(jax.jit(train.make_outer_step(exp, config.seed)).lower(
-      state, exp.family).compile())
+  flops = _flops(compiled if steps == 1 else jax.jit(train.make_outer_step(exp, config.seed))
+                 .lower(state, exp.family).compile())  # a chunk of one step is that program
   tokens = config.task.num_points * (2 if layout == "interleaved" else 1)
   return {"suite": "icl", "model": f"transformer w{width} L{layers} H{heads}", "layout": layout,
           "meta_batch": config.meta_batch_size, "tokens": tokens, "steps_per_s": 1 / step_s,

@@ -31,6 +31,10 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 # resume, 1 vs 8 devices) compares programs compiled the same way. An outer
 # JAX_DISABLE_MOST_OPTIMIZATIONS=0 restores full optimisation.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# NumPy's OpenBLAS starts a thread per core in every process and keeps them spinning after a
+# call; the suite runs two workers on two cores and starts many processes, so those
+# threads only take time from the other worker.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest
 

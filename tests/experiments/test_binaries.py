@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+from absl import flags
+from ml_collections import config_flags
 
 from metalearn import config as config_lib
 from tests.conftest import CONFIGS, ROOT, stated_tiny_seconds
@@ -54,10 +56,26 @@ def test_meta_train_then_evaluate(tmp_path):
   assert "0.90 ± 0.16 [Li17]" in (tmp_path / "table.csv").read_text()
 
 
+def _parsed_config(*overrides):
+  """``CONFIG`` with ``overrides`` applied as meta_train.py's ``--config`` flag applies them (the
+  same ml_collections flag, parsed in this process), then validated."""
+  argv = ["meta_train.py", f"--config={CONFIG}", *overrides]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=False,
+                                  accept_new_attributes=True, sys_argv=argv)
+  values(argv)
+  return config_lib.validate(values.config)
+
+
 def test_bad_config_stops_before_compiling_with_a_clear_message(tmp_path):
-  cases = [("--config.learner.name=mamal", "'learner.name' = 'mamal' is not a registered "
-                                           "learner. Did you mean 'maml'?"),
-           ("--config.learner.inner_lr=-0.1", "'learner.inner_lr' = -0.1 is not allowed: it "
+  # The binary's path once (the message on stderr, nothing written); every other message
+  # through the same flag parsing and validation in this process.
+  result = _run("meta_train.py", f"--config={CONFIG}", f"--workdir={tmp_path}",
+                "--config.learner.name=mamal")
+  assert result.returncode != 0 and ("'learner.name' = 'mamal' is not a registered learner. "
+                                     "Did you mean 'maml'?") in result.stderr, result.stderr[-2000:]
+  assert not (tmp_path / "config.json").exists()
+  cases = [("--config.learner.inner_lr=-0.1", "'learner.inner_lr' = -0.1 is not allowed: it "
                                               "must be a number > 0"),
            ("--config.learner.inner_lt=0.1", "unknown config key 'learner.inner_lt' for "
                                              "learner 'maml'. Did you mean 'learner.inner_lr'?"),
@@ -66,9 +84,10 @@ def test_bad_config_stops_before_compiling_with_a_clear_message(tmp_path):
            ("--config.eval.num_task=5", "unknown config key 'eval.num_task' for evaluator "
                                         "'few_shot'. Did you mean 'eval.num_tasks'?")]
   for flag, message in cases:
-    result = _run("meta_train.py", f"--config={CONFIG}", f"--workdir={tmp_path}", flag)
-    assert result.returncode != 0 and message in result.stderr, (flag, result.stderr[-2000:])
-  assert not (tmp_path / "config.json").exists()
+    with pytest.raises(config_lib.ConfigError) as error:
+      _parsed_config(flag)
+    assert message in str(error.value), (flag, str(error.value))
+  assert _parsed_config("--config.learner.inner_lr=0.1").learner.inner_lr == 0.1
 
 
 def test_evaluate_without_checkpoint_says_what_to_do(tmp_path):
@@ -77,7 +96,7 @@ def test_evaluate_without_checkpoint_says_what_to_do(tmp_path):
 
 
 def test_benchmark_prints_a_table_and_compares(tmp_path):
-  args = ["--steps_per_call=20", "--repeats=1", "--k=5", "--learners=maml",
+  args = ["--steps_per_call=10", "--repeats=1", "--k=5", "--learners=maml",
           "--memory_steps=10,40", f"--out_dir={tmp_path}"]
   # the second run compiles the first one's memory programs: the session cache has them
   result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}")
@@ -110,7 +129,7 @@ def test_benchmark_omniglot_suite(tmp_path, omniglot_dir):
 
 def test_benchmark_lopt_suite(tmp_path):
   result = _run("benchmark.py", "--suites=lopt", "--lopt_size=tiny", "--lopts=small_lopt",
-                "--lopt_data=images", "--lopt_steps=2", "--repeats=1", "--cpu_devices=2",
+                "--lopt_data=images", "--lopt_steps=1", "--repeats=1", "--cpu_devices=2",
                 f"--json={tmp_path / 'bench.json'}")
   assert result.returncode == 0, result.stderr[-3000:]
   # timed on one device, then with the runs split over the two CPU devices' mesh
@@ -127,7 +146,7 @@ def test_benchmark_lopt_suite(tmp_path):
 
 
 def test_benchmark_icl_suite(tmp_path):
-  result = _run("benchmark.py", "--suites=icl", "--icl_widths=16:1:2", "--icl_steps=2",
+  result = _run("benchmark.py", "--suites=icl", "--icl_widths=16:1:2", "--icl_steps=1",
                 "--repeats=1", f"--json={tmp_path / 'bench.json'}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "| transformer w16 L1 H2 | interleaved | 64 | 22 |" in result.stdout
