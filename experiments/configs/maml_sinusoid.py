@@ -12,7 +12,7 @@ Paper settings: 40-40 ReLU MLP, inner SGD step 0.01, one inner step while meta-t
 meta-batch 25, Adam 1e-3, 70k outer steps; evaluation on 600 fresh tasks, 10 inner steps.
 Reptile (Nichol et al. 2018): 5 inner steps of 0.01 while meta-training; Adam 1e-3 on the
 meta-batch mean of ``theta - phi`` (the paper's outer SGD with a linearly annealed step, and an
-inner step of 0.02, diverged at K=5 on this network: see the closing note of the foundation).
+inner step of 0.02, diverge at K=5 on this network).
 
 Hardware and wall time (measured): on a 2-core AMD EPYC CPU, ``maml,k=10`` meta-trains at about
 1,400 outer steps/s (50 s) and the whole command, evaluation and baselines included, takes

@@ -22,7 +22,7 @@ Reptile (Nichol et al. 2018) meta-trains with 5 (5-way) or 10 (20-way) SGD inner
 0.1 here (the paper's inner loop is Adam; ours is SGD), meta-batch 5, Adam 1e-3 on the
 pseudo-gradient. ProtoNets (Snell et al. 2017): Adam 1e-3, 5 query images per class.
 
-Omniglot-mini (this CPU, 2 cores): meta-train on the 136 characters of
+Omniglot-mini (sized for a 2-core CPU): meta-train on the 136 characters of
 images_background_small1 x 4 rotations, test on the 106 characters of
 images_background_small2 not in small1 (unrotated), 1000 test episodes (5 query images per
 class); MAML: meta-batch 8 / 3,000 outer steps (1-shot), meta-batch 4 / 1,600 steps (5-shot);

@@ -38,8 +38,8 @@ and its Omniglot book has one conv layer on 14x14 images; a test fails a tiny ru
 these): ``regression,tiny`` 12 s, ``omniglot,tiny`` 21 s. Under load ~6: ``regression,small`` (5 chapters x 10
 exercises of 10 points, MLP 40-40, meta-batch 8, 3000 outer steps at ~20 steps/s after 33 s
 of compilation) 3.5 minutes including evaluation on 200 books (5 minutes under heavier load). ``omniglot`` runs a Conv-4 through every exercise and
-every chapter's queries with second-order meta-gradients, slow on a CPU: ``omniglot,tiny``
-takes 3 minutes (compilation); one outer step of ``omniglot,small`` (3 alphabets x 5
+every chapter's queries with second-order meta-gradients, slow on a CPU: one outer step of
+``omniglot,small`` (3 alphabets x 5
 characters x 2 images, 16 filters, meta-batch 4) took 1.9 s after 85 s of compilation, so its
 200 steps at meta-batch 2 are a pipeline check of about 5-8 minutes, not a result (with 32
 filters and 5 images per character a step took 8.5 s). ``full`` sizes are for a GPU

@@ -124,8 +124,7 @@ class MLPLOpt:
     feats = jax.tree.map(features, grads, params, momenta, seconds, factored,
                          is_leaf=lambda x: x is None or isinstance(x, tuple))
     # one MLP call over every tensor's entries side by side: the same numbers as one call per
-    # tensor, and one batched matmul per layer instead of one per tensor (a 50-step unroll of
-    # 8 runs on this CPU: 98 ms against 120 ms for the 32-32 MLP; the same for hidden 8)
+    # tensor, with one batched matmul per layer instead of one small matmul per tensor
     leaves, treedef = jax.tree.flatten(feats)
     x = jnp.concatenate(leaves, axis=1)  # [F, N]
     h = layers[0]["w"][:nf].T @ x + (layers[0]["b"] + time_bias)[:, None]
