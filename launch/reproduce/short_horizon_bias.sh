@@ -15,18 +15,8 @@ SIZE=${1:-small}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/results}
 PYTHON=${PYTHON:-python}
-case "$SIZE" in
-  small) ARGS=(--dim=100 --steps=1000 --seeds=2) ;;
-  full) ARGS=(--dim=1000 --steps=1000 --seeds=5 --exact_iterations=3000
-              --greedy_epochs=40 --backprop_iterations=2000 --pes_iterations=10000
-              --pes_pairs=128) ;;
-  tiny) ARGS=(--dim=10 --steps=120 --seeds=1 --exact_iterations=100 --greedy_epochs=2
-              --greedy_batch=4 --backprop_iterations=20 --backprop_batch=2 --pes_iterations=30
-              --pes_pairs=4 --knots=4)
-        # Compilation dominates at this size: compile as the configs' tiny sizes do
-        # (compile.optimize=False: metalearn/parallel.py:use_compile_options).
-        export JAX_DISABLE_MOST_OPTIMIZATIONS=1 ;;
-  *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;;
-esac
+case "$SIZE" in tiny|small|full) ;; *) echo "usage: $0 [tiny|small|full]" >&2; exit 2 ;; esac
 cd "$ROOT"
-"$PYTHON" experiments/short_horizon_bias.py --out="$RESULTS_DIR/short_horizon_bias_$SIZE" "${ARGS[@]}"
+"$PYTHON" experiments/short_horizon_bias.py \
+  --config="experiments/configs/reproductions/short_horizon_bias.py:$SIZE" \
+  --out="$RESULTS_DIR/short_horizon_bias_$SIZE"

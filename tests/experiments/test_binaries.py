@@ -158,7 +158,7 @@ def test_benchmark_icl_suite(tmp_path):
 
 
 @pytest.mark.parametrize("config_file", sorted(p.name for p in CONFIGS.glob("*.py")))
-def test_every_config_states_the_wall_time_of_its_tiny_runs(config_file):
+def test_every_meta_training_config_states_the_wall_time_of_its_tiny_runs(config_file):
   # tests/conftest.py:check_tiny_time holds the end-to-end tests' tiny runs to these
   stated = stated_tiny_seconds(config_file)
   assert stated, f"{config_file}'s docstring states no tiny wall time (``ARG`` N s)"
@@ -166,3 +166,13 @@ def test_every_config_states_the_wall_time_of_its_tiny_runs(config_file):
   for arg, seconds in stated.items():
     config = config_lib.validate(module.get_config(arg))
     assert config.compile.optimize is False and 0 < seconds < 30, (arg, seconds)
+
+
+@pytest.mark.parametrize("config_file", sorted(
+    f"reproductions/{p.name}" for p in (CONFIGS / "reproductions").glob("*.py")))
+def test_every_reproduction_config_states_the_wall_time_of_its_tiny_run(config_file):
+  # the reproductions that are not one meta-training run (metalearn/reproductions/)
+  stated = stated_tiny_seconds(config_file)
+  assert set(stated) == {"tiny"} and 0 < stated["tiny"] < 30, stated
+  module = config_lib.load_config_module(str(CONFIGS / config_file))
+  assert module.get_config("tiny").compile.optimize is False

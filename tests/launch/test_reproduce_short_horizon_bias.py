@@ -3,15 +3,18 @@
 import json
 import os
 import subprocess
+import time
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, check_tiny_time
 
 
 def test_short_horizon_bias_tiny(tmp_path):
   env = {**os.environ, "RESULTS_DIR": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu"}
+  t0 = time.perf_counter()
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "short_horizon_bias.sh"),
                            "tiny"], capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  check_tiny_time("reproductions/short_horizon_bias.py", "tiny", time.perf_counter() - t0)
   out = tmp_path / "results" / "short_horizon_bias_tiny"
   table = out.with_suffix(".md").read_text()
   for row in ("| greedy (horizon 1) | closed form on exact moments (Thm. 2) |",
