@@ -79,8 +79,12 @@ def test_monitor_measures_the_full_task_whatever_the_teacher_picks(tmp_path):
   state = train.init_state(exp, c.seed)
   monitor = train.make_monitor_fn(c, exp)(state.theta, exp.family)
   fam = exp.family  # no curriculum: the full task
-  eps = jax.vmap(fam.sample)(jax.random.split(jax.random.key(c.monitor.seed), c.monitor.num_tasks))
-  curves = jax.vmap(lambda e: exp.learner.curve(state.theta, e))(eps)
+
+  @jax.jit
+  def curves(theta, key):
+    eps = jax.vmap(fam.sample)(jax.random.split(key, c.monitor.num_tasks))
+    return jax.vmap(lambda e: exp.learner.curve(theta, e))(eps)
+  curves = curves(state.theta, jax.random.key(c.monitor.seed))
   np.testing.assert_allclose(monitor["monitor_mean"], jnp.mean(curves[:, 1:]), rtol=1e-5)
 
 
@@ -88,18 +92,21 @@ def test_versus_baseline_divides_by_the_initial_learner_and_stops_its_gradient(t
   exp = experiment.build(tiny_config)
   key = jax.random.key(3)
   wrapped = VersusBaseline(exp.learner, key)
-  theta_0 = exp.learner.init(key)
-  ep = exp.family.sample(jax.random.key(1))
-  _, ratio = unroll(wrapped, theta_0, wrapped.init_state(theta_0, ep), ep, 3)
+  theta_0 = jax.jit(exp.learner.init)(key)
+  ep = jax.jit(exp.family.sample)(jax.random.key(1))
+  # each learner's curve and gradient compiled as one program (as training runs them), not op
+  # by op
+  def curve_of(learner):
+    return lambda t: unroll(learner, t, learner.init_state(t, ep), ep, 3)[1]
+  wrapped_curve, own_curve = jax.jit(curve_of(wrapped)), jax.jit(curve_of(exp.learner))
+  ratio = wrapped_curve(theta_0)
   np.testing.assert_allclose(ratio, 1.0, rtol=1e-6)  # the baseline is itself
   theta = jax.tree.map(lambda p: p * 0.9, theta_0)
-  _, own = unroll(exp.learner, theta, exp.learner.init_state(theta, ep), ep, 3)
-  _, base = unroll(exp.learner, theta_0, exp.learner.init_state(theta_0, ep), ep, 3)
-  _, ratio = unroll(wrapped, theta, wrapped.init_state(theta, ep), ep, 3)
+  own, base = own_curve(theta), own_curve(theta_0)
+  ratio = wrapped_curve(theta)
   np.testing.assert_allclose(ratio, own / base, rtol=1e-5)
-  g = jax.grad(lambda t: unroll(wrapped, t, wrapped.init_state(t, ep), ep, 3)[1][-1])(theta)
-  g_own = jax.grad(lambda t: unroll(exp.learner, t, exp.learner.init_state(t, ep), ep, 3)[1][-1])(
-      theta)
+  g = jax.jit(jax.grad(lambda t: curve_of(wrapped)(t)[-1]))(theta)
+  g_own = jax.jit(jax.grad(lambda t: curve_of(exp.learner)(t)[-1]))(theta)
   for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_own)):
     np.testing.assert_allclose(a, b / base[-1], rtol=1e-4, atol=1e-7)
 

@@ -52,8 +52,9 @@ def test_truncated_segments_carry_state_and_resample_at_the_end(tiny_config):
   family, learner, theta = _parts(tiny_config)
   est = estimators.truncated_backprop(learner, family, objectives.final_loss, 4, num_steps=4,
                                       truncation_length=2)
-  state = est.init(jax.random.key(2), theta)
+  state = jax.jit(est.init)(jax.random.key(2), theta)
   episodes = state.episodes
+  estimate = jax.jit(est.estimate)  # one program for both segments
 
   # First segment: identical to full backprop through 2 steps on the same episodes.
   def two_step_loss(th):
@@ -61,14 +62,14 @@ def test_truncated_segments_carry_state_and_resample_at_the_end(tiny_config):
       return unroll(learner, th, learner.init_state(th, ep), ep, 2)[1][-1]
     return jax.vmap(per)(episodes).mean()
 
-  grads, state, metrics = est.estimate(theta, state, jax.random.key(3))
-  _close(grads, jax.grad(two_step_loss)(theta), rtol=1e-5, atol=1e-7)
+  grads, state, metrics = estimate(theta, state, jax.random.key(3))
+  _close(grads, jax.jit(jax.grad(two_step_loss))(theta), rtol=1e-5, atol=1e-7)
   np.testing.assert_array_equal(state.step, 2)
   assert metrics["curve"].shape == (3,)
 
   # Second segment: continues from the carried states; for a MAML init the gradient through
   # the carried state is cut, so the init gets none.
-  grads2, state2, _ = est.estimate(theta, state, jax.random.key(4))
+  grads2, state2, _ = estimate(theta, state, jax.random.key(4))
   assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads2))
   np.testing.assert_array_equal(state2.step, 0)
   assert not np.allclose(state2.episodes.support_x, episodes.support_x)

@@ -1,6 +1,7 @@
 """ES, truncated ES and PES: unbiasedness, the small-sigma limit, and non-finite trajectories."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -43,8 +44,8 @@ def test_pes_is_unbiased_and_truncated_es_is_not():
     end, _ = unroll(learner, th, start, None, K)
     return learner.query_loss(th, end, None)
 
-  full = float(jax.grad(segment_loss)(theta, SEGMENTS)["theta"])
-  truncated = float(jax.grad(last_segment_only)(theta)["theta"])
+  full = float(jax.jit(jax.grad(segment_loss), static_argnums=1)(theta, SEGMENTS)["theta"])
+  truncated = float(jax.jit(jax.grad(last_segment_only))(theta)["theta"])
   assert abs(full - truncated) > 0.5  # the two targets differ: the test can tell them apart
   for persistent, target, other in ((True, full, truncated), (False, truncated, full)):
     g = _estimates(persistent, theta)
@@ -151,7 +152,7 @@ class _AlwaysExploding(TaskFamily):
 def test_all_nonfinite_gives_nan_meta_loss_so_the_update_is_skipped():
   learner = _Exploding()
   es = estimators.antithetic_es(learner, _AlwaysExploding(), objectives.mean_loss, 4, 10, 0.01)
-  grads, _, metrics = es.estimate(learner.init(None), (), jax.random.key(0))
+  grads, _, metrics = jax.jit(es.estimate)(learner.init(None), (), jax.random.key(0))
   assert np.isnan(metrics["meta_loss"]) and int(metrics["nonfinite_trajectories"]) == 4
   assert float(grads["w"]) == 0.0
 
@@ -173,6 +174,7 @@ def test_truncated_estimators_score_segments_at_their_place_in_the_horizon():
   theta = {"theta": jnp.float32(0.3)}
   late = objectives.get_objective("late_mean")
 
+  @functools.partial(jax.jit, static_argnums=0)  # one program per start, not op by op
   def segment(start):  # the K-step curve from step ``start`` of a run at theta
     s, _ = unroll(learner, theta, learner.init_state(theta, None), None, start)
     return unroll(learner, theta, s, None, k)[1]
@@ -180,15 +182,16 @@ def test_truncated_estimators_score_segments_at_their_place_in_the_horizon():
   expected = lambda start: float(objectives.late_mean_loss(segment(start), start, horizon))
 
   est = estimators.pes(learner, NoTasks(), late, 4, horizon, k, sigma=1e-6)
-  state = est.init(jax.random.key(0), theta)  # pairs start at steps 0, 10, 20, 30
-  _, _, metrics = est.estimate(theta, state, jax.random.key(1))
+  state = jax.jit(est.init)(jax.random.key(0), theta)  # pairs start at steps 0, 10, 20, 30
+  _, _, metrics = jax.jit(est.estimate)(theta, state, jax.random.key(1))
   want = np.mean([expected(s) for s in (0, 10, 20, 30)])
   np.testing.assert_allclose(metrics["meta_loss"], want, rtol=1e-4)
   untimed = np.mean([float(objectives.late_mean_loss(segment(s))) for s in (0, 10, 20, 30)])
   assert abs(want - untimed) > 100 * 1e-4 * abs(want)  # scoring at step 0 would fail the check
 
   tbp = estimators.truncated_backprop(learner, NoTasks(), late, 1, horizon, k)
-  state = tbp.init(jax.random.key(0), theta)
-  _, state, _ = tbp.estimate(theta, state, jax.random.key(1))
-  _, _, metrics = tbp.estimate(theta, state, jax.random.key(2))  # the segment at step 5
+  state = jax.jit(tbp.init)(jax.random.key(0), theta)
+  estimate = jax.jit(tbp.estimate)
+  _, state, _ = estimate(theta, state, jax.random.key(1))
+  _, _, metrics = estimate(theta, state, jax.random.key(2))  # the segment at step 5
   np.testing.assert_allclose(metrics["meta_loss"], expected(k), rtol=1e-5)

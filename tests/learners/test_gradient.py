@@ -16,7 +16,7 @@ def _setup(tiny_config, name, num_steps=2, objective="final", dtype=jnp.float64)
   learner = experiment.make_learner(tiny_config, family)
   est = estimators.full_backprop(learner, family, objectives.get_objective(objective),
                                  meta_batch_size=3, num_steps=num_steps)
-  theta = jax.tree.map(lambda p: p.astype(dtype), learner.init(jax.random.key(0)))
+  theta = jax.tree.map(lambda p: p.astype(dtype), jax.jit(learner.init)(jax.random.key(0)))
   return family, learner, est, theta
 
 
@@ -53,7 +53,7 @@ def test_first_order_maml_equals_query_gradient_at_adapted_params(tiny_config):
   with jax.enable_x64(True):
     family, learner, est, theta = _setup(tiny_config, "fomaml", num_steps=2)
     key = jax.random.key(7)
-    grads = est.estimate(theta, (), key)[0]
+    grads = jax.jit(est.estimate)(theta, (), key)[0]
     episodes = sample_batch(family, key, 3)
     alpha = tiny_config.learner.inner_lr
 
@@ -64,10 +64,11 @@ def test_first_order_maml_equals_query_gradient_at_adapted_params(tiny_config):
         p = jax.tree.map(lambda a, b: a - alpha * b, p, g)
       return jax.grad(lambda q: family.loss(learner.apply_fn(q, ep.query_x), ep.query_y))(p)
 
-    expected = jax.tree.map(lambda g: g.mean(0), jax.vmap(adapted)(episodes))
+    expected = jax.jit(lambda e: jax.tree.map(lambda g: g.mean(0), jax.vmap(adapted)(e)))(
+        episodes)
     for a, b in zip(jax.tree.leaves(grads["params"]), jax.tree.leaves(expected)):
       np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    maml = _setup(tiny_config, "maml", num_steps=2)[2].estimate(theta, (), key)[0]
+    maml = jax.jit(_setup(tiny_config, "maml", num_steps=2)[2].estimate)(theta, (), key)[0]
     assert not np.allclose(jax.tree.leaves(maml)[0], jax.tree.leaves(grads)[0])
 
 
@@ -75,9 +76,9 @@ def test_anil_adapts_only_the_head(tiny_config):
   tiny_config.learner.inner_lr = 1e-3
   family, learner, _, theta = _setup(tiny_config, "anil", dtype=jnp.float32)
   episode = jax.tree.map(lambda a: a[0], sample_batch(family, jax.random.key(1), 1))
-  state = learner.init_state(theta, episode)
+  state = jax.jit(learner.init_state)(theta, episode)
   assert set(state) == {"bias", "kernel"}
-  end, curve = unroll(learner, theta, state, episode, 3)
+  end, curve = jax.jit(lambda s: unroll(learner, theta, s, episode, 3))(state)
   assert not np.allclose(end["kernel"], state["kernel"])
   np.testing.assert_array_equal(learner.predict(theta, end, episode.query_x),
                                 learner.apply_fn({**theta["params"], "head": end},
@@ -93,12 +94,12 @@ def test_reptile_pseudo_gradient_is_theta_minus_mean_adapted(tiny_config):
   family = experiment.make_family(tiny_config)
   learner = experiment.make_learner(tiny_config, family)
   est = estimators.reptile(learner, family, objectives.final_loss, 3, 4)
-  theta = learner.init(jax.random.key(0))
+  theta = jax.jit(learner.init)(jax.random.key(0))
   key = jax.random.key(5)
-  grads, _, metrics = est.estimate(theta, (), key)
+  grads, _, metrics = jax.jit(est.estimate)(theta, (), key)
   episodes = sample_batch(family, key, 3)
-  ends = jax.vmap(lambda ep: unroll(learner, theta, learner.init_state(theta, ep), ep, 4)[0])(
-      episodes)
+  ends = jax.jit(jax.vmap(
+      lambda ep: unroll(learner, theta, learner.init_state(theta, ep), ep, 4)[0]))(episodes)
   expected = jax.tree.map(lambda t, e: t - e.mean(0), theta["params"], ends)
   for a, b in zip(jax.tree.leaves(grads["params"]), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

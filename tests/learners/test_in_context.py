@@ -28,8 +28,8 @@ LEARNERS = {
 def test_a_prediction_never_depends_on_later_examples(name):
   model, layout, family = LEARNERS[name]
   learner = InContextLearner(model, family, layout)
-  theta = learner.init(jax.random.key(0))
-  episode = family.sample(jax.random.key(1))
+  theta = jax.jit(learner.init)(jax.random.key(0))
+  episode = jax.jit(family.sample)(jax.random.key(1))
   predict = jax.jit(learner.predict_prompt)
   base = np.asarray(predict(theta, episode.support_x, episode.support_y))
   for j in (2, 4):
@@ -63,28 +63,29 @@ def test_packed_and_interleaved_layouts_read_the_same_targets():
 def test_one_lsa_layer_with_the_gd_weights_is_one_gradient_descent_step():
   family = RegressionPrompts.create("linear", 4, 9, x_dist="uniform")
   learner = InContextLearner(sm.LinearSelfAttention(1), family, "prefix")
-  theta = learner.init(jax.random.key(0))
   lr, E = 0.7, 5
   w_kq = jnp.zeros((E, E)).at[:4, :4].set(jnp.eye(4))
   w_pv = jnp.zeros((E, E)).at[4, 4].set(lr)
   theta = {"params": {"w_kq_0": w_kq, "w_pv_0": w_pv}}
-  episode = family.sample(jax.random.key(2))
-  pred = learner.predict_prompt(theta, episode.support_x, episode.support_y)
-  gd = bl.gradient_descent(episode.support_x, episode.support_y, 1, lr)
+  episode = jax.jit(family.sample)(jax.random.key(2))
+  pred = jax.jit(learner.predict_prompt)(theta, episode.support_x, episode.support_y)
+  gd = jax.jit(bl.gradient_descent, static_argnums=(2, 3))(episode.support_x, episode.support_y,
+                                                           1, lr)
   np.testing.assert_allclose(pred, gd, rtol=1e-4, atol=1e-6)
 
 
 def test_unroll_gives_the_curve_of_one_pass_and_checks_its_length():
   model, layout, family = LEARNERS["transformer_packed"]
   learner = InContextLearner(model, family, layout)
-  theta = learner.init(jax.random.key(0))
-  episode = family.sample(jax.random.key(1))
-  _, curve = unroll(learner, theta, learner.init_state(theta, episode), episode, N - 1)
-  pred = learner.predict_prompt(theta, episode.support_x, episode.support_y)
+  theta = jax.jit(learner.init)(jax.random.key(0))
+  episode = jax.jit(family.sample)(jax.random.key(1))
+  _, curve = jax.jit(lambda t, e: unroll(learner, t, learner.init_state(t, e), e, N - 1))(
+      theta, episode)
+  pred = jax.jit(learner.predict_prompt)(theta, episode.support_x, episode.support_y)
   np.testing.assert_allclose(curve, jnp.square(pred - episode.support_y) / family.normaliser,
                              rtol=1e-5)
   with pytest.raises(ValueError, match="num_steps must be 6"):
     unroll(learner, theta, (), episode, 3)
   # positions past a curriculum's active length carry no loss
   short = episode._replace(info={**episode.info, "points": jnp.int32(4)})
-  np.testing.assert_array_equal(learner.curve(theta, short)[4:], 0.0)
+  np.testing.assert_array_equal(jax.jit(learner.curve)(theta, short)[4:], 0.0)

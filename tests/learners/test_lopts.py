@@ -24,10 +24,11 @@ RULES = {"mlp": MLPLOpt(), "small": MLPLOpt(hidden=(8,), features="adafactor"),
 @pytest.mark.parametrize("name", sorted(RULES))
 def test_rule_updates_match_parameter_shapes_and_are_finite(name):
   rule = RULES[name]
-  theta = rule.init(jax.random.key(0))
-  state = rule.init_state(theta, PARAMS, 100)
+  theta = jax.jit(rule.init)(jax.random.key(0))
+  state = jax.jit(rule.init_state, static_argnums=2)(theta, PARAMS, 100)
+  update = jax.jit(rule.update)  # one program for the three steps, not op by op
   for _ in range(3):
-    updates, state = rule.update(theta, state, GRADS, PARAMS, jnp.float32(1.5))
+    updates, state = update(theta, state, GRADS, PARAMS, jnp.float32(1.5))
   assert jax.tree.structure(updates) == jax.tree.structure(PARAMS)
   for u, p in zip(jax.tree.leaves(updates), jax.tree.leaves(PARAMS)):
     assert u.shape == p.shape and np.isfinite(u).all() and np.abs(u).sum() > 0

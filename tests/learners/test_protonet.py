@@ -49,7 +49,7 @@ def test_protonet_on_conv4_trains_through_the_embedding():
 
   c.model.filters = 4
   learner = experiment.make_learner(c, Family())
-  theta = learner.init(jax.random.key(0))
+  theta = jax.jit(learner.init)(jax.random.key(0))
   x = jax.random.uniform(jax.random.key(1), (6, 28, 28, 1))
   episode = Episode(x[:3], jnp.arange(3), x[3:], jnp.arange(3), {})
   # one compiled program (as training runs it), not op by op

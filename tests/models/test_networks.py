@@ -21,7 +21,7 @@ def test_im2col_and_xla_convolutions_agree_in_value_and_gradient_under_vmap():
   for pool in ("max", "stride"):
     init, apply_xla = _conv4("xla", pool=pool, size=16)
     _, apply_im2col = _conv4("im2col", pool=pool, size=16)
-    params = init(jax.random.key(0))
+    params = jax.jit(init)(jax.random.key(0))
     # Per-task weights (as after an inner step) and per-task images. (NumPy draws them: eager
     # jax.random would compile a sampler for every parameter shape, the bulk of this test.)
     rng = np.random.default_rng(1)
@@ -49,17 +49,17 @@ def test_batch_norm_uses_the_batch_and_layer_norm_does_not():
   x = jax.random.normal(jax.random.key(0), (4, 28, 28, 1))
   other = x.at[1:].multiply(3.0)
   for norm, shares in (("batch", True), ("layer", False)):
-    init, apply = _conv4("im2col", norm=norm)
+    init, apply = (jax.jit(f) for f in _conv4("im2col", norm=norm))
     params = init(jax.random.key(1))
     changed = not np.allclose(apply(params, x)[0], apply(params, other)[0], atol=1e-5)
     assert changed == shares, norm
-  init, apply = _conv4("im2col", norm="none")
+  init, apply = (jax.jit(f) for f in _conv4("im2col", norm="none"))
   assert not any("norm" in k for k in init(jax.random.key(0)))
   assert apply(init(jax.random.key(0)), x).shape == (4, 5)
 
 
 def test_embedding_without_head():
-  init, apply = _conv4("im2col", out_dim=None)
+  init, apply = (jax.jit(f) for f in _conv4("im2col", out_dim=None))
   params = init(jax.random.key(0))
   assert "head" not in params
   assert apply(params, jnp.zeros((3, 28, 28, 1))).shape == (3, 8)  # 28->14->7->3->1
@@ -70,7 +70,7 @@ def test_vmapped_gradients_match_per_task_gradients():
   # reshape-based max-pool came out wrong on XLA:CPU while the forward pass was right.
   for norm in ("batch", "none"):
     init, apply = _conv4("im2col", norm=norm, out_dim=None, size=8, num_layers=2)
-    params = init(jax.random.key(0))
+    params = jax.jit(init)(jax.random.key(0))
     x_B = jax.random.uniform(jax.random.key(5), (4, 3, 8, 8, 1))
     loss = lambda p, x: jnp.sum(jnp.sin(3 * apply(p, x)))
     per_task_grad = jax.jit(jax.grad(loss))  # one compiled program for the four tasks

@@ -31,16 +31,17 @@ def test_teacher_arms_are_book_lengths():
   assert make_steering("tscl", BOOK).teacher.space == ("discrete", C)
   short = BOOK.at_task(jnp.int32(0))
   assert int(short.active_chapters) == 1 and short.num_steps == C * E  # same shapes
-  full, plain = BOOK.at_task(jnp.int32(C - 1)).sample(jax.random.key(0)), BOOK.sample(
-      jax.random.key(0))
+  full = jax.jit(lambda a: BOOK.at_task(a).sample(jax.random.key(0)))(jnp.int32(C - 1))
+  plain = jax.jit(BOOK.sample)(jax.random.key(0))
   np.testing.assert_array_equal(full.support_x, plain.support_x)  # the same book, cut or not
   assert int(full.info["active_chapters"]) == C
 
 
 def test_reader_stops_after_the_active_chapters_and_scores_only_them():
   learner = _learner()
-  theta = learner.init(jax.random.key(1))
-  episode = BOOK.at_task(jnp.int32(1)).sample(jax.random.key(2))  # chapters 0 and 1 only
+  theta = jax.jit(learner.init)(jax.random.key(1))
+  episode = jax.jit(lambda a: BOOK.at_task(a).sample(jax.random.key(2)))(
+      jnp.int32(1))  # chapters 0 and 1 only
   plain = episode._replace(info={k: v for k, v in episode.info.items() if k != "active_chapters"})
   run = lambda ep: unroll(learner, theta, learner.init_state(theta, ep), ep, C * E,
                           measure=lambda t, s, e: (s.weights, learner.query_loss(t, s, e)))[1]
@@ -52,5 +53,6 @@ def test_reader_stops_after_the_active_chapters_and_scores_only_them():
     assert not np.allclose(b[-1], b[2 * E])  # the uncut book goes on reading
   np.testing.assert_allclose(curve_cut[:2 * E + 1], curve_full[:2 * E + 1])
   np.testing.assert_allclose(curve_cut[2 * E:], curve_cut[2 * E])  # chapter 2 never scored
-  state = unroll(learner, theta, learner.init_state(theta, episode), episode, C * E)[0]
+  state = jax.jit(lambda ep: unroll(learner, theta, learner.init_state(theta, ep), ep, C * E)[0])(
+      episode)
   np.testing.assert_array_equal(learner.chapters_read(state, episode), [True, True, False])

@@ -99,12 +99,13 @@ def test_quadratic_condition_number_and_optimum():
 
 def test_language_model_is_causal():
   fam = FAMILIES["lm"]
-  task = fam.sample(jax.random.key(0))
-  params = fam.init_params(task)
-  tokens = fam.batch(task, jax.random.key(1), "train")[:, :-1]
-  logits = fam.apply(params, tokens)
+  task = jax.jit(fam.sample)(jax.random.key(0))
+  params = jax.jit(fam.init_params)(task)
+  tokens = jax.jit(fam.batch, static_argnums=2)(task, jax.random.key(1), "train")[:, :-1]
+  apply = jax.jit(fam.apply)  # one program for both prompts, not op by op
+  logits = apply(params, tokens)
   changed = tokens.at[:, -1].set((tokens[:, -1] + 1) % fam.vocab_size)
-  np.testing.assert_allclose(fam.apply(params, changed)[:, :-1], logits[:, :-1], atol=1e-6)
+  np.testing.assert_allclose(apply(params, changed)[:, :-1], logits[:, :-1], atol=1e-6)
 
 
 def _slice_small(params, width, depth):
@@ -124,19 +125,23 @@ def test_a_teacher_steers_width_and_depth_and_the_masked_network_is_the_small_on
   from metalearn.tasks.training import cross_entropy, mlp_apply
   fam = ClassificationTraining(data="teacher", hidden=(32, 32, 32), batch_size=16)
   assert fam.task_space == ("box", 2) and fam.min_width == 4
-  corner = lambda u: fam.at_task(jnp.asarray(u)).sample(jax.random.key(0)).info["architecture"]
+  architecture = jax.jit(lambda u: fam.at_task(u).sample(jax.random.key(0)).info["architecture"])
+  corner = lambda u: architecture(jnp.asarray(u))
   assert {k: int(v) for k, v in corner([0.0, 0.0]).items()} == {"width": 4, "depth": 1}
   assert {k: int(v) for k, v in corner([1.0, 1.0]).items()} == {"width": 32, "depth": 3}
   assert {k: int(v) for k, v in corner([2 / 3, 0.5]).items()} == {"width": 16, "depth": 2}
-  task = fam.at_task(jnp.array([1 / 3, 0.5])).sample(jax.random.key(1))  # width 8, depth 2
-  params = fam.init_params(task)
-  batch = fam.batch(task, batch_key(task, "train", jnp.int32(0)), "train")
+  task = jax.jit(lambda u: fam.at_task(u).sample(jax.random.key(1)))(
+      jnp.array([1 / 3, 0.5]))  # width 8, depth 2
+  params = jax.jit(fam.init_params)(task)
+  batch = jax.jit(lambda t: fam.batch(t, batch_key(t, "train", jnp.int32(0)), "train"))(task)
   x, y, arch = batch
   assert (int(arch["width"]), int(arch["depth"])) == (8, 2)
   small = _slice_small(params, 8, 2)
   small_loss = lambda q: cross_entropy(mlp_apply(q, x.reshape(len(x), -1), "relu"), y)
-  np.testing.assert_allclose(fam.loss(params, batch), small_loss(small), rtol=1e-6)
-  grads, small_grads = jax.grad(fam.loss)(params, batch), jax.grad(small_loss)(small)
+  np.testing.assert_allclose(jax.jit(fam.loss)(params, batch), jax.jit(small_loss)(small),
+                             rtol=1e-6)
+  grads, small_grads = jax.jit(jax.grad(fam.loss))(params, batch), jax.jit(jax.grad(small_loss))(
+      small)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                _slice_small(grads, 8, 2), small_grads)
   # every weight the small network does not have gets exactly zero gradient
@@ -144,8 +149,8 @@ def test_a_teacher_steers_width_and_depth_and_the_masked_network_is_the_small_on
   kept = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(_slice_small(grads, 8, 2)))
   assert total == pytest.approx(kept, rel=1e-6) and float(jnp.abs(grads["layer_2"]["w"]).max()) == 0
   # LeCun scale of the network in use: fan-in 8 after the first layer, not 32
-  many = jax.vmap(lambda k: fam.init_params(fam.at_task(jnp.array([1 / 3, 0.5])).sample(k)))(
-      jax.random.split(jax.random.key(2), 64))
+  many = jax.jit(jax.vmap(lambda k: fam.init_params(fam.at_task(jnp.array([1 / 3, 0.5])).sample(
+      k))))(jax.random.split(jax.random.key(2), 64))
   np.testing.assert_allclose(float(jnp.std(many["layer_1"]["w"])), 1 / np.sqrt(8), rtol=0.05)
   np.testing.assert_allclose(float(jnp.std(many["layer_0"]["w"])), 1 / np.sqrt(64), rtol=0.05)
 
