@@ -36,9 +36,11 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # threads only take time from the other worker.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import jax
 import pytest
 
 from metalearn import config as config_lib
+from metalearn.tasks import sample_batch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The small Omniglot zips (images_background_small1/2.zip): $METALEARN_OMNIGLOT_DIR, else the
@@ -48,6 +50,12 @@ OMNIGLOT_DIR = pathlib.Path(os.environ.get("METALEARN_OMNIGLOT_DIR")
 
 
 CONFIGS = ROOT / "experiments" / "configs"
+
+# ``metalearn.tasks.sample_batch`` as one compiled program (per family structure and count), for
+# tests that draw tasks outside a compiled function: run eagerly, a vmapped sampler compiles
+# every operation on its own. (The family must be a pytree, as every family meta-training
+# passes to its compiled step is.)
+sample_tasks = jax.jit(sample_batch, static_argnums=2)
 # "``ARG`` N s" in a config's docstring: the measured wall time of its tiny run ARG.
 _STATED_TIME = re.compile(r"``([^`]*\btiny\b[^`]*)`` (\d+) s\b")
 

@@ -9,7 +9,7 @@ from metalearn import config as config_lib
 from metalearn import experiment
 from metalearn.evaluators import optimizer as le
 from metalearn.learners import OptimizerLearner
-from metalearn.tasks import sample_batch
+from tests.conftest import sample_tasks
 
 
 def test_smooth_is_a_trailing_mean():
@@ -64,7 +64,7 @@ def test_a_horizon_run_in_segments_gives_the_numbers_of_one_unroll():
   c.task.update(hidden=(8,), batch_size=8)
   c = config_lib.validate(c)
   exp = experiment.build(c)
-  tasks = sample_batch(exp.family, jax.random.key(1), 3)
+  tasks = sample_tasks(exp.family, jax.random.key(1), 3)
   # two settings of the learned optimizer, which reads the horizon from its state
   thetas = jax.tree.map(lambda *a: jnp.stack(a), *(exp.learner.init(jax.random.key(i))
                                                   for i in range(2)))

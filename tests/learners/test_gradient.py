@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from metalearn import estimators, experiment, objectives
-from metalearn.tasks import sample_batch
 from metalearn.unroll import unroll
+from tests.conftest import sample_tasks
 
 
 def _setup(tiny_config, name, num_steps=2, objective="final", dtype=jnp.float64):
@@ -54,7 +54,7 @@ def test_first_order_maml_equals_query_gradient_at_adapted_params(tiny_config):
     family, learner, est, theta = _setup(tiny_config, "fomaml", num_steps=2)
     key = jax.random.key(7)
     grads = jax.jit(est.estimate)(theta, (), key)[0]
-    episodes = sample_batch(family, key, 3)
+    episodes = sample_tasks(family, key, 3)
     alpha = tiny_config.learner.inner_lr
 
     def adapted(ep):  # two plain SGD steps on the support set
@@ -75,7 +75,7 @@ def test_first_order_maml_equals_query_gradient_at_adapted_params(tiny_config):
 def test_anil_adapts_only_the_head(tiny_config):
   tiny_config.learner.inner_lr = 1e-3
   family, learner, _, theta = _setup(tiny_config, "anil", dtype=jnp.float32)
-  episode = jax.tree.map(lambda a: a[0], sample_batch(family, jax.random.key(1), 1))
+  episode = jax.tree.map(lambda a: a[0], sample_tasks(family, jax.random.key(1), 1))
   state = jax.jit(learner.init_state)(theta, episode)
   assert set(state) == {"bias", "kernel"}
   end, curve = jax.jit(lambda s: unroll(learner, theta, s, episode, 3))(state)
@@ -97,7 +97,7 @@ def test_reptile_pseudo_gradient_is_theta_minus_mean_adapted(tiny_config):
   theta = jax.jit(learner.init)(jax.random.key(0))
   key = jax.random.key(5)
   grads, _, metrics = jax.jit(est.estimate)(theta, (), key)
-  episodes = sample_batch(family, key, 3)
+  episodes = sample_tasks(family, key, 3)
   ends = jax.jit(jax.vmap(
       lambda ep: unroll(learner, theta, learner.init_state(theta, ep), ep, 4)[0]))(episodes)
   expected = jax.tree.map(lambda t, e: t - e.mean(0), theta["params"], ends)

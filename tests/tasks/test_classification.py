@@ -7,6 +7,7 @@ import pytest
 
 from metalearn.datasets import ClassImages
 from metalearn.tasks import FewShotClassification, sample_batch
+from tests.conftest import sample_tasks
 
 
 def _coded_classes(counts):
@@ -51,7 +52,7 @@ def test_episodes_have_right_shapes_labels_and_disjoint_images():
 
 def test_every_class_and_image_gets_drawn():
   family = FewShotClassification.from_classes(_coded_classes([6] * 6), 3, 1, 1)
-  episodes = sample_batch(family, jax.random.key(1), 300)
+  episodes = sample_tasks(family, jax.random.key(1), 300)
   codes = np.rint(np.asarray(episodes.support_x[..., 0, :2, 0]) * 255).astype(int)
   assert {tuple(c) for c in codes.reshape(-1, 2)} == {(c, i) for c in range(6) for i in range(6)}
 

@@ -5,17 +5,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metalearn.tasks import sample_batch
 from metalearn.tasks.noisy_quadratic import (Moments, NoisyQuadratic, expected_curve,
                                              expected_loss, greedy_lr, greedy_schedule,
                                              moments_step)
+from tests.conftest import sample_tasks
 
 FAMILY = NoisyQuadratic(dim=4, log10_condition=1.0, noise=0.5, init_mean=1.0, init_std=0.5)
 
 
 def _simulate(family, lr_T, momentum, num_tasks, key):
   """``theta_t`` for ``num_tasks`` sampled tasks under heavy-ball SGD: ``[M, T + 1, N]``."""
-  episodes = sample_batch(family, key, num_tasks)
+  episodes = sample_tasks(family, key, num_tasks)
 
   def run(episode):
     def body(carry, t_lr):

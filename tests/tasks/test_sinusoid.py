@@ -2,12 +2,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metalearn.tasks import SinusoidFamily, sample_batch
+from metalearn.tasks import SinusoidFamily
+from tests.conftest import sample_tasks
 
 
 def test_episode_shapes_and_priors():
   family = SinusoidFamily(num_support=7, num_query=3)
-  eps = jax.jit(lambda k: sample_batch(family, k, 2000))(jax.random.key(0))
+  eps = jax.jit(lambda k: sample_tasks(family, k, 2000))(jax.random.key(0))
   assert eps.support_x.shape == (2000, 7, 1) and eps.query_y.shape == (2000, 3, 1)
   amp, phase = np.asarray(eps.info["amplitude"]), np.asarray(eps.info["phase"])
   assert 0.1 <= amp.min() and amp.max() <= 5.0 and amp.std() > 1.0
@@ -20,9 +21,9 @@ def test_episode_shapes_and_priors():
 
 def test_sampling_is_a_pure_function_of_the_key():
   family = SinusoidFamily()
-  a = sample_batch(family, jax.random.key(3), 5)
-  b = sample_batch(family, jax.random.key(3), 5)
-  c = sample_batch(family, jax.random.key(4), 5)
+  a = sample_tasks(family, jax.random.key(3), 5)
+  b = sample_tasks(family, jax.random.key(3), 5)
+  c = sample_tasks(family, jax.random.key(4), 5)
   assert all(jnp.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
   assert not jnp.array_equal(a.support_x, c.support_x)
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from metalearn.datasets import ClassImages
-from metalearn.tasks import (ClassificationTraining, LanguageModelTraining, QuadraticTraining,
-                             sample_batch)
+from metalearn.tasks import ClassificationTraining, LanguageModelTraining, QuadraticTraining
 from metalearn.tasks import parametric
 from metalearn.tasks.training import batch_key
+from tests.conftest import sample_tasks
 
 FAMILIES = {
     "mixture_mlp": ClassificationTraining(batch_size=8),
@@ -28,7 +28,7 @@ def test_family_is_pure_vmappable_and_draws_fresh_batches(name):
 
   @jax.jit
   def probe(key):
-    tasks = sample_batch(family, key, 3)
+    tasks = sample_tasks(family, key, 3)
     task = jax.tree.map(lambda a: a[0], tasks)
     params = family.init_params(task)
     batch = lambda split, t: family.batch(task, batch_key(task, split, jnp.int32(t)), split)
@@ -80,7 +80,7 @@ def test_parametric_families_vary_and_each_is_vmappable():
   families = [parametric.sample_classification(rng) for _ in range(12)]
   assert len({(f.hidden, f.activation, f.batch_size, f.data) for f in families}) > 6
   for f in families[:3]:
-    tasks = sample_batch(f, jax.random.key(0), 2)
+    tasks = sample_tasks(f, jax.random.key(0), 2)
     params = jax.vmap(f.init_params)(tasks)
     assert jax.tree.leaves(params)[0].shape[0] == 2
     assert parametric.describe(f)
