@@ -49,18 +49,19 @@ def test_uniform_frequencies_and_box():
 
 def test_fixed_order_advances_by_count_and_stays_on_last():
   teacher = make_teacher("fixed", ("discrete", 4), order=[2, 0, 1], steps_per_task=3)
+  propose, observe = jax.jit(teacher.propose), jax.jit(teacher.observe)  # not op by op
   state = teacher.init(jax.random.key(0))
   seen = []
   for _ in range(11):
-    arm = int(teacher.propose(state, jax.random.key(1)))
+    arm = int(propose(state, jax.random.key(1)))
     seen.append(arm)
-    state = teacher.observe(state, arm, 0.0)
+    state = observe(state, arm, 0.0)
   assert seen == [2, 2, 2, 0, 0, 0, 1, 1, 1, 1, 1]
   # Observations of another arm do not count.
   state = teacher.init(jax.random.key(0))
   for _ in range(5):
-    state = teacher.observe(state, 3, 1.0)
-  assert int(teacher.propose(state, jax.random.key(1))) == 2
+    state = observe(state, 3, 1.0)
+  assert int(propose(state, jax.random.key(1))) == 2
 
 
 def test_fixed_order_advances_on_mastery_of_the_current_arm_only():
@@ -78,9 +79,9 @@ def test_fixed_order_advances_on_mastery_of_the_current_arm_only():
 
 def test_tscl_window_slope_on_a_hand_example():
   teacher = teachers.tscl(2, window=3)
-  state = teacher.init(None)
+  state, observe = teacher.init(None), jax.jit(teacher.observe)
   for arm, score in [(0, 0.0), (1, 5.0), (0, 1.0), (1, 5.0), (0, 2.0), (0, 4.0)]:
-    state = teacher.observe(state, arm, score)
+    state = observe(state, arm, score)
   # Arm 0 holds its last 3 of (t, s) = (0, 0), (2, 1), (4, 2), (5, 4): (2, 1), (4, 2), (5, 4).
   t, s = np.array([2.0, 4.0, 5.0]), np.array([1.0, 2.0, 4.0])
   expected = ((t - t.mean()) * (s - s.mean())).sum() / ((t - t.mean()) ** 2).sum()
@@ -110,23 +111,25 @@ def test_rescaling_and_sorted_buffer():
   assert float(teachers.rescale_reward(jnp.float32(0.0), 0.0, 0.0)) == 0.0
   size, rng = 7, np.random.default_rng(0)
   ring, sorted_h = np.zeros(size, np.float32), jnp.full((size,), jnp.inf)
+  insert = jax.jit(teachers.sorted_insert)  # one program for the 40 insertions, not op by op
+  quantiles = jax.jit(teachers.sorted_quantiles, static_argnums=2)
   for i, x in enumerate(rng.integers(0, 5, 40).astype(np.float32)):  # ties included
-    sorted_h = teachers.sorted_insert(sorted_h, x, ring[i % size], i >= size)
+    sorted_h = insert(sorted_h, x, ring[i % size], i >= size)
     ring[i % size] = x
     n = min(i + 1, size)
     np.testing.assert_array_equal(np.asarray(sorted_h)[:n], np.sort(ring[:n]))
-    np.testing.assert_allclose(teachers.sorted_quantiles(sorted_h, i + 1, (0.2, 0.8)),
+    np.testing.assert_allclose(quantiles(sorted_h, i + 1, (0.2, 0.8)),
                                np.quantile(ring[:n], (0.2, 0.8)), rtol=1e-6)
 
 
 def test_exp3s_update_matches_the_equations_by_hand():
   eta, eps, beta, alpha, n = 0.5, 0.1, 0.05, 0.2, 3
   teacher = make_teacher("exp3s", ("discrete", n), eta=eta, epsilon=eps, beta=beta, alpha=alpha)
-  state = teacher.init(None)
-  state = teacher.observe(state, 1, 0.3)  # first sight of arm 1: progress 0
+  state, observe = teacher.init(None), jax.jit(teacher.observe)  # not op by op
+  state = observe(state, 1, 0.3)  # first sight of arm 1: progress 0
   w = np.asarray(state.log_weights_N, np.float64)
   pi = (1 - eps) * np.exp(w) / np.exp(w).sum() + eps / n
-  state = teacher.observe(state, 1, 0.7)  # progress 0.4; rewards so far [0, 0.4]
+  state = observe(state, 1, 0.7)  # progress 0.4; rewards so far [0, 0.4]
   q_lo, q_hi = np.quantile([0.0, 0.4], [0.2, 0.8])
   r = np.clip(2 * (0.4 - q_lo) / (q_hi - q_lo) - 1, -1, 1)
   a = w + eta * ((np.arange(n) == 1) * r + beta) / pi
@@ -170,9 +173,9 @@ def test_states_round_trip_through_the_checkpointer(tmp_path):
   for name in ("uniform", "fixed", "tscl", "exp3s"):
     options = {"mastery": 0.5} if name == "fixed" else {}
     teacher = make_teacher(name, ("discrete", 4), **options)
-    state = teacher.init(jax.random.key(0))
+    state, observe = teacher.init(jax.random.key(0)), jax.jit(teacher.observe)
     for arm, score in [(0, 0.2), (1, 0.6), (0, 0.9), (2, 0.1)]:
-      state = teacher.observe(state, arm, score)
+      state = observe(state, arm, score)
     states[name] = state
   ckpt = Checkpointer(tmp_path / "ckpt", 2)
   ckpt.save(7, states)
