@@ -181,5 +181,5 @@ def test_logistic_regression_separates_clusters():
   # Batched over prompts and invariant to the input scale (the default 1/L step).
   xb, lb = zip(*[_cluster_prompt(s, n=24) for s in range(4)])
   xb, lb = 100 * jnp.stack(xb), jnp.stack(lb)
-  out = jax.vmap(functools.partial(B.logistic_regression, num_classes=3))(xb, lb)
+  out = jax.jit(jax.vmap(functools.partial(B.logistic_regression, num_classes=3)))(xb, lb)
   assert np.mean(np.asarray(out)[:, 3:].argmax(-1) == np.asarray(lb)[:, 3:]) == 1.0

@@ -46,12 +46,14 @@ def test_a_steered_support_size_masks_points_and_the_learner_sees_only_those():
   init_fn, apply_fn = models.make(
       ml_collections.ConfigDict(dict(name="mlp", hidden=(8,), norm="none")), (1,), 1)
   learner = GradientLearner(init_fn, apply_fn, family.loss, inner_lr=0.1)
-  theta = learner.init(jax.random.key(1))
-  masked = learner.step(theta, learner.init_state(theta, episode), episode)
+  theta = jax.jit(learner.init)(jax.random.key(1))
+  # one inner step as one program per episode structure (as training runs it), not op by op
+  step = jax.jit(lambda ep: learner.step(theta, learner.init_state(theta, ep), ep))
+  masked = step(episode)
   short = episode._replace(support_x=episode.support_x[:4], support_y=episode.support_y[:4],
                            info={k: v for k, v in episode.info.items() if k != "support_weight"})
-  plain = learner.step(theta, learner.init_state(theta, short), short)
+  plain = step(short)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), masked, plain)
-  full = learner.step(theta, learner.init_state(theta, episode), episode._replace(
+  full = step(episode._replace(
       info={k: v for k, v in episode.info.items() if k != "support_weight"}))
   assert not np.allclose(jax.tree.leaves(full)[0], jax.tree.leaves(plain)[0])
