@@ -53,7 +53,7 @@ import numpy as np
 import optax
 
 from metalearn import config as config_lib
-from metalearn import evaluators, experiment, train
+from metalearn import evaluators, experiment, plots, train
 from metalearn.datasets import ClassImages
 from metalearn.learners import OptaxRule, OptimizerLearner
 from metalearn.learners.mlp_lopt import MLPLOpt
@@ -171,9 +171,7 @@ def bench_memory(configs: pathlib.Path, lengths: list[int]) -> list[dict]:
 
 
 def memory_plot(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for remat in (False, True):
     r = [x for x in rows if x["remat"] == remat]

@@ -9,7 +9,7 @@ import numpy as np
 from metalearn.unroll import unroll
 
 
-def _pyplot():
+def pyplot():
   """matplotlib's pyplot on the Agg backend, imported when a plot is drawn (importing it costs
   about half a second of every binary's start otherwise)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -20,7 +20,7 @@ def _pyplot():
 
 def metric_vs_steps(results: dict, path: pathlib.Path) -> pathlib.Path:
   """The query metric against inner steps, one line with a 95% band per method."""
-  plt = _pyplot()
+  plt = pyplot()
   metric = results.get("metric", "mse")
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for name, m in results["methods"].items():
@@ -42,7 +42,7 @@ def metric_vs_steps(results: dict, path: pathlib.Path) -> pathlib.Path:
 def predictions(learner, theta, family, episodes, num_steps: int,
                 path: pathlib.Path) -> pathlib.Path:
   """True function, support points and the learner's prediction after 0, 1 and T steps."""
-  plt = _pyplot()
+  plt = pyplot()
   lo, hi = family.plot_range
   grid = jnp.linspace(lo, hi, 200)[:, None]
 
@@ -72,7 +72,7 @@ def episode_grid(learner, theta, episodes, num_steps: int, path: pathlib.Path,
   """Per episode: its support images (with labels), up to ``max_query`` query images with the
   label predicted after ``num_steps`` inner steps (green if right, red if wrong), and the
   confusion matrix over all its query images."""
-  plt = _pyplot()
+  plt = pyplot()
 
   def final_logits(episode):
     state, _ = unroll(learner, theta, learner.init_state(theta, episode), episode, num_steps)

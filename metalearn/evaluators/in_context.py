@@ -35,6 +35,7 @@ from metalearn.evaluators import base
 from metalearn.learners import icl_baselines as bl
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks import TASKS
+from metalearn import plots
 
 STREAM = 0x1C1  # evaluation prompts: fold_in(key(eval.seed), STREAM), apart from training's
 GD_LRS = np.geomspace(0.01, 30.0, 71)  # the gd baseline's step-size grid, refined around its best
@@ -155,9 +156,7 @@ def _plots(results: dict, ctx: base.Context) -> dict:
 
 def plot(entry: dict, title: str, path: pathlib.Path) -> pathlib.Path:
   """Metric against the number of in-context examples, one line (with CI band) per method."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   metric = entry["metric"]
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, m in entry["methods"].items():

@@ -38,6 +38,7 @@ from metalearn.learners import OptimizerLearner, adam_rule, sgd_momentum_rule
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks import TASKS, ClassificationTraining
 from metalearn.unroll import unroll
+from metalearn import plots
 
 STREAM = 0x10F7  # evaluation tasks: fold_in(key(eval.seed), STREAM), apart from training's
 # One instance each: the rules are static arguments of the compiled evaluation.
@@ -268,9 +269,7 @@ def format_report(results: dict) -> str:
 
 def plot_curves(results: dict, path: pathlib.Path) -> pathlib.Path:
   """Mean training curves of the learned optimizer and every Adam step size, per set."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = plots.pyplot()
   sets = results["sets"]
   fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 3.6), squeeze=False)
   for ax, (name, s) in zip(axes[0], sets.items()):

@@ -45,6 +45,7 @@ from metalearn.learners.sequential import SequentialLearner
 from metalearn.registry import Option
 from metalearn.tasks import TASKS
 from metalearn.unroll import unroll
+from metalearn import plots
 
 STREAM = 0x7B00C  # evaluation books: fold_in(key(eval.seed), STREAM), apart from training's
 HIGHER_IS_BETTER = ("accuracy",)
@@ -181,9 +182,7 @@ def evaluate(ctx: base.Context) -> dict:
 def plot(results: dict, workdir: pathlib.Path) -> dict:
   """``textbook_R.png`` (R of the primary metric, one heatmap per method) and
   ``textbook_curves.png`` (each chapter's loss while the book is read)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   metric, methods = results["metric"], results["methods"]
   C, E = results["num_chapters"], results["exercises_per_chapter"]
   fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False)

@@ -18,7 +18,7 @@ import pathlib
 
 import numpy as np
 
-from metalearn import evaluators, reporting
+from metalearn import evaluators, plots, reporting
 
 
 
@@ -88,9 +88,7 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 
 def _plot(runs: list[dict], path: pathlib.Path, metric: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
   colors = {}
   for r in runs:

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from metalearn import reporting
+from metalearn import plots, reporting
 
 EXPERIMENTS = ("linear_regression", "gd", "task_diversity", "gpicl")
 
@@ -37,9 +37,7 @@ def _mark(ok: bool) -> str:
 
 
 def _plot(path, xs, series: dict, xlabel: str, ylabel: str, title: str, logx=False):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, (mean, ci) in series.items():
     mean, ci = np.asarray(mean), np.asarray(ci)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metalearn import estimators, evaluators, inmemory, objectives
+from metalearn import estimators, evaluators, inmemory, objectives, plots
 from metalearn.tasks.influence_balancing import THETA_STAR, InfluenceBalancing, NoTasks
 from metalearn.unroll import unroll
 
@@ -98,9 +98,7 @@ def write(rows, trajs, out: pathlib.Path, settings: dict) -> None:
   csv = [",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]
   out.with_suffix(".csv").write_text("\n".join(csv) + "\n")
   out.with_suffix(".json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=2))
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = plots.pyplot()
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for r, t in zip(rows, trajs):
     it = np.arange(1, t.shape[1] + 1)

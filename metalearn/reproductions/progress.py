@@ -19,7 +19,8 @@ import json
 import pathlib
 
 import numpy as np
-from scipy import stats
+
+from metalearn import evaluators, plots
 
 
 # metric -> True when higher is better
@@ -58,7 +59,8 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
   v = np.asarray(values, float)
   if v.size < 2:
     return float(v.mean()), float("nan")
-  return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+  mean, half = evaluators.mean_ci95(v)
+  return float(mean), float(half)
 
 
 def summarise(runs: list[dict]) -> tuple[list[dict], dict]:
@@ -84,17 +86,14 @@ def summarise(runs: list[dict]) -> tuple[list[dict], dict]:
 
 
 def _plot(runs: list[dict], path: pathlib.Path) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   fig, ax = plt.subplots(figsize=(7, 4))
   for i, cond in enumerate(dict.fromkeys(r["condition"] for r in runs)):
     curves = np.stack([r["curve"] for r in runs if r["condition"] == cond])
     mean = curves.mean(0)
     ax.plot(np.arange(mean.size), mean, color=f"C{i}", label=cond)
     if curves.shape[0] > 1:
-      half = stats.t.ppf(0.975, curves.shape[0] - 1) * curves.std(0, ddof=1) / np.sqrt(
-          curves.shape[0])
+      half = evaluators.mean_ci95(curves)[1]
       ax.fill_between(np.arange(mean.size), mean - half, mean + half, color=f"C{i}", alpha=0.15)
   ax.set(xlabel="exercises read", ylabel=f"{runs[0]['metric']} over chapters read so far",
          yscale="log", title="reading held-out books (mean over seeds, 95% CI)")

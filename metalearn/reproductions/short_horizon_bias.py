@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metalearn import estimators, evaluators, inmemory, objectives
+from metalearn import estimators, evaluators, inmemory, objectives, plots
 from metalearn.learners.schedule import ScheduleLearner, minimise_expected
 from metalearn.tasks.noisy_quadratic import NoisyQuadratic, SPECTRA, greedy_schedule
 
@@ -281,9 +281,7 @@ def write_json(path: pathlib.Path, report: dict) -> None:
 
 
 def plot(results: list[Result], path: pathlib.Path) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = plots.pyplot()
   fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(13, 4.8))
   for r in results:
     exact = r.estimator.startswith(("closed", "exact"))

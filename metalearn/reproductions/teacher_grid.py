@@ -18,7 +18,7 @@ import time
 import jax
 import numpy as np
 
-from metalearn import evaluators
+from metalearn import evaluators, plots
 from metalearn.curriculum import grid, make_teacher
 
 
@@ -130,9 +130,7 @@ def write(rows: dict, curves: dict, out: pathlib.Path, settings: dict, wall: flo
       "bars": {k: {"bar": b, "passed": bool(ok)} for k, (b, ok) in checks.items()},
       "curves": {"episodes": list(range(every, n + 1, every)),
                  **{label: c.tolist() for label, c in curves.items()}}}, indent=1))
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = plots.pyplot()
   fig, ax = plt.subplots(figsize=(7, 4.5))
   x = np.arange(every, n + 1, every)
   for label, c_SX in curves.items():
