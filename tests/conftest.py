@@ -6,7 +6,10 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 
 # One persistent XLA compilation cache per test session, fresh every run and removed at its
 # end, shared with the subprocesses the tests start (binaries, launch scripts): the tiny
@@ -80,6 +83,20 @@ def check_tiny_time(config_file: str, arg: str, seconds: float, workdir=None) ->
   assert seconds <= 3 * stated[arg], (
       f"{config_file}:{arg} took {seconds:.0f} s, over 3x the {stated[arg]} s its docstring "
       "states: make it faster, or measure it again and state the new time")
+
+
+def meta_train_tiny(config_file: str, arg: str, workdir):
+  """``experiments/configs/<config_file>:<arg>`` through meta_train.py in a subprocess (it
+  inherits the session's compilation cache), its wall time checked by :func:`check_tiny_time`;
+  returns the finished process."""
+  t0 = time.perf_counter()
+  result = subprocess.run(
+      [sys.executable, str(ROOT / "experiments" / "meta_train.py"),
+       f"--config={CONFIGS / config_file}:{arg}", f"--workdir={workdir}"],
+      capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  check_tiny_time(config_file, arg, time.perf_counter() - t0, workdir)
+  return result
 
 
 def check_tiny_run_time(workdir, config_file: str, arg: str) -> None:

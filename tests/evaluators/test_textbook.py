@@ -2,11 +2,7 @@
 config errors, and a tiny end-to-end meta_train.py run over books."""
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
@@ -16,7 +12,7 @@ from metalearn import config as config_lib
 from metalearn import experiment
 from metalearn.evaluators import textbook as te
 from metalearn.tasks import sample_batch
-from tests.conftest import ROOT, check_tiny_time
+from tests.conftest import ROOT, meta_train_tiny
 
 # R[s, c]: the loss on chapter c after reading through chapter s (3 chapters).
 R = np.array([[1.0, 5.0, 6.0],
@@ -150,21 +146,8 @@ def test_textbook_configs_validate():
     module.get_config("regression,huge")
 
 
-def _meta_train_tiny(arg, workdir):
-  """``textbook.py:<arg>`` through meta_train.py, its wall time checked against the config's
-  docstring."""
-  t0 = time.perf_counter()
-  result = subprocess.run(
-      [sys.executable, str(ROOT / "experiments/meta_train.py"),
-       f"--config={ROOT / 'experiments/configs/textbook.py'}:{arg}", f"--workdir={workdir}"],
-      capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
-  assert result.returncode == 0, result.stderr[-3000:]
-  check_tiny_time("textbook.py", arg, time.perf_counter() - t0, workdir)
-  return result
-
-
 def test_meta_train_reads_books_and_writes_per_chapter_metrics(tmp_path):
-  result = _meta_train_tiny("regression,tiny", tmp_path)
+  result = meta_train_tiny("textbook.py", "regression,tiny", tmp_path)
   assert "| chapter | mse after it | mse at end | mse alone | progress |" in result.stdout
   evaluated = json.loads((tmp_path / "eval.json").read_text())
   assert evaluated["num_chapters"] == 3 and evaluated["exercises_per_chapter"] == 4
@@ -180,7 +163,7 @@ def test_meta_train_reads_books_and_writes_per_chapter_metrics(tmp_path):
 
 
 def test_omniglot_tiny_reads_books_of_alphabets(tmp_path, omniglot_dir):
-  result = _meta_train_tiny("omniglot,tiny", tmp_path)
+  result = meta_train_tiny("textbook.py", "omniglot,tiny", tmp_path)
   assert "| chapter | accuracy after it | accuracy at end | accuracy alone |" in result.stdout
   evaluated = json.loads((tmp_path / "eval.json").read_text())
   assert evaluated["num_chapters"] == 2 and evaluated["exercises_per_chapter"] == 3

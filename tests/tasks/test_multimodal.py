@@ -1,8 +1,4 @@
 import json
-import os
-import subprocess
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +10,7 @@ from metalearn import evaluators, train
 from metalearn.registry import ConfigError
 from metalearn.tasks import sample_batch
 from metalearn.tasks.multimodal import MODES, MultimodalRegressionFamily
-from tests.conftest import ROOT, check_tiny_time
+from tests.conftest import ROOT, meta_train_tiny
 
 CONFIG = config_lib.load_config_module(str(ROOT / "experiments/configs/multimodal.py"))
 
@@ -74,13 +70,7 @@ def _check_meta_learned(results):
 
 
 def test_tiny_meta_trains_and_evaluates_through_the_binary_in_its_stated_time(tmp_path):
-  t0 = time.perf_counter()
-  result = subprocess.run(
-      [sys.executable, str(ROOT / "experiments/meta_train.py"),
-       f"--config={ROOT / 'experiments/configs/multimodal.py'}:tiny", f"--workdir={tmp_path}"],
-      capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
-  assert result.returncode == 0, result.stderr[-3000:]
-  check_tiny_time("multimodal.py", "tiny", time.perf_counter() - t0, tmp_path)
+  meta_train_tiny("multimodal.py", "tiny", tmp_path)
   results = json.loads((tmp_path / "eval.json").read_text())
   assert results["checkpoint_step"] == CONFIG.get_config("tiny").num_steps
   _check_meta_learned(results)
