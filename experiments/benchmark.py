@@ -75,6 +75,11 @@ def main(argv):
   peak = benchmark.matmul_peak_gflops()
   rows = ([benchmark.bench_learner(_CONFIGS, n, _K.value, _STEPS.value, repeats)
            for n in _LEARNERS.value] if "sinusoid" in suites else [])
+  versus = []
+  if "handwritten" in suites:
+    meshes = sorted({1, jax.device_count()})
+    versus = [benchmark.bench_handwritten(_CONFIGS, n, _K.value, _STEPS.value, repeats, d)
+              for n in _LEARNERS.value for d in meshes]
   if "few_shot" in suites:
     rows.append(benchmark.bench_protonet(_CONFIGS, max(1, _STEPS.value // 10), repeats))
   memory = (benchmark.bench_memory(_CONFIGS, [int(t) for t in _MEMORY_T.value])
@@ -94,14 +99,15 @@ def main(argv):
       w, l, h = (int(v) for v in spec.split(":"))
       for layout in ("interleaved", "packed"):
         icl.append(benchmark.bench_icl(_CONFIGS, w, l, h, layout, _ICL_STEPS.value, repeats))
-  benchmark.print_tables(peak, rows, memory, few_shot, lopt_cost, icl, _OUT_DIR.value)
+  benchmark.print_tables(peak, rows, memory, few_shot, lopt_cost, icl, _OUT_DIR.value, versus)
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"peak_gflops": peak, "hardware": evaluators.hardware(),
                  "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
-                 "memory": memory, "lopt_cost": lopt_cost, "icl": icl}, f, indent=2)
+                 "memory": memory, "lopt_cost": lopt_cost, "icl": icl,
+                 "handwritten": versus}, f, indent=2)
   if _COMPARE.value:
-    benchmark.compare(rows + memory + few_shot + lopt_cost + icl, _COMPARE.value)
+    benchmark.compare(rows + versus + memory + few_shot + lopt_cost + icl, _COMPARE.value)
 
 
 if __name__ == "__main__":

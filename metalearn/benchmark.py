@@ -13,6 +13,15 @@ Suites:
   GFLOP/s uses XLA's cost analysis of one outer step; the peak is a measured 2048^3 float32
   matmul. Memory is XLA's buffer assignment for the compiled chunk (arguments + outputs +
   temporaries), what the device must hold.
+* ``handwritten``: the engine's chunk against the same meta-learning written by hand in plain
+  JAX (:mod:`metalearn.handwritten`: the MLP as matmuls, ``jax.grad`` inner steps, optax, a
+  ``lax.scan`` over steps, tasks drawn on device with the same keys), for each ``--learners``
+  at the sinusoid settings. Both are compiled first, then timed in alternating rounds of
+  ``--steps_per_call`` steps (``--repeats`` rounds) in one process; the row gives each one's
+  median outer steps/s, the median ratio engine / hand-written with its range over rounds,
+  and both programs' FLOPs and dot counts from XLA. With several devices
+  (``--cpu_devices``) each learner is also timed with the engine's tasks split over all of
+  them (the hand-written step stays on one device).
 * ``memory``: full backprop through a T-step MAML unroll (one sinusoid task), T = 10 ... 1000,
   with and without ``remat``; temporaries of the compiled gradient, a table and
   ``memory_scaling.png`` in ``--out_dir``.
@@ -53,7 +62,7 @@ import numpy as np
 import optax
 
 from metalearn import config as config_lib
-from metalearn import evaluators, experiment, plots, train
+from metalearn import evaluators, experiment, handwritten, plots, train
 from metalearn.datasets import ClassImages
 from metalearn.learners import OptaxRule, OptimizerLearner
 from metalearn.learners.mlp_lopt import MLPLOpt
@@ -62,7 +71,7 @@ from metalearn.unroll import unroll
 
 
 
-SUITES = ("sinusoid", "few_shot", "memory", "omniglot", "lopt", "icl")
+SUITES = ("sinusoid", "handwritten", "few_shot", "memory", "omniglot", "lopt", "icl")
 
 
 
@@ -138,6 +147,47 @@ def _config(path: pathlib.Path, arg: str, devices: int = 1):
 def bench_learner(configs: pathlib.Path, name: str, k: int, steps: int, repeats: int) -> dict:
   config = _config(configs / "maml_sinusoid.py", f"{name},k={k}")
   return _bench_chunk("sinusoid", name, config, experiment.build(config), steps, repeats)
+
+
+def _dots(compiled) -> int:
+  """Dot operations in a compiled program's optimised HLO (a loop body counts once)."""
+  return compiled.as_text().count(" dot(")
+
+
+def bench_handwritten(configs: pathlib.Path, name: str, k: int, steps: int, rounds: int,
+                      devices: int = 1) -> dict:
+  """The engine's chunk vs :mod:`metalearn.handwritten` at the same settings, timed in
+  alternating rounds in this process (see the module docstring)."""
+  config = _config(configs / "maml_sinusoid.py", f"{name},k={k}", devices)
+  exp = experiment.build(config)
+  state = train.init_state(exp, config.seed)
+  engine = train.make_chunk_fn(exp, config.seed).lower(state, exp.family, steps).compile()
+  # The hand-written step runs on one device, from the same meta-parameters, same tasks.
+  one = _config(configs / "maml_sinusoid.py", f"{name},k={k}", 1)
+  one_exp = experiment.build(one)
+  _, chunk = handwritten.make_chunk(one, one_exp.family, experiment.run_keys(one.seed)[2])
+  theta, opt_state = jax.device_get((state.theta, state.opt_state))
+  plain = chunk.lower(theta, opt_state, 0, steps).compile()
+  run_engine = lambda: engine(state, exp.family)
+  run_plain = lambda: plain(theta, opt_state, 0)
+  jax.block_until_ready((run_engine(), run_plain()))
+  engine_s, plain_s = [], []
+  for _ in range(rounds):
+    for fn, times in ((run_plain, plain_s), (run_engine, engine_s)):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn())
+      times.append(time.perf_counter() - t0)
+  ratios = np.asarray(plain_s) / np.asarray(engine_s)
+  return {"suite": "handwritten", "learner": name, "k": k, "meta_batch": config.meta_batch_size,
+          "inner_steps": exp.learner.num_inner_steps, "devices": devices,
+          "steps_per_call": steps, "rounds": rounds,
+          "outer_steps_per_s": steps / float(np.median(engine_s)),
+          "handwritten_steps_per_s": steps / float(np.median(plain_s)),
+          "ratio": float(np.median(ratios)), "ratio_min": float(ratios.min()),
+          "ratio_max": float(ratios.max()),
+          "mflop_per_step": _flops(engine) / 1e6,
+          "handwritten_mflop_per_step": _flops(plain) / 1e6,
+          "dots": _dots(engine), "handwritten_dots": _dots(plain)}
 
 
 def bench_protonet(configs: pathlib.Path, steps: int, repeats: int) -> dict:
@@ -314,12 +364,15 @@ def _row_key(r: dict) -> str:
     return f"lopt_cost/{r['optimizer']}"
   if r["suite"] == "icl":
     return f"icl/{r['model']}/{r['layout']}/{r['meta_batch']}"
+  if r["suite"] == "handwritten":
+    return f"handwritten/{r['learner']}/{r['k']}/{r['meta_batch']}/{r['devices']}"
   return f"{r['suite']}/{r['learner']}/{r['k']}/{r['meta_batch']}"
 
 
 def compare(rows: list[dict], path: str) -> None:
   old = json.loads(pathlib.Path(path).read_text())
-  old_rows = {_row_key(r): r for key in ("rows", "few_shot", "memory", "lopt_cost", "icl")
+  old_rows = {_row_key(r): r for key in ("rows", "handwritten", "few_shot", "memory",
+                                         "lopt_cost", "icl")
               for r in old.get(key, [])}
   fields = ("outer_steps_per_s", "episodes_per_s", "steps_per_s", "compile_s", "gflops",
             "memory_mib", "temp_mib", "us_per_inner_step")
@@ -334,11 +387,33 @@ def compare(rows: list[dict], path: str) -> None:
     print(f"| {_row_key(r)} | " + " | ".join(cells) + " |")
 
 
+def print_handwritten(rows: list[dict]) -> None:
+  """The ``handwritten`` suite's table (markdown)."""
+  print("| learner | K | meta-batch | devices | engine steps/s | hand-written steps/s | "
+        "engine / hand-written: median (range) | MFLOP/step engine, hand-written | "
+        "dots engine, hand-written |")
+  print("|---" * 9 + "|")
+  for r in rows:
+    print(f"| {r['learner']} | {r['k']} | {r['meta_batch']} | {r['devices']} | "
+          f"{r['outer_steps_per_s']:.0f} | {r['handwritten_steps_per_s']:.0f} | "
+          f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
+          f"{r['mflop_per_step']:.2f}, {r['handwritten_mflop_per_step']:.2f} | "
+          f"{r['dots']}, {r['handwritten_dots']} |")
+  if rows:
+    r = rows[0]
+    print(f"\n{r['rounds']} alternating rounds of {r['steps_per_call']} outer steps; FLOPs and "
+          "dots from XLA's cost analysis and optimised HLO of each program (a loop body counts "
+          "once: per outer step).\n")
+
+
 def print_tables(peak: float, rows: list[dict], memory: list[dict], few_shot: list[dict],
-                 lopt_cost: list[dict], icl: list[dict], out_dir) -> None:
+                 lopt_cost: list[dict], icl: list[dict], out_dir,
+                 versus_handwritten: list[dict] = ()) -> None:
   """Prints every suite's table (markdown) and writes the memory suite's plot into
   ``out_dir``."""
   print(f"\n{evaluators.hardware()}; matmul peak {peak:.0f} GFLOP/s\n")
+  if versus_handwritten:
+    print_handwritten(list(versus_handwritten))
   if rows:
     print("| suite | learner | K | meta-batch | inner steps | outer steps/s | inner steps/s | "
           "1 step/call, steps/s | compile s | MFLOP/step | GFLOP/s (% peak) | memory MiB |")

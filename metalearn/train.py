@@ -98,8 +98,11 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
     grads, est_state, metrics = estimator.estimate(state.theta, state.estimator_state, key)
     updates, opt_state = exp.optimizer.update(grads, state.opt_state, state.theta)
     theta = optax.apply_updates(state.theta, updates)
-    finite = jnp.isfinite(metrics["meta_loss"]) & jnp.all(
-        jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    # One reduction per leaf serves the log and the check: the norm is finite exactly when
+    # every gradient entry is (and its square does not overflow, past which Adam's second
+    # moment would not be finite either).
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(metrics["meta_loss"]) & jnp.isfinite(grad_norm)
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
     teacher = state.teacher
     if exp.steering is not None:  # scores are higher-is-better; a skipped step is not seen
@@ -111,7 +114,7 @@ def make_outer_step(exp: experiment_lib.Experiment, seed: int):
         keep(est_state, state.estimator_state),
         state.nonfinite_total + (~finite).astype(jnp.int32),
         jnp.where(finite, 0, state.nonfinite_streak + 1), teacher)
-    metrics = {**metrics, "grad_norm": optax.tree.norm(grads), "finite": finite}
+    metrics = {**metrics, "grad_norm": grad_norm, "finite": finite}
     return new_state, metrics
 
   return outer_step

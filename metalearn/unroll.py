@@ -10,7 +10,7 @@ from metalearn.tasks import Episode
 
 
 def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
-           remat: bool = False, measure=None):
+           remat: bool = False, measure=None, differentiate_start: bool = True):
   """Runs ``num_steps`` inner steps from ``state``.
 
   Args:
@@ -26,6 +26,10 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
       instead of ``T``, for about one extra forward pass of compute.
     measure: ``(theta, state, episode) -> pytree`` recorded before and after every step;
       default ``learner.query_loss`` (the learning curve).
+    differentiate_start: ``False`` measures ``curve[0]`` as a constant (``stop_gradient``):
+      for an objective that does not read it (``Objective.reads_start``), whose gradient
+      would otherwise still pay a backward pass through that measurement (the cotangent
+      XLA receives for ``curve[0]`` is a zero it cannot see through).
 
   Returns:
     ``(final_state, curve)`` with ``curve[t]`` the query loss (or ``measure``) after ``t``
@@ -43,7 +47,10 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
   step = jax.checkpoint(learner.step) if remat else learner.step
   measure = measure or learner.query_loss
   stack = lambda *xs: jax.tree.map(lambda *a: jnp.concatenate(a), *xs)
-  loss_0 = jax.tree.map(lambda a: a[None], measure(theta, state, episode))
+  loss_0 = measure(theta, state, episode)
+  if not differentiate_start:
+    loss_0 = jax.lax.stop_gradient(loss_0)
+  loss_0 = jax.tree.map(lambda a: a[None], loss_0)
   if num_steps == 0:
     return state, loss_0
 
@@ -59,8 +66,11 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
   # carry lets that step use one large matmul for all tasks instead of one small matmul per
   # task.
   state_1, loss_1 = body(state, None)
+  loss_1 = jax.tree.map(lambda a: a[None], loss_1)
+  if num_steps == 1:
+    return state_1, stack(loss_0, loss_1)
   final_state, losses = _scan_steps(body, state_1, num_steps - 1, remat)
-  return final_state, stack(loss_0, jax.tree.map(lambda a: a[None], loss_1), losses)
+  return final_state, stack(loss_0, loss_1, losses)
 
 
 def _scan_steps(body, state, n: int, remat: bool):

@@ -94,3 +94,17 @@ def test_late_mean_by_hand_and_its_segments_average_to_the_whole_curve():
   np.testing.assert_allclose((first + second) / 2, whole, rtol=1e-6)
   # objectives that do not weigh time see a segment as a curve of its own
   np.testing.assert_allclose(objectives.score(objectives.mean_loss, curve[2:], 2, 4), 1.5)
+
+
+@pytest.mark.parametrize("name", sorted(objectives.OBJECTIVES.names()))
+def test_reads_start_declarations_match_autodiff(name):
+  """An objective declaring ``reads_start=False`` has a zero gradient in ``L_0`` (estimators
+  then measure ``L_0`` as a constant); one declaring ``True`` has a non-zero one."""
+  objective = objectives.get_objective(name)
+  curve = jax.random.uniform(jax.random.key(0), (3, 6), minval=0.5, maxval=2.0)
+  grad = jax.jit(jax.grad(lambda c: jnp.sum(objective(c))))(curve)
+  if objective.reads_start:
+    assert np.all(grad[:, 0] != 0)
+  else:
+    np.testing.assert_array_equal(grad[:, 0], 0.0)
+    assert np.all(grad[:, -1] != 0)

@@ -11,7 +11,7 @@ from metalearn.estimators.base import (ESTIMATORS, TRUNCATION, EstimatorSpec,
                                        check_truncation)
 from metalearn.registry import Option
 from metalearn.learners import Learner
-from metalearn.objectives import Objective, score
+from metalearn.objectives import Objective, as_objective, score
 from metalearn.tasks import Episode, TaskFamily, sample_batch
 from metalearn.unroll import unroll
 
@@ -25,13 +25,14 @@ def full_backprop(learner: Learner, family: TaskFamily, objective: Objective,
   ``init_state(theta)`` on each (``vmap``), and differentiates the mean objective.
   The estimator is stateless. With a ``mesh``, the tasks are split over its ``data`` axis.
   """
+  objective = as_objective(objective)
 
   def meta_loss(theta, key):
     episodes = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
 
     def per_task(episode):
       _, curve = unroll(learner, theta, learner.init_state(theta, episode), episode,
-                        num_steps, remat)
+                        num_steps, remat, differentiate_start=objective.reads_start)
       return objective(curve), curve
 
     objectives, curves_BT = jax.vmap(per_task)(episodes)
@@ -69,6 +70,7 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
   (for MAML-style initialisations, later segments carry no gradient to the init at all).
   """
   check_truncation(num_steps, truncation_length)
+  objective = as_objective(objective)
 
   def init(key, theta):
     episodes = parallel.shard_tasks(sample_batch(family, key, meta_batch_size), mesh)
@@ -83,7 +85,8 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
       fresh = learner.init_state(theta, episode)
       start = jax.tree.map(lambda f, c: jnp.where(step == 0, f, jax.lax.stop_gradient(c)),
                            fresh, carried)
-      end, curve = unroll(learner, theta, start, episode, truncation_length, remat)
+      end, curve = unroll(learner, theta, start, episode, truncation_length, remat,
+                          differentiate_start=objective.reads_start)
       return score(objective, curve, step, num_steps), (end, curve)
 
     objectives, (ends, curves_BT) = jax.vmap(per_task)(state.episodes, state.inner_state,

@@ -28,10 +28,16 @@ class Objective:
       ``time_aware``.
     options: ``((name, value), ...)``.
     time_aware: see the module docstring.
+    reads_start: its gradient flows into the curve's first entry (``L_0``, or a segment's
+      first entry). ``False`` declares that it does not (it ignores ``L_0`` or holds it
+      constant), and estimators then measure ``L_0`` without differentiating it, which saves
+      a backward pass through the first measurement (``metalearn.unroll.unroll``,
+      ``differentiate_start``). tests/objectives checks every registered declaration.
   """
   fn: Callable
   options: tuple[tuple[str, Any], ...] = ()
   time_aware: bool = False
+  reads_start: bool = True
 
   def __call__(self, curve: jax.Array, start=0, horizon: int | None = None) -> jax.Array:
     if self.time_aware:
@@ -54,9 +60,11 @@ def score(objective, curve: jax.Array, start, horizon: int) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ObjectiveSpec(Component):
-  """A registered objective: ``fn`` with the spec's options as keyword arguments."""
+  """A registered objective: ``fn`` with the spec's options as keyword arguments
+  (``time_aware`` and ``reads_start`` as in :class:`Objective`)."""
   fn: Callable
   time_aware: bool = False
+  reads_start: bool = True
 
   def build(self, config: ml_collections.ConfigDict | None = None) -> Objective:
     """The objective with the options of an ``objective`` config group (defaults for those
@@ -64,7 +72,7 @@ class ObjectiveSpec(Component):
     values = {k: o.default for k, o in self.options.items()}
     if config is not None:
       values.update({k: config[k] for k in self.options if k in config})
-    return Objective(self.fn, tuple(sorted(values.items())), self.time_aware)
+    return Objective(self.fn, tuple(sorted(values.items())), self.time_aware, self.reads_start)
 
 
 OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective", "metalearn.objectives",

@@ -50,9 +50,10 @@ def mean_all_loss(curve: jax.Array) -> jax.Array:
   return jnp.mean(curve, axis=-1)
 
 
-OBJECTIVES.register(ObjectiveSpec(name="final", fn=final_loss, doc="L_T"))
-OBJECTIVES.register(ObjectiveSpec(name="mean", fn=mean_loss, doc="mean of L_1..L_T"))
+OBJECTIVES.register(ObjectiveSpec(name="final", fn=final_loss, doc="L_T", reads_start=False))
+OBJECTIVES.register(ObjectiveSpec(name="mean", fn=mean_loss, doc="mean of L_1..L_T",
+                                  reads_start=False))
 OBJECTIVES.register(ObjectiveSpec(name="late_mean", fn=late_mean_loss, time_aware=True,
-                                  doc="mean of L_t weighted 2t/(T+1)"))
+                                  reads_start=False, doc="mean of L_t weighted 2t/(T+1)"))
 OBJECTIVES.register(ObjectiveSpec(name="mean_all", fn=mean_all_loss,
                                   doc="mean of L_0..L_T"))

@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from metalearn import estimators, experiment, objectives
 from metalearn.unroll import unroll
@@ -84,3 +85,28 @@ def test_truncation_must_divide_the_unroll(tiny_config):
             "estimator.truncation_length to one of [1, 5]") in str(e)
   else:
     raise AssertionError("expected a ValueError")
+
+
+@pytest.mark.parametrize("name", ["maml", "fomaml", "metasgd", "anil"])
+def test_meta_gradient_equals_the_one_through_a_differentiated_start(tiny_config, name):
+  """Objectives that do not read L_0 have it measured as a constant; the meta-gradient is the
+  one through the whole curve (with L_0 differentiated) to float tolerance."""
+  tiny_config.learner.name = name
+  family, learner, theta = _parts(tiny_config)
+  key = jax.random.key(3)
+  for objective, num_steps in ((objectives.get_objective("final"), 1),
+                               (objectives.get_objective("progress"), 3)):
+    assert not objective.reads_start
+    fast = estimators.full_backprop(learner, family, objective, 4, num_steps)
+    grads, _, metrics = jax.jit(fast.estimate)(theta, (), key)
+
+    def reference(th):
+      episodes = jax.vmap(family.sample)(jax.random.split(key, 4))
+      curves = jax.vmap(lambda ep: unroll(learner, th, learner.init_state(th, ep), ep,
+                                          num_steps)[1])(episodes)
+      return jnp.mean(objective(curves)), curves
+
+    (loss, curves), expected = jax.jit(jax.value_and_grad(reference, has_aux=True))(theta)
+    np.testing.assert_allclose(metrics["meta_loss"], loss, rtol=1e-6)
+    np.testing.assert_allclose(metrics["curve"], jnp.mean(curves, 0), rtol=1e-6)
+    _close(grads, expected, rtol=1e-5, atol=1e-7)

@@ -99,14 +99,19 @@ def test_benchmark_prints_a_table_and_compares(tmp_path):
   args = ["--steps_per_call=10", "--repeats=1", "--k=5", "--learners=maml",
           "--memory_steps=10,40", f"--out_dir={tmp_path}"]
   # the second run compiles the first one's memory programs: the session cache has them
-  result = _run("benchmark.py", *args, f"--json={tmp_path / 'bench.json'}")
+  result = _run("benchmark.py", *args, "--suites=sinusoid,handwritten,few_shot,memory",
+                f"--json={tmp_path / 'bench.json'}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "| sinusoid | maml | 5 | 25 | 1 |" in result.stdout
+  assert "| maml | 5 | 25 | 1 |" in result.stdout  # engine vs hand-written
   assert "| few_shot | protonet | 1 | 1 | 0 |" in result.stdout
   saved = json.loads((tmp_path / "bench.json").read_text())
   rows = saved["rows"]
   assert rows[0]["outer_steps_per_s"] > 0 and rows[0]["mflop_per_step"] > 1
   assert all(r["memory_mib"] > 0 for r in rows)
+  versus = saved["handwritten"][0]
+  assert versus["ratio_min"] <= versus["ratio"] <= versus["ratio_max"]
+  assert versus["handwritten_mflop_per_step"] > 1 and versus["handwritten_dots"] > 0
   memory = {(r["inner_steps"], r["remat"]): r["temp_mib"] for r in saved["memory"]}
   assert memory[40, True] < memory[40, False]
   assert (tmp_path / "memory_scaling.png").stat().st_size > 10_000
