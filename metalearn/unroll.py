@@ -9,8 +9,11 @@ from metalearn.learners import Learner
 from metalearn.tasks import Episode
 
 
+DIFFERENTIATE = ("all", "steps", "final")
+
+
 def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
-           remat: bool = False, measure=None, differentiate_start: bool = True):
+           remat: bool = False, measure=None, differentiate: str = "all"):
   """Runs ``num_steps`` inner steps from ``state``.
 
   Args:
@@ -26,10 +29,13 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
       instead of ``T``, for about one extra forward pass of compute.
     measure: ``(theta, state, episode) -> pytree`` recorded before and after every step;
       default ``learner.query_loss`` (the learning curve).
-    differentiate_start: ``False`` measures ``curve[0]`` as a constant (``stop_gradient``):
-      for an objective that does not read it (``Objective.reads_start``), whose gradient
-      would otherwise still pay a backward pass through that measurement (the cotangent
-      XLA receives for ``curve[0]`` is a zero it cannot see through).
+    differentiate: the curve entries gradients flow through (the objective's
+      ``gradient_reads``): ``"all"``; ``"steps"``, all but ``curve[0]``; ``"final"``, only
+      ``curve[T]``. The others are measured as constants (``stop_gradient``): an objective
+      that ignores them would otherwise still pay a backward pass through each of those
+      measurements (the cotangents XLA receives for them are zeros it cannot see through).
+      Values are the same for every choice; with ``"final"`` and ``T > 1`` the last entry is
+      measured once more, outside the scan, with its gradient.
 
   Returns:
     ``(final_state, curve)`` with ``curve[t]`` the query loss (or ``measure``) after ``t``
@@ -37,6 +43,8 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
     learner (``learner.one_pass``) ``T + 1`` is the prompt length and ``curve[k]`` the loss
     after reading ``k`` examples, from one forward pass.
   """
+  if differentiate not in DIFFERENTIATE:
+    raise ValueError(f"differentiate must be one of {DIFFERENTIATE}, got {differentiate!r}")
   if learner.one_pass:  # reading the prompt: one causal forward pass
     if num_steps != episode.support_x.shape[0] - 1 or measure is not None:
       raise ValueError(f"an in-context learner's curve covers its whole prompt: num_steps must "
@@ -46,31 +54,36 @@ def unroll(learner: Learner, theta, state, episode: Episode, num_steps: int,
     return state, curve
   step = jax.checkpoint(learner.step) if remat else learner.step
   measure = measure or learner.query_loss
+  constant = lambda fn: lambda *args: jax.lax.stop_gradient(fn(*args))
   stack = lambda *xs: jax.tree.map(lambda *a: jnp.concatenate(a), *xs)
-  loss_0 = measure(theta, state, episode)
-  if not differentiate_start:
-    loss_0 = jax.lax.stop_gradient(loss_0)
-  loss_0 = jax.tree.map(lambda a: a[None], loss_0)
-  if num_steps == 0:
-    return state, loss_0
+  first = lambda x: jax.tree.map(lambda a: a[None], x)
+  if num_steps == 0:  # curve[0] is also curve[T]
+    loss_0 = (constant(measure) if differentiate == "steps" else measure)(theta, state, episode)
+    return state, first(loss_0)
+  loss_0 = (measure if differentiate == "all" else constant(measure))(theta, state, episode)
+  along = constant(measure) if differentiate == "final" else measure
 
   def body(s, _):
     s = step(theta, s, episode)
-    return s, measure(theta, s, episode)
+    return s, along(theta, s, episode)
 
   if not learner.first_step_apart:
     final_state, losses = _scan_steps(body, state, num_steps, remat)
-    return final_state, stack(loss_0, losses)
-  # The first step runs outside the scan (Learner.first_step_apart): under vmap over tasks its
-  # input state is often the shared theta, and keeping it out of the (necessarily batched) scan
-  # carry lets that step use one large matmul for all tasks instead of one small matmul per
-  # task.
-  state_1, loss_1 = body(state, None)
-  loss_1 = jax.tree.map(lambda a: a[None], loss_1)
-  if num_steps == 1:
-    return state_1, stack(loss_0, loss_1)
-  final_state, losses = _scan_steps(body, state_1, num_steps - 1, remat)
-  return final_state, stack(loss_0, loss_1, losses)
+    curve = stack(first(loss_0), losses)
+  else:
+    # The first step runs outside the scan (Learner.first_step_apart): under vmap over tasks
+    # its input state is often the shared theta, and keeping it out of the (necessarily
+    # batched) scan carry lets that step use one large matmul for all tasks instead of one
+    # small matmul per task.
+    state_1 = step(theta, state, episode)
+    if num_steps == 1:
+      return state_1, stack(first(loss_0), first(measure(theta, state_1, episode)))
+    final_state, losses = _scan_steps(body, state_1, num_steps - 1, remat)
+    curve = stack(first(loss_0), first(along(theta, state_1, episode)), losses)
+  if differentiate == "final":
+    last = measure(theta, final_state, episode)
+    curve = jax.tree.map(lambda c, l: jnp.concatenate([c[:-1], l[None]]), curve, last)
+  return final_state, curve
 
 
 def _scan_steps(body, state, n: int, remat: bool):

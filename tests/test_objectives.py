@@ -97,14 +97,20 @@ def test_late_mean_by_hand_and_its_segments_average_to_the_whole_curve():
 
 
 @pytest.mark.parametrize("name", sorted(objectives.OBJECTIVES.names()))
-def test_reads_start_declarations_match_autodiff(name):
-  """An objective declaring ``reads_start=False`` has a zero gradient in ``L_0`` (estimators
-  then measure ``L_0`` as a constant); one declaring ``True`` has a non-zero one."""
+def test_gradient_reads_declarations_match_autodiff(name):
+  """The curve entries an objective declares its gradient reaches (estimators measure the
+  others as constants) are exactly those with a non-zero gradient."""
   objective = objectives.get_objective(name)
   curve = jax.random.uniform(jax.random.key(0), (3, 6), minval=0.5, maxval=2.0)
   grad = jax.jit(jax.grad(lambda c: jnp.sum(objective(c))))(curve)
-  if objective.reads_start:
-    assert np.all(grad[:, 0] != 0)
-  else:
-    np.testing.assert_array_equal(grad[:, 0], 0.0)
-    assert np.all(grad[:, -1] != 0)
+  reached = {"all": range(6), "steps": range(1, 6), "final": [5]}[objective.gradient_reads]
+  for t in range(6):
+    if t in reached:
+      assert np.all(grad[:, t] != 0), (name, t)
+    else:
+      np.testing.assert_array_equal(grad[:, t], 0.0)
+
+
+def test_an_unknown_gradient_reads_is_refused():
+  with pytest.raises(ValueError, match="gradient_reads"):
+    objectives.Objective(objectives.final_loss, gradient_reads="last")

@@ -32,7 +32,7 @@ def full_backprop(learner: Learner, family: TaskFamily, objective: Objective,
 
     def per_task(episode):
       _, curve = unroll(learner, theta, learner.init_state(theta, episode), episode,
-                        num_steps, remat, differentiate_start=objective.reads_start)
+                        num_steps, remat, differentiate=objective.gradient_reads)
       return objective(curve), curve
 
     objectives, curves_BT = jax.vmap(per_task)(episodes)
@@ -86,7 +86,7 @@ def truncated_backprop(learner: Learner, family: TaskFamily, objective: Objectiv
       start = jax.tree.map(lambda f, c: jnp.where(step == 0, f, jax.lax.stop_gradient(c)),
                            fresh, carried)
       end, curve = unroll(learner, theta, start, episode, truncation_length, remat,
-                          differentiate_start=objective.reads_start)
+                          differentiate=objective.gradient_reads)
       return score(objective, curve, step, num_steps), (end, curve)
 
     objectives, (ends, curves_BT) = jax.vmap(per_task)(state.episodes, state.inner_state,

@@ -19,6 +19,10 @@ import ml_collections
 from metalearn.registry import Component, Registry
 
 
+# The curve entries an objective's gradient reaches (Objective.gradient_reads).
+GRADIENT_READS = ("all", "steps", "final")
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
   """An objective with its options bound: ``objective(curve, start=0, horizon=None)``.
@@ -28,16 +32,22 @@ class Objective:
       ``time_aware``.
     options: ``((name, value), ...)``.
     time_aware: see the module docstring.
-    reads_start: its gradient flows into the curve's first entry (``L_0``, or a segment's
-      first entry). ``False`` declares that it does not (it ignores ``L_0`` or holds it
-      constant), and estimators then measure ``L_0`` without differentiating it, which saves
-      a backward pass through the first measurement (``metalearn.unroll.unroll``,
-      ``differentiate_start``). tests/objectives checks every registered declaration.
+    gradient_reads: the curve entries its gradient reaches (:data:`GRADIENT_READS`):
+      ``"all"``; ``"steps"``, every entry but the first (it ignores ``L_0`` or holds it
+      constant); ``"final"``, only the last. Estimators measure the other entries as
+      constants (``metalearn.unroll.unroll``, ``differentiate``): their zero cotangents would
+      otherwise still cost a backward pass through each of those measurements.
+      tests/test_objectives.py checks every registered declaration against autodiff.
   """
   fn: Callable
   options: tuple[tuple[str, Any], ...] = ()
   time_aware: bool = False
-  reads_start: bool = True
+  gradient_reads: str = "all"
+
+  def __post_init__(self):
+    if self.gradient_reads not in GRADIENT_READS:
+      raise ValueError(f"gradient_reads must be one of {GRADIENT_READS}, got "
+                       f"{self.gradient_reads!r}")
 
   def __call__(self, curve: jax.Array, start=0, horizon: int | None = None) -> jax.Array:
     if self.time_aware:
@@ -61,10 +71,10 @@ def score(objective, curve: jax.Array, start, horizon: int) -> jax.Array:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ObjectiveSpec(Component):
   """A registered objective: ``fn`` with the spec's options as keyword arguments
-  (``time_aware`` and ``reads_start`` as in :class:`Objective`)."""
+  (``time_aware`` and ``gradient_reads`` as in :class:`Objective`)."""
   fn: Callable
   time_aware: bool = False
-  reads_start: bool = True
+  gradient_reads: str = "all"
 
   def build(self, config: ml_collections.ConfigDict | None = None) -> Objective:
     """The objective with the options of an ``objective`` config group (defaults for those
@@ -72,7 +82,8 @@ class ObjectiveSpec(Component):
     values = {k: o.default for k, o in self.options.items()}
     if config is not None:
       values.update({k: config[k] for k in self.options if k in config})
-    return Objective(self.fn, tuple(sorted(values.items())), self.time_aware, self.reads_start)
+    return Objective(self.fn, tuple(sorted(values.items())), self.time_aware,
+                     self.gradient_reads)
 
 
 OBJECTIVES: Registry[ObjectiveSpec] = Registry("objective", "metalearn.objectives",

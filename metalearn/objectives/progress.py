@@ -100,11 +100,11 @@ def _check_progress(config) -> None:
 
 OBJECTIVES.register(ObjectiveSpec(
     name="progress", fn=progress, doc="area under the normalised learning curve",
-    check=_check_progress, reads_start=False,
+    check=_check_progress, gradient_reads="steps",
     options=dict(reference_loss=Option(0.0, ge=0, doc="L_ref, the best loss reachable"))))
-OBJECTIVES.register(ObjectiveSpec(name="log_progress", fn=log_progress, reads_start=False,
+OBJECTIVES.register(ObjectiveSpec(name="log_progress", fn=log_progress, gradient_reads="steps",
                                   doc="area under log(L_0 / L_t)"))
 OBJECTIVES.register(ObjectiveSpec(
     name="discounted_progress", fn=discounted_progress, doc="discounted one-step improvements",
-    reads_start=False,
+    gradient_reads="steps",
     options=dict(discount=Option(0.9, gt=0, le=1, doc="gamma, the per-step discount"))))

@@ -50,10 +50,11 @@ def mean_all_loss(curve: jax.Array) -> jax.Array:
   return jnp.mean(curve, axis=-1)
 
 
-OBJECTIVES.register(ObjectiveSpec(name="final", fn=final_loss, doc="L_T", reads_start=False))
+OBJECTIVES.register(ObjectiveSpec(name="final", fn=final_loss, doc="L_T",
+                                  gradient_reads="final"))
 OBJECTIVES.register(ObjectiveSpec(name="mean", fn=mean_loss, doc="mean of L_1..L_T",
-                                  reads_start=False))
+                                  gradient_reads="steps"))
 OBJECTIVES.register(ObjectiveSpec(name="late_mean", fn=late_mean_loss, time_aware=True,
-                                  reads_start=False, doc="mean of L_t weighted 2t/(T+1)"))
+                                  gradient_reads="steps", doc="mean of L_t weighted 2t/(T+1)"))
 OBJECTIVES.register(ObjectiveSpec(name="mean_all", fn=mean_all_loss,
                                   doc="mean of L_0..L_T"))
