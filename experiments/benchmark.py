@@ -12,6 +12,7 @@ import os
 import pathlib
 
 from absl import app
+from absl import logging
 from absl import flags
 import jax
 
@@ -77,9 +78,15 @@ def main(argv):
            for n in _LEARNERS.value] if "sinusoid" in suites else [])
   versus = []
   if "handwritten" in suites:
-    meshes = sorted({1, jax.device_count()})
-    versus = [benchmark.bench_handwritten(_CONFIGS, n, _K.value, _STEPS.value, repeats, d)
-              for n in _LEARNERS.value for d in meshes]
+    for n in _LEARNERS.value:
+      batch = benchmark.handwritten_meta_batch(_CONFIGS, n, _K.value)
+      for d in sorted({1, jax.device_count()}):
+        if batch % d:
+          logging.warning("handwritten suite: %s's meta-batch of %d does not split over %d "
+                          "devices; that row is not timed", n, batch, d)
+          continue
+        versus.append(benchmark.bench_handwritten(_CONFIGS, n, _K.value, _STEPS.value,
+                                                  repeats, d))
   if "few_shot" in suites:
     rows.append(benchmark.bench_protonet(_CONFIGS, max(1, _STEPS.value // 10), repeats))
   memory = (benchmark.bench_memory(_CONFIGS, [int(t) for t in _MEMORY_T.value])

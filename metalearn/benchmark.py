@@ -21,7 +21,8 @@ Suites:
   median outer steps/s, the median ratio engine / hand-written with its range over rounds,
   and both programs' FLOPs and dot counts from XLA. With several devices
   (``--cpu_devices``) each learner is also timed with the engine's tasks split over all of
-  them (the hand-written step stays on one device).
+  them (the hand-written step stays on one device), where their count divides the
+  meta-batch (otherwise the row is skipped with a warning).
 * ``memory``: full backprop through a T-step MAML unroll (one sinusoid task), T = 10 ... 1000,
   with and without ``remat``; temporaries of the compiled gradient, a table and
   ``memory_scaling.png`` in ``--out_dir``.
@@ -152,6 +153,12 @@ def bench_learner(configs: pathlib.Path, name: str, k: int, steps: int, repeats:
 def _dots(compiled) -> int:
   """Dot operations in a compiled program's optimised HLO (a loop body counts once)."""
   return compiled.as_text().count(" dot(")
+
+
+def handwritten_meta_batch(configs: pathlib.Path, name: str, k: int) -> int:
+  """The meta-batch the ``handwritten`` suite runs ``name`` at (split over devices only when
+  the device count divides it)."""
+  return _config(configs / "maml_sinusoid.py", f"{name},k={k}").meta_batch_size
 
 
 def bench_handwritten(configs: pathlib.Path, name: str, k: int, steps: int, rounds: int,
