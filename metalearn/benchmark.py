@@ -170,9 +170,7 @@ def bench_handwritten(configs: pathlib.Path, name: str, k: int, steps: int, roun
   state = train.init_state(exp, config.seed)
   engine = train.make_chunk_fn(exp, config.seed).lower(state, exp.family, steps).compile()
   # The hand-written step runs on one device, from the same meta-parameters, same tasks.
-  one = _config(configs / "maml_sinusoid.py", f"{name},k={k}", 1)
-  one_exp = experiment.build(one)
-  _, chunk = handwritten.make_chunk(one, one_exp.family, experiment.run_keys(one.seed)[2])
+  chunk = handwritten.make_chunk(config, exp.family, experiment.run_keys(config.seed)[2])
   theta, opt_state = jax.device_get((state.theta, state.opt_state))
   plain = chunk.lower(theta, opt_state, 0, steps).compile()
   run_engine = lambda: engine(state, exp.family)

@@ -105,11 +105,10 @@ def make_meta_gradient(config: ml_collections.ConfigDict) -> Callable:
   return jax.value_and_grad(lambda th, eps: jnp.mean(jax.vmap(task_loss, (None, 0))(th, eps)))
 
 
-def make_step(config: ml_collections.ConfigDict, family, key: jax.Array
-              ) -> tuple[optax.GradientTransformation, Callable]:
-  """``(optimizer, step)`` with ``step((theta, opt_state), i) -> ((theta, opt_state),
-  meta_loss)`` the outer step ``i`` of ``config``'s learner, its tasks drawn with
-  ``fold_in(key, i)``."""
+def make_step(config: ml_collections.ConfigDict, family, key: jax.Array) -> Callable:
+  """``step((theta, opt_state), i) -> ((theta, opt_state), meta_loss)``: the outer step ``i``
+  of ``config``'s learner, its tasks drawn with ``fold_in(key, i)`` (``opt_state`` of
+  ``optax.<optimizer.name>``, as the engine's ``TrainState.opt_state``)."""
   meta_gradient = make_meta_gradient(config)
   opt = getattr(optax, config.optimizer.name)(learning_rate=config.optimizer.learning_rate,
                                               **config.optimizer.kwargs.to_dict())
@@ -121,15 +120,15 @@ def make_step(config: ml_collections.ConfigDict, family, key: jax.Array
     updates, opt_state = opt.update(grads, opt_state, theta)
     return (optax.apply_updates(theta, updates), opt_state), loss
 
-  return opt, step
+  return step
 
 
-def make_chunk(config: ml_collections.ConfigDict, family, key: jax.Array):
-  """``(optimizer, chunk)``: ``chunk(theta, opt_state, start, length)`` (``length`` static)
-  runs outer steps ``start .. start + length - 1`` in one ``lax.scan``; jitted."""
-  opt, step = make_step(config, family, key)
+def make_chunk(config: ml_collections.ConfigDict, family, key: jax.Array) -> Callable:
+  """Jitted ``chunk(theta, opt_state, start, length)`` (``length`` static): outer steps
+  ``start .. start + length - 1`` in one ``lax.scan``."""
+  step = make_step(config, family, key)
 
   def chunk(theta, opt_state, start, length):
     return jax.lax.scan(step, (theta, opt_state), start + jnp.arange(length))
 
-  return opt, jax.jit(chunk, static_argnums=3)
+  return jax.jit(chunk, static_argnums=3)

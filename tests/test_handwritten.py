@@ -40,7 +40,7 @@ def test_a_chunk_follows_the_hand_written_run():
   exp = experiment.build(config)
   state = train.init_state(exp, config.seed)
   new_state, metrics = train.make_chunk_fn(exp, config.seed)(state, exp.family, 20)
-  _, chunk = handwritten.make_chunk(config, exp.family, experiment.run_keys(config.seed)[2])
+  chunk = handwritten.make_chunk(config, exp.family, experiment.run_keys(config.seed)[2])
   (theta, _), losses = chunk(state.theta, state.opt_state, 0, 20)
   np.testing.assert_allclose(metrics["meta_loss"], losses, rtol=1e-4)
   for a, b in zip(jax.tree.leaves(new_state.theta), jax.tree.leaves(theta)):
