@@ -22,5 +22,6 @@ def test_every_relative_link_of_the_docs_resolves():
 def test_ci_runs_the_test_command_readme_gives():
   readme = (ROOT / "README.md").read_text()
   ci = (ROOT / ".ci" / "run").read_text()
-  command = 'pip install -e ".[test]" && python -m pytest -q -n 2 tests'
+  command = ('pip install torch==2.13.0 -e ".[test,parity]" && '
+             'python -m pytest -q -n 2 tests')
   assert command in readme and command in ci
