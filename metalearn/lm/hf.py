@@ -231,7 +231,7 @@ def load(directory, mesh: jax.sharding.Mesh | None = None, **overrides) -> Trans
     if mesh is None:
       sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     else:
-      sharding = _get(shardings, t.path)
+      sharding = _get(shardings, t.path).get_value()
 
     def piece(index, t=t, shape=shape):
       if t.stacked:

@@ -23,6 +23,7 @@ different lengths prefill together, and each row then decodes from its own lengt
 tokens; padding keys are never attended to.
 """
 
+import functools
 from typing import NamedTuple
 
 from flax import nnx
@@ -221,7 +222,10 @@ class Transformer(nnx.Module):
     if cache is not None and attention_mask is not None:
       raise ValueError("with a cache, padding is handled by positions (a query attends to the "
                        "slots at or before its position); pass no attention_mask")
-    x = jnp.take(self.embed[...], tokens, axis=0).astype(dtype)
+    # FSDP: the table is gathered whole along its embed axis where it is used (as every
+    # kernel is), so the lookup's output is split only over the batch.
+    table = constrain(self.embed[...], ("vocab", None))
+    x = jnp.take(table, tokens, axis=0).astype(dtype)
     x = constrain(x, ("batch", "length", "embed_act"))
     cos, sin = rope.cos_sin(c, positions, dtype)
     key_mask = None if attention_mask is None else attention_mask.astype(bool)
@@ -256,10 +260,9 @@ def create(config: LMConfig, seed: int = 0, mesh: jax.sharding.Mesh | None = Non
   graphdef, abstract_state = nnx.split(abstract)
   shardings = param_shardings(abstract_state, mesh)
 
-  @jax.jit
+  @functools.partial(jax.jit, out_shardings=shardings)
   def init():
-    state = nnx.state(Transformer(config, rngs=nnx.Rngs(seed)))
-    return jax.lax.with_sharding_constraint(state, shardings)
+    return nnx.state(Transformer(config, rngs=nnx.Rngs(seed)))
 
   with jax.set_mesh(mesh):
     state = init()

@@ -85,17 +85,19 @@ def spec_for(axes: Sequence[str | None], shape: Sequence[int], mesh: jax.shardin
   return P(*out)
 
 
-def param_shardings(abstract_state, mesh: jax.sharding.Mesh, rules: Mapping = RULES):
-  """A tree of :class:`NamedSharding` matching an ``nnx.State`` of parameters (abstract or
-  not), from each variable's logical axes (its ``out_sharding`` metadata)."""
+def param_shardings(state, mesh: jax.sharding.Mesh, rules: Mapping = RULES):
+  """The :class:`NamedSharding` of every variable of an ``nnx.State`` (abstract or not), from
+  its logical axes (its ``out_sharding`` metadata), in a tree of the state's structure (each
+  variable holding its sharding): usable as ``jit``'s ``out_shardings`` for the state."""
   from flax import nnx  # pylint: disable=g-import-not-at-top
   dropped: list = []
 
   def one(var):
-    axes = var.get_metadata().get("out_sharding") or (None,) * var.get_value().ndim
-    return NamedSharding(mesh, spec_for(axes, var.get_value().shape, mesh, rules, dropped))
+    value = var.get_value()
+    axes = var.get_metadata().get("out_sharding") or (None,) * value.ndim
+    return var.replace(NamedSharding(mesh, spec_for(axes, value.shape, mesh, rules, dropped)))
 
-  out = jax.tree.map(one, abstract_state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+  out = jax.tree.map(one, state, is_leaf=lambda x: isinstance(x, nnx.Variable))
   for name, size, targets in sorted(set(dropped)):
     logging.info("sharding: a %r axis of length %d is replicated (mesh axes %s do not divide "
                  "it)", name, size, targets)
