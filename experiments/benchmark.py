@@ -60,6 +60,11 @@ _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "Split the CPU into this many JAX devices (-1: one per core; 0: JAX's "
     "default). The lopt suite then also times its runs split over the most of them that "
     "divide its meta-batch, beside one device; the other suites run on one device.")
+_LM_SIZES = flags.DEFINE_list("lm_sizes", ["small"], "Sizes of configs/lm_pretrain.py the lm "
+                              "suite trains (tests: tiny).")
+_LM_STEPS = flags.DEFINE_integer("lm_steps", 10, "Optimizer steps per timed call (lm suite).")
+_LM_LENGTHS = flags.DEFINE_list("lm_lengths", ["128", "512", "2048"],
+                                "Sequence lengths of the lm suite's memory rows.")
 _JSON = flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 
 
@@ -106,15 +111,26 @@ def main(argv):
       w, l, h = (int(v) for v in spec.split(":"))
       for layout in ("interleaved", "packed"):
         icl.append(benchmark.bench_icl(_CONFIGS, w, l, h, layout, _ICL_STEPS.value, repeats))
+  lm_rows, lm_memory = [], []
+  if "lm" in suites:
+    from metalearn.lm import benchmark as lm_benchmark  # pylint: disable=g-import-not-at-top
+    lm_rows = [lm_benchmark.bench_train(_CONFIGS, size, _LM_STEPS.value, repeats, peak)
+               for size in _LM_SIZES.value]
+    lm_memory = lm_benchmark.bench_memory(_CONFIGS, _LM_SIZES.value[0],
+                                          [int(s) for s in _LM_LENGTHS.value])
   benchmark.print_tables(peak, rows, memory, few_shot, lopt_cost, icl, _OUT_DIR.value, versus)
+  if "lm" in suites:
+    lm_benchmark.print_tables(lm_rows, lm_memory)
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"peak_gflops": peak, "hardware": evaluators.hardware(),
                  "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
                  "memory": memory, "lopt_cost": lopt_cost, "icl": icl,
-                 "handwritten": versus}, f, indent=2)
+                 "handwritten": versus, "lm": lm_rows, "lm_memory": lm_memory}, f,
+                indent=2)
   if _COMPARE.value:
-    benchmark.compare(rows + versus + memory + few_shot + lopt_cost + icl, _COMPARE.value)
+    benchmark.compare(rows + versus + memory + few_shot + lopt_cost + icl + lm_rows + lm_memory,
+                      _COMPARE.value)
 
 
 if __name__ == "__main__":
