@@ -9,9 +9,11 @@ Sizes (``:SIZE``; ``--config.lm.name=qwen3`` switches the architecture):
 * ``tiny``: seconds; what the tests run.
 * ``small`` (default): a 2.6M-parameter Llama on procedural biographies, about 8 minutes on a
   2-core CPU (results/lm_pretrain.md has the measured run: command, time, losses, a sample).
-* ``gpu``: a 42M-parameter model, 1,500 steps of 64 x 512 tokens, sized for about 10 minutes
-  on one H200 (not measured here).
-* ``full``: a 1.2B-parameter Llama-3-style model for a pod slice, FSDP over every device:
+* ``gpu``: an 88M-parameter model, 3,000 steps of 64 x 1,024 tokens in bfloat16 (about 110
+  PFLOP: some 6 minutes of compute at 300 TFLOP/s, a third of an H200's dense bfloat16 peak,
+  plus corpus and BPE preparation), sized for 10 minutes on one H200. An estimate from the
+  FLOP count, not yet a measured run.
+* ``full``: a 1.04B-parameter Llama-3-style model for a pod slice, FSDP over every device:
   the shape of a real run (supply a real corpus with ``corpus.name=files``).
 
 The run resumes from its workdir; ``WORKDIR/model`` is the export, ``WORKDIR/summary.json`` the
@@ -50,12 +52,12 @@ def get_config(arg: str = "small") -> ml_collections.ConfigDict:
     c.update(batch_size=32, seq_len=128, num_steps=450, steps_per_call=50, eval_every=150,
              checkpoint_every=150, eval_sequences=64)
   elif size == "gpu":
-    c.lm = dict(name="llama", hidden_size=512, intermediate_size=1536, num_layers=8,
-                num_heads=8, num_kv_heads=4, head_dim=64, dtype="bfloat16")
-    c.tokenizer.vocab_size = 4096
-    c.corpus.update(num_people=50_000, docs_per_person=8, eval_people=1000)
-    c.optimizer.update(learning_rate=1e-3, warmup_steps=100)
-    c.update(batch_size=64, seq_len=512, num_steps=1500, steps_per_call=100, eval_every=500,
+    c.lm = dict(name="llama", hidden_size=768, intermediate_size=2048, num_layers=12,
+                num_heads=12, num_kv_heads=4, head_dim=64, dtype="bfloat16")
+    c.tokenizer.vocab_size = 8192
+    c.corpus.update(num_people=250_000, docs_per_person=8, eval_people=2000)
+    c.optimizer.update(learning_rate=1e-3, warmup_steps=200)
+    c.update(batch_size=64, seq_len=1024, num_steps=3000, steps_per_call=100, eval_every=500,
              checkpoint_every=500, eval_sequences=256)
   else:
     c.lm = dict(name="llama", hidden_size=2048, intermediate_size=8192, num_layers=16,
