@@ -30,6 +30,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from metalearn.lm import lora as lora_lib
 from metalearn.lm import rope
 from metalearn.lm.config import LMConfig
 from metalearn.lm.sharding import constrain
@@ -108,11 +109,11 @@ class Attention(nnx.Module):
       self.q_norm = RMSNorm(hd, c, "head_dim")
       self.k_norm = RMSNorm(hd, c, "head_dim")
 
-  def __call__(self, x, cos, sin, positions, kv, key_mask):
+  def __call__(self, x, cos, sin, positions, kv, key_mask, adapters=None):
     c, dtype = self.c, x.dtype
-    q = jnp.einsum("bsd,dhk->bshk", x, self.q[...].astype(dtype))
-    k = jnp.einsum("bsd,dhk->bshk", x, self.k[...].astype(dtype))
-    v = jnp.einsum("bsd,dhk->bshk", x, self.v[...].astype(dtype))
+    q = _plus(jnp.einsum("bsd,dhk->bshk", x, self.q[...].astype(dtype)), x, adapters, "q")
+    k = _plus(jnp.einsum("bsd,dhk->bshk", x, self.k[...].astype(dtype)), x, adapters, "k")
+    v = _plus(jnp.einsum("bsd,dhk->bshk", x, self.v[...].astype(dtype)), x, adapters, "v")
     if c.attention_bias:
       q, k, v = (q + self.q_bias[...].astype(dtype), k + self.k_bias[...].astype(dtype),
                  v + self.v_bias[...].astype(dtype))
@@ -140,10 +141,17 @@ class Attention(nnx.Module):
                        jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
     out = jnp.einsum("bngst,btnk->bsngk", probs, values).reshape(b, s, c.num_heads, c.head_dim)
-    out = jnp.einsum("bshk,hkd->bsd", out, self.o[...].astype(dtype))
+    out = _plus(jnp.einsum("bshk,hkd->bsd", out, self.o[...].astype(dtype)), out, adapters,
+                "o")
     if c.attention_bias:
       out = out + self.o_bias[...].astype(dtype)
     return out, new_kv
+
+
+def _plus(y, x, adapters, target):
+  """``y`` plus the LoRA update of ``target`` on input ``x`` (none without an adapter)."""
+  d = lora_lib.delta(x, adapters, target)
+  return y if d is None else y + d.reshape(y.shape)
 
 
 class MLP(nnx.Module):
@@ -160,14 +168,14 @@ class MLP(nnx.Module):
       self.up_bias = _zeros((f,), ("mlp",), c)
       self.down_bias = _zeros((d,), ("embed",), c)
 
-  def __call__(self, x):
+  def __call__(self, x, adapters=None):
     dtype = x.dtype
-    gate = x @ self.gate[...].astype(dtype)
-    up = x @ self.up[...].astype(dtype)
+    gate = _plus(x @ self.gate[...].astype(dtype), x, adapters, "gate")
+    up = _plus(x @ self.up[...].astype(dtype), x, adapters, "up")
     if self.c.mlp_bias:
       gate, up = gate + self.gate_bias[...].astype(dtype), up + self.up_bias[...].astype(dtype)
     h = constrain(jax.nn.silu(gate) * up, ("batch", "length", "mlp"))
-    out = h @ self.down[...].astype(dtype)
+    out = _plus(h @ self.down[...].astype(dtype), h, adapters, "down")
     return out + self.down_bias[...].astype(dtype) if self.c.mlp_bias else out
 
 
@@ -180,10 +188,10 @@ class Layer(nnx.Module):
     self.post_attention_norm = RMSNorm(c.hidden_size, c)
     self.mlp = MLP(c, rngs)
 
-  def __call__(self, x, cos, sin, positions, kv, key_mask):
-    attn, kv = self.attn(self.input_norm(x), cos, sin, positions, kv, key_mask)
+  def __call__(self, x, cos, sin, positions, kv, key_mask, adapters=None):
+    attn, kv = self.attn(self.input_norm(x), cos, sin, positions, kv, key_mask, adapters)
     x = x + attn
-    x = x + self.mlp(self.post_attention_norm(x))
+    x = x + self.mlp(self.post_attention_norm(x), adapters)
     return constrain(x, ("batch", "length", "embed_act")), kv
 
 
@@ -208,10 +216,11 @@ class Transformer(nnx.Module):
 
   def __call__(self, tokens: jax.Array, *, positions: jax.Array | None = None,
                attention_mask: jax.Array | None = None, cache: KVCache | None = None,
-               return_hidden: bool = False):
+               adapters: "lora_lib.Adapters | None" = None, return_hidden: bool = False):
     """Logits ``[B, S, vocab]`` (float32) of ``tokens`` ``[B, S]``, and the updated cache
-    (``None`` without one). ``return_hidden``: the final normed hidden states instead of
-    logits."""
+    (``None`` without one). ``adapters``: LoRA adapters added to the projections
+    (:mod:`metalearn.lm.lora`), one per example by ``adapters.ids``. ``return_hidden``: the
+    final normed hidden states instead of logits."""
     c = self.config
     dtype = DTYPES[c.dtype]
     b, s = tokens.shape
@@ -232,20 +241,25 @@ class Transformer(nnx.Module):
     graphdef, state = nnx.split(self.layers)
 
     def body(h, xs):
-      layer_state, kv = xs
+      layer_state, kv, layer_adapters = xs
       layer = nnx.merge(graphdef, layer_state)
-      return layer(h, cos, sin, positions, kv, key_mask)
+      return layer(h, cos, sin, positions, kv, key_mask,
+                   None if layer_adapters is None else adapters.layer(layer_adapters))
 
     if c.remat != "none":
       body = jax.checkpoint(body, policy=REMAT_POLICIES[c.remat], prevent_cse=False)
     kv_in = None if cache is None else (cache.k, cache.v)
-    x, kv_out = jax.lax.scan(body, x, (state, kv_in))
+    per_layer = None if adapters is None else adapters.params.get("layers")
+    x, kv_out = jax.lax.scan(body, x, (state, kv_in, per_layer))
     x = self.norm(x)
     new_cache = None if cache is None else KVCache(*kv_out)
     if return_hidden:
       return x, new_cache
     head = self.embed[...].T if c.tie_word_embeddings else self.lm_head[...]
-    logits = (x @ head.astype(dtype)).astype(jnp.float32)
+    logits = x @ head.astype(dtype)
+    if adapters is not None and "head" in adapters.params:
+      logits = _plus(logits, x, adapters.layer({"head": adapters.params["head"]}), "head")
+    logits = logits.astype(jnp.float32)
     return constrain(logits, ("batch", "length", "vocab")), new_cache
 
 

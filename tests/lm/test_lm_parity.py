@@ -107,3 +107,28 @@ def test_bfloat16_checkpoints_read_and_written(tmp_path):
   for (name, a), b in zip(ref.state_dict().items(), again.state_dict().values()):
     np.testing.assert_array_equal(a.numpy(), b.float().numpy(), err_msg=name)
 
+
+
+def test_peft_loads_our_lora_adapters(tmp_path):
+  peft = pytest.importorskip("peft", reason="the parity extra")
+  import jax  # pylint: disable=g-import-not-at-top
+  from metalearn.lm import lora as lora_lib  # pylint: disable=g-import-not-at-top
+  _hf_model("llama", tmp_path / "base")
+  ours = hf.load(tmp_path / "base")
+  config = lora_lib.LoRAConfig(rank=4, alpha=8.0)
+  params = lora_lib.init(ours.config, config, jax.random.key(0), num_adapters=2)
+  leaves, treedef = jax.tree.flatten(params)  # a trained adapter: B nonzero
+  keys = jax.random.split(jax.random.key(1), len(leaves))
+  params = jax.tree.unflatten(treedef, [0.1 * jax.random.normal(k, x.shape)
+                                        for k, x in zip(keys, leaves)])
+  lora_lib.save_peft(params, config, ours.config, tmp_path / "adapter", index=1)
+  base = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "base")
+  theirs = peft.PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
+  tokens = _tokens(seed=3)
+  with torch.no_grad():
+    want = theirs(torch.tensor(tokens)).logits.numpy()
+  got, _ = ours(jnp.asarray(tokens), adapters=lora_lib.Adapters(
+      params, jnp.ones(len(tokens), jnp.int32), config.scale))
+  np.testing.assert_allclose(np.asarray(got), want, atol=ATOL, rtol=0)
+  merged, _ = lora_lib.merge(ours, params, config, index=1)(jnp.asarray(tokens))
+  np.testing.assert_allclose(np.asarray(merged), want, atol=1e-4, rtol=0)
