@@ -60,7 +60,7 @@ _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "Split the CPU into this many JAX devices (-1: one per core; 0: JAX's "
     "default). The lopt suite then also times its runs split over the most of them that "
     "divide its meta-batch, beside one device; the other suites run on one device.")
-_LM_SIZES = flags.DEFINE_list("lm_sizes", ["small"], "Sizes of configs/lm_pretrain.py the lm "
+_LM_SIZES = flags.DEFINE_list("lm_sizes", ["small"], "Sizes of configs/lm/pretrain.py the lm "
                               "suite trains (tests: tiny).")
 _LM_STEPS = flags.DEFINE_integer("lm_steps", 10, "Optimizer steps per timed call (lm suite).")
 _LM_LENGTHS = flags.DEFINE_list("lm_lengths", ["128", "512", "2048"],

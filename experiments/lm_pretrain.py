@@ -1,6 +1,6 @@
 r"""Pretrains a base decoder LM on an offline corpus and exports it as an HF-format directory.
 
-  python experiments/lm_pretrain.py --config=experiments/configs/lm_pretrain.py:small \
+  python experiments/lm_pretrain.py --config=experiments/configs/lm/pretrain.py:small \
     --workdir=/tmp/metalearn/lm_small [--config.lm.name=qwen3 ...]
 
 Re-running the command resumes the run in ``--workdir``; ``WORKDIR/model`` is the export

@@ -3,7 +3,7 @@ and achieved FLOP/s as a share of the measured matmul peak, and the training ste
 against sequence length with and without rematerialisation.
 
 A training row times the pretraining binary's own compiled chunk (``steps`` optimizer steps
-under ``lax.scan``, batches drawn on device) at a size of ``configs/lm_pretrain.py``. FLOPs are
+under ``lax.scan``, batches drawn on device) at a size of ``configs/lm/pretrain.py``. FLOPs are
 the analytic count (:func:`metalearn.lm.config.flops_per_token`: 6 per matmul weight per token
 plus attention's scores and mixing): XLA's cost analysis counts a loop body once, and the
 layers run under ``lax.scan``, so its figure (kept in the JSON as ``xla_gflop_per_step``) is
@@ -26,7 +26,7 @@ from metalearn.lm import train as train_lib
 
 
 def _size_config(configs: pathlib.Path, size: str):
-  spec = importlib.util.spec_from_file_location("lm_pretrain_config", configs / "lm_pretrain.py")
+  spec = importlib.util.spec_from_file_location("lm_pretrain_config", configs / "lm" / "pretrain.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = pretrain.validate(module.get_config(size))

@@ -118,7 +118,7 @@ def test_benchmark_prints_a_table_and_compares(tmp_path):
   again = _run("benchmark.py", *args, "--suites=memory", "--memory_steps=40",
                f"--compare={tmp_path / 'bench.json'}")
   assert again.returncode == 0, again.stderr[-3000:]
-  assert "| memory/T=40/remat=True | — | — | — | — | — | — | 1.00x | — |" in again.stdout
+  assert "| memory/T=40/remat=True | — | — | — | — | — | — | — | 1.00x | — |" in again.stdout
 
 
 def test_benchmark_omniglot_suite(tmp_path, omniglot_dir):

@@ -4,23 +4,27 @@ wrong config before anything compiles."""
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from metalearn import config as config_lib
 from metalearn.lm import hf, pretrain
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.registry import ConfigError
 from tests.conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "experiments" / "configs"))
-import lm_pretrain as configs  # pylint: disable=g-import-not-at-top,wrong-import-position
-
 SCRIPT = ROOT / "experiments" / "lm_pretrain.py"
-CONFIG = ROOT / "experiments" / "configs" / "lm_pretrain.py"
+CONFIG = ROOT / "experiments" / "configs" / "lm" / "pretrain.py"
+configs = config_lib.load_config_module(str(CONFIG))
+# The tiny run's wall time the config's docstring states (one core, cold, compilation
+# included); the end-to-end run below must stay within 3x of it.
+TINY_SECONDS = int(re.search(r"``tiny``: (\d+) s", " ".join(configs.__doc__.split())).group(1))
 
 
 def _run(*args):
@@ -32,8 +36,13 @@ def _run(*args):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("lm_tiny")
+  start = time.time()
   result = _run(f"--config={CONFIG}:tiny", f"--workdir={workdir}")
+  seconds = time.time() - start
   assert result.returncode == 0, result.stderr[-3000:]
+  assert seconds <= 3 * TINY_SECONDS, (
+      f"lm/pretrain.py:tiny took {seconds:.0f} s, over 3x the {TINY_SECONDS} s its docstring "
+      "states: make it faster, or measure it again and state the new time")
   return workdir
 
 

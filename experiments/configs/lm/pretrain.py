@@ -1,12 +1,12 @@
 r"""Pretrains a base decoder LM (Llama or Qwen3 layers) on an offline corpus and exports it as an
 HF-format directory with its tokenizer: the default base model of the LM experiments.
 
-  python experiments/lm_pretrain.py --config=experiments/configs/lm_pretrain.py:small \
+  python experiments/lm_pretrain.py --config=experiments/configs/lm/pretrain.py:small \
     --workdir=/tmp/metalearn/lm_small
 
 Sizes (``:SIZE``; ``--config.lm.name=qwen3`` switches the architecture):
 
-* ``tiny``: seconds; what the tests run.
+* ``tiny``: 20 s (one core, cold, compilation included); what the tests run.
 * ``small`` (default): a 2.6M-parameter Llama on procedural biographies, about 8 minutes on a
   2-core CPU (results/lm_pretrain.md has the measured run: command, time, losses, a sample).
 * ``gpu``: an 88M-parameter model, 3,000 steps of 64 x 1,024 tokens in bfloat16 (about 110
