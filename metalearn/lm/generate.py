@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metalearn.lm.lora import Adapters
 from metalearn.lm.model import Transformer, init_cache
 
 BUCKET = 32
@@ -89,14 +90,17 @@ def filter_logits(logits: jax.Array, temperature, top_k: int, top_p) -> jax.Arra
   return jnp.where(greedy, jnp.where(logits >= best, 0.0, neg), scaled)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "max_tokens", "cache_len", "top_k"))
-def _generate(graphdef, state, tokens, lengths, seeds, stop_ids, temperature, top_p, *,
-              max_tokens: int, cache_len: int, top_k: int):
+@functools.partial(jax.jit, static_argnames=("graphdef", "max_tokens", "cache_len", "top_k",
+                                             "scale"))
+def _generate(graphdef, state, tokens, lengths, seeds, stop_ids, temperature, top_p,
+              lora_params, lora_ids, *, max_tokens: int, cache_len: int, top_k: int,
+              scale: float):
   model = nnx.merge(graphdef, state)
+  adapters = None if lora_params is None else Adapters(lora_params, lora_ids, scale)
   b, p = tokens.shape
   cache = init_cache(model.config, b, cache_len)
   positions = jnp.broadcast_to(jnp.arange(p, dtype=jnp.int32), (b, p))
-  logits, cache = model(tokens, positions=positions, cache=cache)
+  logits, cache = model(tokens, positions=positions, cache=cache, adapters=adapters)
   last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
   keys = jax.vmap(jax.random.key)(seeds)
 
@@ -119,7 +123,8 @@ def _generate(graphdef, state, tokens, lengths, seeds, stop_ids, temperature, to
     out_lp = out_lp.at[:, t].set(jnp.where(done, 0.0, logprob))
     count = jnp.where(done, 0, 1)
     stopped = jnp.any(token[:, None] == stop_ids[None, :], axis=-1)
-    logits, cache = model(token[:, None], positions=pos[:, None], cache=cache)
+    logits, cache = model(token[:, None], positions=pos[:, None], cache=cache,
+                          adapters=adapters)
     return (t + 1, cache, logits[:, 0], pos + count, done | stopped, out, out_lp)
 
   init = (jnp.int32(0), cache, last, lengths.astype(jnp.int32), jnp.zeros((b,), bool),
@@ -129,8 +134,10 @@ def _generate(graphdef, state, tokens, lengths, seeds, stop_ids, temperature, to
 
 
 def sample(model: Transformer, prompts: Sequence[Sequence[int]], params: SamplingParams,
-           seeds: Sequence[int] | None = None) -> list[SampledSequence]:
-  """One continuation of each prompt (see the module docstring)."""
+           seeds: Sequence[int] | None = None, adapters: Adapters | None = None
+           ) -> list[SampledSequence]:
+  """One continuation of each prompt (see the module docstring); ``adapters``: LoRA adapters
+  (``adapters.ids``: one per prompt)."""
   c = model.config
   if not prompts or any(len(p) == 0 for p in prompts):
     raise ValueError("every prompt needs at least one token (e.g. the BOS token)")
@@ -156,7 +163,10 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], params: Samplin
   out, logprobs, counts, done = _generate(
       graphdef, state, jnp.asarray(tokens), jnp.asarray(lengths), jnp.asarray(seeds),
       jnp.asarray(stop), jnp.float32(params.temperature), jnp.float32(params.top_p),
-      max_tokens=params.max_tokens, cache_len=cache_len, top_k=min(params.top_k, c.vocab_size))
+      None if adapters is None else adapters.params,
+      None if adapters is None else jnp.asarray(adapters.ids, jnp.int32),
+      max_tokens=params.max_tokens, cache_len=cache_len, top_k=min(params.top_k, c.vocab_size),
+      scale=1.0 if adapters is None else float(adapters.scale))
   out, logprobs, counts, done = map(np.asarray, (out, logprobs, counts, done))
   return [SampledSequence(out[i, :counts[i]].tolist(), logprobs[i, :counts[i]].tolist(),
                           "stop" if done[i] else "length") for i in range(len(prompts))]

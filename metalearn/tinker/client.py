@@ -1,0 +1,500 @@
+"""Tinker's primitives in-process, over metalearn's decoder LM, with the official SDK's types.
+
+The user's loop is Tinker's::
+
+  service = ServiceClient({"base": "/path/to/hf_model_dir"})
+  trainer = service.create_lora_training_client("base", rank=8)
+  fb = trainer.forward_backward(data, "cross_entropy").result()   # types.ForwardBackwardOutput
+  trainer.optim_step(types.AdamParams(learning_rate=1e-4)).result()
+  sampler = trainer.save_weights_and_get_sampling_client("step1")
+  out = sampler.sample(prompt, num_samples=4, sampling_params=types.SamplingParams(...)).result()
+
+Data are ``tinker.types.Datum`` (``model_input``, ``loss_fn_inputs`` as ``TensorData``), results
+are the SDK's ``ForwardBackwardOutput``, ``OptimStepResponse``, ``SampleResponse``...; every
+call returns a :class:`Future` (already done: the work runs in the caller's process) with
+``result()`` and ``result_async()``, and each has an ``_async`` twin, as in the SDK.
+
+Semantics follow Tinker: ``forward_backward`` adds its gradient to an accumulator (the loss is
+a sum over datums and tokens, reported as ``loss:sum``) and ``optim_step`` applies and clears
+it, with AdamW at the given ``AdamParams`` (decoupled weight decay, clipping when
+``grad_clip_norm > 0``; changing them between steps recompiles nothing). The trained weights
+are LoRA adapters (:mod:`metalearn.lm.lora`) over a frozen base model.
+
+Shapes are bucketed (sequence length to a multiple of 32, the number of datums to a power of
+two, padded rows and positions masked out of every loss), so a loop compiles a few programs.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
+import uuid
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tinker import types
+
+from metalearn.lm import generate
+from metalearn.lm import hf
+from metalearn.lm import lora as lora_lib
+from metalearn.lm import tokenizer as tok_lib
+from metalearn.tinker import losses
+
+T = TypeVar("T")
+BUCKET = 32
+
+
+class TinkerError(ValueError):
+  """A request that cannot be served: named, with the fix."""
+
+
+class Future(Generic[T]):
+  """A finished request's result (the SDK's ``APIFuture`` shape)."""
+
+  def __init__(self, value: T):
+    self._value = value
+
+  def result(self, timeout: float | None = None) -> T:
+    del timeout
+    return self._value
+
+  async def result_async(self, timeout: float | None = None) -> T:
+    del timeout
+    return self._value
+
+
+def _bucket(n: int, to: int = BUCKET) -> int:
+  return -(-n // to) * to
+
+
+def _pow2(n: int) -> int:
+  return 1 << max(0, (n - 1).bit_length())
+
+
+def _tokens(model_input: types.ModelInput, what: str) -> list[int]:
+  try:
+    return model_input.to_ints()
+  except Exception as e:  # an image chunk, say: the SDK raises a plain ValueError
+    raise TinkerError(f"{what}: only token chunks are supported ({e})") from None
+
+
+@dataclasses.dataclass
+class _Base:
+  """A loaded base model and its tokenizer."""
+  name: str
+  directory: pathlib.Path
+  model: Any
+  tokenizer: tok_lib.Tokenizer | None
+
+
+class ServiceClient:
+  """Creates training and sampling clients over local HF-format base models.
+
+  Args:
+    base_models: ``{name: directory}`` of the models ``base_model`` may name (a name that is
+      an existing directory is accepted as such).
+    root: where ``save_state`` / ``save_weights_for_sampler`` write (``tinker://`` paths map to
+      directories under it); a temporary directory by default.
+  """
+
+  def __init__(self, base_models: Mapping[str, str | os.PathLike] | None = None,
+               root: str | os.PathLike | None = None):
+    self._dirs = {k: pathlib.Path(v) for k, v in (base_models or {}).items()}
+    self._bases: dict[str, _Base] = {}
+    self.root = pathlib.Path(root or tempfile.mkdtemp(prefix="metalearn-tinker-"))
+
+  def _base(self, name: str) -> _Base:
+    if name not in self._bases:
+      directory = self._dirs.get(name) or pathlib.Path(name)
+      if not (directory / "config.json").exists():
+        raise TinkerError(f"base_model {name!r} is not one of {sorted(self._dirs)} nor an "
+                          "HF-format model directory")
+      tok = (tok_lib.load(directory) if (directory / "tokenizer.json").exists() else None)
+      model = hf.load(directory)
+      if tok is not None:
+        tok_lib.check_matches(tok, model.config, str(directory))
+      self._bases[name] = _Base(name, directory, model, tok)
+    return self._bases[name]
+
+  def get_server_capabilities(self) -> types.GetServerCapabilitiesResponse:
+    return types.GetServerCapabilitiesResponse(
+        supported_models=[types.SupportedModel(model_name=n) for n in sorted(self._dirs)])
+
+  def create_lora_training_client(self, base_model: str, rank: int = 32,
+                                  seed: int | None = None, train_mlp: bool = True,
+                                  train_attn: bool = True, train_unembed: bool = True,
+                                  user_metadata: dict | None = None) -> "TrainingClient":
+    del user_metadata
+    config = lora_lib.LoRAConfig(rank=rank, train_mlp=train_mlp, train_attn=train_attn,
+                                 train_unembed=train_unembed)
+    return TrainingClient(self, self._base(base_model), config, 0 if seed is None else seed)
+
+  async def create_lora_training_client_async(self, *args, **kwargs) -> "TrainingClient":
+    return self.create_lora_training_client(*args, **kwargs)
+
+  def create_sampling_client(self, model_path: str | None = None,
+                             base_model: str | None = None) -> "SamplingClient":
+    if model_path is not None:
+      params, config, base_name = _read_sampler_weights(self._path(model_path))
+      return SamplingClient(self._base(base_name), params, config)
+    if base_model is None:
+      raise TinkerError("create_sampling_client needs model_path or base_model")
+    return SamplingClient(self._base(base_model), None, None)
+
+  def _path(self, tinker_path: str) -> pathlib.Path:
+    if not tinker_path.startswith("tinker://"):
+      raise TinkerError(f"{tinker_path!r} is not a tinker:// path (save_state and "
+                        "save_weights_for_sampler return them)")
+    path = self.root / tinker_path[len("tinker://"):]
+    if not path.exists():
+      raise TinkerError(f"{tinker_path}: nothing was saved there (under {self.root})")
+    return path
+
+
+def _read_sampler_weights(path: pathlib.Path):
+  meta = json.loads((path / "metalearn.json").read_text())
+  config = lora_lib.LoRAConfig(**meta["lora"])
+  with np.load(path / "adapter.npz") as f:
+    flat = {k: f[k] for k in f.files}
+  return _unflatten(flat)["lora"], config, meta["base_model"]
+
+
+def _save_arrays(path: pathlib.Path, tree) -> None:
+  """``tree``'s leaves in one ``.npz``, keyed by their paths (written whole, then renamed)."""
+  flat = {jax.tree_util.keystr(p): np.asarray(x)
+          for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.stem + ".partial.npz")
+  np.savez(tmp, **flat)
+  os.replace(tmp, path)
+
+
+def _unflatten(flat: dict):
+  """Nested dicts from ``keystr`` paths of dicts (``['lora']['layers']['q']['a']``)."""
+  out: dict = {}
+  for key, value in flat.items():
+    if not key.startswith("['lora']"):
+      continue
+    parts = [p.strip("'\"") for p in key.strip("[]").split("][")]
+    node = out
+    for p in parts[:-1]:
+      node = node.setdefault(p, {})
+    node[parts[-1]] = jnp.asarray(value)
+  return out
+
+
+def _pad_data(data: Sequence[types.Datum], loss_fn: str | None):
+  """``(tokens, targets, mask, inputs, lengths)`` arrays ``[B', S']`` of the data."""
+  if not data:
+    raise TinkerError("forward_backward needs at least one Datum")
+  rows, length = [], 0
+  for i, d in enumerate(data):
+    tokens = _tokens(d.model_input, f"datum {i}")
+    inputs = {k: np.asarray(v.to_numpy()) for k, v in d.loss_fn_inputs.items()}
+    if loss_fn is not None:
+      losses.check_inputs(loss_fn, inputs, f"datum {i}")
+    if "target_tokens" not in inputs:
+      raise TinkerError(f"datum {i}: loss_fn_inputs needs target_tokens")
+    for k, v in inputs.items():
+      if v.shape != (len(tokens),):
+        raise TinkerError(f"datum {i}: loss_fn_inputs[{k!r}] has shape {list(v.shape)}, "
+                          f"model_input has {len(tokens)} tokens: each input has one entry "
+                          "per position (position i predicts token i + 1)")
+    rows.append((tokens, inputs))
+    length = max(length, len(tokens))
+  b, s = _pow2(len(rows)), _bucket(length)
+  tokens = np.zeros((b, s), np.int32)
+  mask = np.zeros((b, s), np.float32)
+  keys = sorted({k for _, inputs in rows for k in inputs})
+  arrays = {k: np.zeros((b, s), np.int32 if k == "target_tokens" else np.float32)
+            for k in keys}
+  for i, (t, inputs) in enumerate(rows):
+    tokens[i, :len(t)] = t
+    mask[i, :len(t)] = 1
+    for k, v in inputs.items():
+      arrays[k][i, :len(t)] = v
+  return tokens, mask, arrays, [len(t) for t, _ in rows]
+
+
+class TrainingClient:
+  """LoRA fine-tuning of one base model (see the module docstring)."""
+
+  def __init__(self, service: ServiceClient, base: _Base, config: lora_lib.LoRAConfig,
+               seed: int):
+    self.service, self.base, self.config = service, base, config
+    self.run_id = uuid.uuid4().hex[:12]
+    self.params = lora_lib.init(base.model.config, config, jax.random.key(seed))
+    self._optimizer = optax.inject_hyperparams(optax.adamw)(
+        learning_rate=1e-4, b1=0.9, b2=0.95, eps=1e-12, weight_decay=0.0)
+    self.opt_state = self._optimizer.init(self.params)
+    self._grads = jax.tree.map(jnp.zeros_like, self.params)
+    self._pending = 0
+    self._graphdef, self._base_state = nnx.split(base.model)
+    self._compiled: dict = {}
+
+  # ---------------------------------------------------------------------- the model call
+
+  def _logprobs_fn(self):
+    graphdef, scale = self._graphdef, self.config.scale
+
+    def target_logprobs(params, base_state, tokens, mask, targets):
+      model = nnx.merge(graphdef, base_state)
+      adapters = lora_lib.Adapters(params, jnp.zeros(tokens.shape[0], jnp.int32), scale)
+      logits, _ = model(tokens, attention_mask=mask > 0, adapters=adapters)
+      logp = jax.nn.log_softmax(logits, axis=-1)
+      return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+
+    return target_logprobs
+
+  def _loss_and_grad(self, loss_fn: str):
+    key = ("builtin", loss_fn)
+    if key not in self._compiled:
+      target_logprobs = self._logprobs_fn()
+
+      def total(params, base_state, tokens, mask, inputs, config):
+        logp = target_logprobs(params, base_state, tokens, mask, inputs["target_tokens"])
+        per_token = losses.token_losses(loss_fn, logp, inputs, config) * mask
+        return jnp.sum(per_token), (logp, per_token)
+
+      self._compiled[key] = jax.jit(jax.value_and_grad(total, has_aux=True))
+    return self._compiled[key]
+
+  def _run(self, data, loss_fn, loss_fn_config, backward: bool):
+    config = losses.config_for(loss_fn, loss_fn_config)
+    tokens, mask, inputs, lengths = _pad_data(data, loss_fn)
+    (loss, (logp, per_token)), grads = self._loss_and_grad(loss_fn)(
+        self.params, self._base_state, tokens, mask, inputs, config)
+    if not bool(jnp.isfinite(loss)):
+      raise TinkerError(f"{loss_fn}: the loss is not finite ({float(loss)}); nothing was "
+                        "accumulated (check the data's logprobs and advantages)")
+    if backward:
+      self._grads = jax.tree.map(jnp.add, self._grads, grads)
+      self._pending += 1
+    logp, per_token = np.asarray(logp), np.asarray(per_token)
+    outputs = [{"logprobs": types.TensorData.from_numpy(logp[i, :n].astype(np.float32)),
+                "elementwise_loss": types.TensorData.from_numpy(
+                    per_token[i, :n].astype(np.float32))} for i, n in enumerate(lengths)]
+    return types.ForwardBackwardOutput(loss_fn_output_type="ArrayRecord",
+                                       loss_fn_outputs=outputs,
+                                       metrics={"loss:sum": float(loss)})
+
+  def forward(self, data: Sequence[types.Datum], loss_fn: str,
+              loss_fn_config: Mapping[str, float] | None = None
+              ) -> Future[types.ForwardBackwardOutput]:
+    """The loss and per-token log-probabilities, no gradient."""
+    return Future(self._run(data, loss_fn, loss_fn_config, backward=False))
+
+  def forward_backward(self, data: Sequence[types.Datum], loss_fn: str,
+                       loss_fn_config: Mapping[str, float] | None = None
+                       ) -> Future[types.ForwardBackwardOutput]:
+    """The loss, its per-token outputs, and its gradient added to the accumulator."""
+    return Future(self._run(data, loss_fn, loss_fn_config, backward=True))
+
+  def forward_backward_custom(
+      self, data: Sequence[types.Datum],
+      loss_fn: Callable[[Sequence[types.Datum], list[jax.Array]], tuple[jax.Array, dict]]
+  ) -> Future[types.ForwardBackwardOutput]:
+    """A loss written in JAX over each datum's target log-probabilities (one pass: the loss is
+    differentiated through the model directly). ``loss_fn(data, logprobs) -> (loss,
+    metrics)``, ``logprobs[i]`` ``[len(datum i)]``; its gradient is accumulated."""
+    tokens, mask, inputs, lengths = _pad_data(data, None)
+    target_logprobs = self._logprobs_fn()
+
+    def total(params):
+      logp = target_logprobs(params, self._base_state, tokens, mask, inputs["target_tokens"])
+      loss, metrics = loss_fn(data, [logp[i, :n] for i, n in enumerate(lengths)])
+      return loss, (logp, metrics)
+
+    (loss, (logp, metrics)), grads = jax.value_and_grad(total, has_aux=True)(self.params)
+    self._grads = jax.tree.map(jnp.add, self._grads, grads)
+    self._pending += 1
+    logp = np.asarray(logp)
+    outputs = [{"logprobs": types.TensorData.from_numpy(logp[i, :n].astype(np.float32))}
+               for i, n in enumerate(lengths)]
+    return Future(types.ForwardBackwardOutput(
+        loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs,
+        metrics={"loss:sum": float(loss), **{k: float(v) for k, v in metrics.items()}}))
+
+  def optim_step(self, adam_params: types.AdamParams) -> Future[types.OptimStepResponse]:
+    """Applies the accumulated gradient with AdamW at ``adam_params`` and clears it."""
+    if not isinstance(adam_params, types.AdamParams):
+      raise TinkerError(f"optim_step takes types.AdamParams, got {type(adam_params).__name__}")
+    if "step" not in self._compiled:
+      optimizer = self._optimizer
+
+      def step(params, opt_state, grads, hp):
+        norm = optax.tree.norm(grads)
+        scale = jnp.where(hp["clip"] > 0, jnp.minimum(1.0, hp["clip"] / (norm + 1e-12)), 1.0)
+        grads = jax.tree.map(lambda g: g * scale, grads)
+        for k in ("learning_rate", "b1", "b2", "eps", "weight_decay"):
+          opt_state.hyperparams[k] = hp[k]
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, norm
+
+      self._compiled["step"] = jax.jit(step)
+    hp = {"learning_rate": adam_params.learning_rate, "b1": adam_params.beta1,
+          "b2": adam_params.beta2, "eps": adam_params.eps,
+          "weight_decay": adam_params.weight_decay, "clip": adam_params.grad_clip_norm}
+    hp = {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
+    self.params, self.opt_state, norm = self._compiled["step"](
+        self.params, self.opt_state, self._grads, hp)
+    self._grads = jax.tree.map(jnp.zeros_like, self._grads)
+    self._pending = 0
+    return Future(types.OptimStepResponse(metrics={"grad_norm:mean": float(norm)}))
+
+  # ---------------------------------------------------------------------- state
+
+  def _tinker_path(self, kind: str, name: str) -> tuple[str, pathlib.Path]:
+    rel = f"{self.run_id}/{kind}/{name}"
+    return f"tinker://{rel}", self.service.root / rel
+
+  def _write(self, path: pathlib.Path, with_optimizer: bool) -> None:
+    tree = {"lora": self.params}
+    if with_optimizer:
+      tree["opt"] = self.opt_state
+    _save_arrays(path / "adapter.npz", jax.tree.map(np.asarray, tree))
+    (path / "metalearn.json").write_text(json.dumps(
+        {"base_model": self.base.name, "lora": dataclasses.asdict(self.config)}))
+
+  def save_state(self, name: str) -> Future[types.SaveWeightsResponse]:
+    """LoRA weights and optimizer state, for ``load_state_with_optimizer``."""
+    tinker_path, path = self._tinker_path("weights", name)
+    self._write(path, with_optimizer=True)
+    return Future(types.SaveWeightsResponse(path=tinker_path))
+
+  def load_state(self, path: str) -> Future[types.LoadWeightsResponse]:
+    """The saved LoRA weights; the optimizer starts afresh."""
+    return Future(self._load(path, with_optimizer=False))
+
+  def load_state_with_optimizer(self, path: str) -> Future[types.LoadWeightsResponse]:
+    return Future(self._load(path, with_optimizer=True))
+
+  def _load(self, tinker_path: str, with_optimizer: bool) -> types.LoadWeightsResponse:
+    path = self.service._path(tinker_path)  # pylint: disable=protected-access
+    meta = json.loads((path / "metalearn.json").read_text())
+    if meta["base_model"] != self.base.name or lora_lib.LoRAConfig(**meta["lora"]) != \
+        self.config:
+      raise TinkerError(f"{tinker_path} holds a rank-{meta['lora']['rank']} adapter of "
+                        f"{meta['base_model']!r}; this client trains rank {self.config.rank} "
+                        f"on {self.base.name!r}")
+    with np.load(path / "adapter.npz") as f:
+      flat = {k: f[k] for k in f.files}
+    leaves = jax.tree_util.tree_flatten_with_path({"lora": self.params,
+                                                   "opt": self.opt_state})[0]
+    treedef = jax.tree.structure({"lora": self.params, "opt": self.opt_state})
+    if with_optimizer and not any(k.startswith("['opt']") for k in flat):
+      raise TinkerError(f"{tinker_path} was saved without optimizer state "
+                        "(save_weights_for_sampler): use load_state")
+    values = []
+    for p, current in leaves:
+      key = jax.tree_util.keystr(p)
+      use = key in flat and (key.startswith("['lora']") or with_optimizer)
+      values.append(jnp.asarray(flat[key]) if use else current)
+    restored = jax.tree.unflatten(treedef, values)
+    self.params = restored["lora"]
+    self.opt_state = (restored["opt"] if with_optimizer else self._optimizer.init(self.params))
+    self._grads = jax.tree.map(jnp.zeros_like, self.params)
+    return types.LoadWeightsResponse(path=tinker_path)
+
+  def save_weights_for_sampler(self, name: str) -> Future[types.SaveWeightsForSamplerResponse]:
+    tinker_path, path = self._tinker_path("sampler_weights", name)
+    self._write(path, with_optimizer=False)
+    lora_lib.save_peft(self.params, self.config, self.base.model.config, path / "peft",
+                       base_model=str(self.base.directory))
+    return Future(types.SaveWeightsForSamplerResponse(path=tinker_path))
+
+  def save_weights_and_get_sampling_client(self, name: str | None = None) -> "SamplingClient":
+    path = self.save_weights_for_sampler(name or f"sampler-{uuid.uuid4().hex[:8]}").result()
+    return self.service.create_sampling_client(model_path=path.path)
+
+  def get_tokenizer(self):
+    """The base model's tokenizer as transformers loads it (what the SDK returns)."""
+    import transformers  # pylint: disable=g-import-not-at-top
+    return transformers.AutoTokenizer.from_pretrained(self.base.directory)
+
+
+
+class SamplingClient:
+  """Samples from a base model, with a saved adapter or without."""
+
+  def __init__(self, base: _Base, params: dict | None, config: lora_lib.LoRAConfig | None):
+    self.base, self.params, self.config = base, params, config
+
+  def _adapters(self, n):
+    if self.params is None:
+      return None
+    return lora_lib.Adapters(self.params, np.zeros(n, np.int32), self.config.scale)
+
+  def sample(self, prompt: types.ModelInput, num_samples: int,
+             sampling_params: types.SamplingParams, include_prompt_logprobs: bool = False,
+             topk_prompt_logprobs: int = 0) -> Future[types.SampleResponse]:
+    if topk_prompt_logprobs:
+      raise TinkerError("topk_prompt_logprobs is not supported yet; ask for "
+                        "include_prompt_logprobs")
+    ids = _tokens(prompt, "prompt")
+    sp = sampling_params
+    if sp.max_tokens is None:
+      raise TinkerError("SamplingParams.max_tokens is required")
+    stop = [sp.stop] if isinstance(sp.stop, str) else list(sp.stop or [])
+    if any(isinstance(w, str) for w in stop):
+      tok = self.base.tokenizer
+      if tok is None:
+        raise TinkerError("string stop sequences need the base model's tokenizer.json")
+      encoded = [tok.encode(w) if isinstance(w, str) else [w] for w in stop]
+      if any(len(e) != 1 for e in encoded):
+        raise TinkerError(f"stop strings {stop} must each be one token of the model's "
+                          "tokenizer (give token ids instead)")
+      stop = [e[0] for e in encoded]
+    seed = 0 if sp.seed is None else sp.seed
+    params = generate.SamplingParams(
+        max_tokens=sp.max_tokens, temperature=float(sp.temperature),
+        top_k=0 if sp.top_k in (None, -1) else int(sp.top_k), top_p=float(sp.top_p),
+        stop=tuple(int(s) for s in stop), seed=seed)
+    outs = generate.sample(self.base.model, [ids] * num_samples, params,
+                           adapters=self._adapters(num_samples))
+    sequences = [types.SampledSequence(
+        stop_reason=o.stop_reason, sequence_id=uuid.uuid4().hex,
+        tokens_np=np.asarray(o.tokens, np.int32),
+        logprobs_np=np.asarray(o.logprobs, np.float32)) for o in outs]
+    prompt_logprobs = (np.asarray([np.nan] + self._prompt_logprobs(ids), np.float32)
+                       if include_prompt_logprobs else None)
+    return Future(types.SampleResponse(sequences=sequences, prompt_logprobs_np=prompt_logprobs))
+
+  def _prompt_logprobs(self, ids: list[int]) -> list[float]:
+    s = _bucket(len(ids))
+    tokens = np.zeros((1, s), np.int32)
+    tokens[0, :len(ids)] = ids
+    logits, _ = self.base.model(jnp.asarray(tokens), adapters=self._adapters(1))
+    logp = jax.nn.log_softmax(logits[0], axis=-1)
+    return [float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
+
+  def compute_logprobs(self, prompt: types.ModelInput) -> Future[list[float | None]]:
+    """Each token's log-probability given the tokens before it (``None`` for the first)."""
+    ids = _tokens(prompt, "prompt")
+    return Future([None] + self._prompt_logprobs(ids))
+
+
+
+def _add_async_twins(cls, names):
+  """``name_async``: an ``async`` method doing ``name``'s work (the SDK's ``_async`` twins)."""
+  for name in names:
+    sync = getattr(cls, name)
+
+    async def twin(self, *args, _sync=sync, **kwargs):
+      return _sync(self, *args, **kwargs)
+    twin.__name__ = twin.__qualname__ = f"{name}_async"
+    twin.__doc__ = f"``{name}``, awaitable."
+    setattr(cls, f"{name}_async", twin)
+
+
+_add_async_twins(TrainingClient, ("forward", "forward_backward", "forward_backward_custom",
+                                  "optim_step", "save_state", "load_state",
+                                  "load_state_with_optimizer", "save_weights_for_sampler",
+                                  "save_weights_and_get_sampling_client"))
+_add_async_twins(SamplingClient, ("sample", "compute_logprobs"))
+_add_async_twins(ServiceClient, ("create_sampling_client",))

@@ -1,0 +1,170 @@
+"""Tinker's primitives in-process with the SDK's types: a supervised loop learns, gradients
+accumulate until optim_step, sampled tokens' logprobs equal compute_logprobs on them, state
+round-trips, custom and RL losses, and bad requests are refused by name."""
+
+import asyncio
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from tinker import types
+
+from metalearn import lm
+from metalearn.lm import hf
+from metalearn.lm import tokenizer as tok_lib
+from metalearn.tinker.client import ServiceClient, TinkerError
+from metalearn.tinker.losses import LossError
+
+TEXT = "Ada Lovelace was born in London."
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+  directory = tmp_path_factory.mktemp("base")
+  tok = tok_lib.byte_level()
+  c = lm.from_group(dict(name="qwen3", vocab_size=tok.vocab_size, hidden_size=32,
+                         intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
+                         head_dim=8, max_position_embeddings=128, eos_token_id=tok.eos_id))
+  hf.save(lm.create(c, seed=0), directory)
+  tok_lib.save(tok, directory)
+  return ServiceClient({"tiny": directory}, root=tmp_path_factory.mktemp("runs")), tok
+
+
+def _sft(tok, text=TEXT, prompt_len=5):
+  ids = tok.encode(text)
+  weights = [0.0] * (prompt_len - 1) + [1.0] * (len(ids) - prompt_len)
+  return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]),
+                     loss_fn_inputs={"target_tokens": ids[1:], "weights": weights})
+
+
+def test_a_supervised_loop_learns_its_data(service):
+  svc, tok = service
+  trainer = svc.create_lora_training_client("tiny", rank=8, seed=0)
+  datum = _sft(tok)
+  first = trainer.forward_backward([datum], "cross_entropy").result()
+  out = first.loss_fn_outputs[0]
+  weights = np.asarray(datum.loss_fn_inputs["weights"].to_numpy())
+  assert first.metrics["loss:sum"] == pytest.approx(
+      -float(np.sum(weights * out["logprobs"].to_numpy())), rel=1e-5)
+  adam = types.AdamParams(learning_rate=5e-3)
+  trainer.optim_step(adam).result()
+  for _ in range(30):
+    fb = trainer.forward_backward([datum], "cross_entropy").result()
+    trainer.optim_step(adam)
+  assert fb.metrics["loss:sum"] < first.metrics["loss:sum"] / 5
+
+
+def test_gradients_accumulate_until_optim_step(service):
+  svc, tok = service
+  a, b = _sft(tok), _sft(tok, "Alan Turing was born in London.")
+  one = svc.create_lora_training_client("tiny", rank=4, seed=1)
+  one.forward_backward([a], "cross_entropy")
+  one.forward_backward([b], "cross_entropy")
+  one.optim_step(types.AdamParams(learning_rate=1e-2, weight_decay=0.1, grad_clip_norm=1.0))
+  both = svc.create_lora_training_client("tiny", rank=4, seed=1)
+  loss = both.forward([a, b], "cross_entropy").result().metrics["loss:sum"]
+  fb = both.forward_backward([a, b], "cross_entropy").result()
+  assert fb.metrics["loss:sum"] == pytest.approx(loss, rel=1e-6)  # forward adds no gradient
+  both.optim_step(types.AdamParams(learning_rate=1e-2, weight_decay=0.1, grad_clip_norm=1.0))
+  for x, y in zip(jax.tree.leaves(one.params), jax.tree.leaves(both.params)):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+
+
+def test_sampled_logprobs_equal_compute_logprobs(service):
+  svc, tok = service
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=2)
+  trainer.forward_backward([_sft(tok)], "cross_entropy")
+  trainer.optim_step(types.AdamParams(learning_rate=5e-2))
+  sampler = trainer.save_weights_and_get_sampling_client("s1")
+  prompt = types.ModelInput.from_ints(tok.encode("Ada Love"))
+  res = sampler.sample(prompt, num_samples=3, include_prompt_logprobs=True,
+                       sampling_params=types.SamplingParams(max_tokens=8, seed=5)).result()
+  assert len(res.sequences) == 3 and all(s.stop_reason in ("length", "stop")
+                                         for s in res.sequences)
+  prompt_lp = sampler.compute_logprobs(prompt).result()
+  assert res.prompt_logprobs[0] is None and prompt_lp[0] is None
+  np.testing.assert_allclose(res.prompt_logprobs[1:], prompt_lp[1:], rtol=1e-5, atol=1e-5)
+  for seq in res.sequences:
+    full = types.ModelInput.from_ints(prompt.to_ints() + seq.tokens)
+    lp = sampler.compute_logprobs(full).result()[prompt.length:]
+    np.testing.assert_allclose(seq.logprobs, lp, rtol=1e-4, atol=1e-4)
+  base = svc.create_sampling_client(base_model="tiny")  # no adapter: other numbers
+  assert base.compute_logprobs(prompt).result()[1:] != pytest.approx(prompt_lp[1:])
+
+
+def test_state_round_trips_with_and_without_the_optimizer(service):
+  svc, tok = service
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=3)
+  adam = types.AdamParams(learning_rate=1e-2)
+  trainer.forward_backward([_sft(tok)], "cross_entropy")
+  trainer.optim_step(adam)
+  saved = trainer.save_state("ckpt").result().path
+  assert saved.startswith("tinker://")
+  trainer.forward_backward([_sft(tok)], "cross_entropy")
+  trainer.optim_step(adam)
+  want = jax.tree.map(np.asarray, trainer.params)
+  again = svc.create_lora_training_client("tiny", rank=4, seed=9)
+  again.load_state_with_optimizer(saved)
+  again.forward_backward([_sft(tok)], "cross_entropy")
+  again.optim_step(adam)
+  for x, y in zip(jax.tree.leaves(want), jax.tree.leaves(again.params)):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+  sampler_path = trainer.save_weights_for_sampler("w").result().path
+  with pytest.raises(TinkerError, match="without optimizer state"):
+    again.load_state_with_optimizer(sampler_path)
+  other = svc.create_lora_training_client("tiny", rank=8)
+  with pytest.raises(TinkerError, match="rank-4 adapter"):
+    other.load_state(saved)
+
+
+def test_custom_and_rl_losses(service):
+  svc, tok = service
+  datum = _sft(tok)
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=4)
+  builtin = trainer.forward([datum], "cross_entropy").result().metrics["loss:sum"]
+  weights = jnp.asarray(datum.loss_fn_inputs["weights"].to_numpy())
+  custom = trainer.forward_backward_custom(
+      [datum], lambda data, logprobs: (-jnp.sum(weights * logprobs[0]), {"n": 1.0})).result()
+  assert custom.metrics["loss:sum"] == pytest.approx(builtin, rel=1e-6)
+  assert custom.metrics["n"] == 1.0
+  # on-policy importance sampling: ratio 1, so the loss is -sum(advantages)
+  lp = trainer.forward([datum], "cross_entropy").result().loss_fn_outputs[0]["logprobs"]
+  adv = np.linspace(-1, 1, len(lp.to_numpy())).astype(np.float32)
+  rl = types.Datum(model_input=datum.model_input, loss_fn_inputs={
+      "target_tokens": datum.loss_fn_inputs["target_tokens"], "logprobs": lp,
+      "advantages": adv})
+  for name in ("importance_sampling", "ppo"):
+    out = trainer.forward([rl], name).result()
+    assert out.metrics["loss:sum"] == pytest.approx(-float(adv.sum()), abs=1e-4)
+
+
+def test_async_twins(service):
+  svc, tok = service
+  trainer = svc.create_lora_training_client("tiny", rank=4)
+
+  async def loop():
+    fut = await trainer.forward_backward_async([_sft(tok)], "cross_entropy")
+    result = await fut.result_async()
+    await trainer.optim_step_async(types.AdamParams())
+    return result
+
+  assert asyncio.run(loop()).metrics["loss:sum"] > 0
+
+
+def test_bad_requests_are_refused_by_name(service):
+  svc, tok = service
+  with pytest.raises(TinkerError, match="base_model 'nope'"):
+    svc.create_lora_training_client("nope")
+  trainer = svc.create_lora_training_client("tiny", rank=2)
+  datum = _sft(tok)
+  with pytest.raises(LossError, match="'sft' is not a built-in loss"):
+    trainer.forward_backward([datum], "sft")
+  with pytest.raises(LossError, match=r"needs loss_fn_inputs \['logprobs', 'advantages'\]"):
+    trainer.forward_backward([datum], "ppo")
+  short = types.Datum(model_input=datum.model_input, loss_fn_inputs={
+      "target_tokens": [1, 2], "weights": [1.0, 1.0]})
+  with pytest.raises(TinkerError, match="one entry per position"):
+    trainer.forward_backward([short], "cross_entropy")
+  with pytest.raises(TinkerError, match="types.AdamParams"):
+    trainer.optim_step({"learning_rate": 1e-3})
