@@ -36,7 +36,6 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from tinker import types
 
 from metalearn.lm import generate
@@ -44,6 +43,7 @@ from metalearn.lm import hf
 from metalearn.lm import lora as lora_lib
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.tinker import losses
+from metalearn.tinker import optimizers
 
 T = TypeVar("T")
 BUCKET = 32
@@ -128,11 +128,18 @@ class ServiceClient:
   def create_lora_training_client(self, base_model: str, rank: int = 32,
                                   seed: int | None = None, train_mlp: bool = True,
                                   train_attn: bool = True, train_unembed: bool = True,
-                                  user_metadata: dict | None = None) -> "TrainingClient":
+                                  user_metadata: dict | None = None,
+                                  optimizer: types.OptimizerConfig | None = None
+                                  ) -> "TrainingClient":
+    """A LoRA training client; ``optimizer`` picks what ``optim_step`` runs
+    (:mod:`metalearn.tinker.optimizers`: adamw by default, any optax optimizer, a learned
+    optimizer)."""
     del user_metadata
     config = lora_lib.LoRAConfig(rank=rank, train_mlp=train_mlp, train_attn=train_attn,
                                  train_unembed=train_unembed)
-    return TrainingClient(self, self._base(base_model), config, 0 if seed is None else seed)
+    family = optimizers.make(optimizer)
+    return TrainingClient(self, self._base(base_model), config, 0 if seed is None else seed,
+                          family)
 
   async def create_lora_training_client_async(self, *args, **kwargs) -> "TrainingClient":
     return self.create_lora_training_client(*args, **kwargs)
@@ -225,13 +232,13 @@ class TrainingClient:
   """LoRA fine-tuning of one base model (see the module docstring)."""
 
   def __init__(self, service: ServiceClient, base: _Base, config: lora_lib.LoRAConfig,
-               seed: int):
+               seed: int, family: "optimizers.Family | None" = None):
     self.service, self.base, self.config = service, base, config
     self.run_id = uuid.uuid4().hex[:12]
     self.params = lora_lib.init(base.model.config, config, jax.random.key(seed))
-    self._optimizer = optax.inject_hyperparams(optax.adamw)(
-        learning_rate=1e-4, b1=0.9, b2=0.95, eps=1e-12, weight_decay=0.0)
-    self.opt_state = self._optimizer.init(self.params)
+    self.family = family or optimizers.make(None)
+    self.opt_state = self.family.init(self.params)
+    self._last_loss = jnp.float32(0)
     self._grads = jax.tree.map(jnp.zeros_like, self.params)
     self._pending = 0
     self._graphdef, self._base_state = nnx.split(base.model)
@@ -275,6 +282,7 @@ class TrainingClient:
     if backward:
       self._grads = jax.tree.map(jnp.add, self._grads, grads)
       self._pending += 1
+      self._last_loss = loss
     logp, per_token = np.asarray(logp), np.asarray(per_token)
     outputs = [{"logprobs": types.TensorData.from_numpy(logp[i, :n].astype(np.float32)),
                 "elementwise_loss": types.TensorData.from_numpy(
@@ -313,6 +321,7 @@ class TrainingClient:
     (loss, (logp, metrics)), grads = jax.value_and_grad(total, has_aux=True)(self.params)
     self._grads = jax.tree.map(jnp.add, self._grads, grads)
     self._pending += 1
+    self._last_loss = loss
     logp = np.asarray(logp)
     outputs = [{"logprobs": types.TensorData.from_numpy(logp[i, :n].astype(np.float32))}
                for i, n in enumerate(lengths)]
@@ -320,29 +329,14 @@ class TrainingClient:
         loss_fn_output_type="ArrayRecord", loss_fn_outputs=outputs,
         metrics={"loss:sum": float(loss), **{k: float(v) for k, v in metrics.items()}}))
 
-  def optim_step(self, adam_params: types.AdamParams) -> Future[types.OptimStepResponse]:
-    """Applies the accumulated gradient with AdamW at ``adam_params`` and clears it."""
-    if not isinstance(adam_params, types.AdamParams):
-      raise TinkerError(f"optim_step takes types.AdamParams, got {type(adam_params).__name__}")
+  def optim_step(self, adam_params: types.OptimParams) -> Future[types.OptimStepResponse]:
+    """Applies the accumulated gradient and clears it: AdamW at ``types.AdamParams``, or the
+    model's optimizer family at its ``OptimParamsBase(type=...)``."""
+    hp = self.family.hyper(adam_params)
     if "step" not in self._compiled:
-      optimizer = self._optimizer
-
-      def step(params, opt_state, grads, hp):
-        norm = optax.tree.norm(grads)
-        scale = jnp.where(hp["clip"] > 0, jnp.minimum(1.0, hp["clip"] / (norm + 1e-12)), 1.0)
-        grads = jax.tree.map(lambda g: g * scale, grads)
-        for k in ("learning_rate", "b1", "b2", "eps", "weight_decay"):
-          opt_state.hyperparams[k] = hp[k]
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, norm
-
-      self._compiled["step"] = jax.jit(step)
-    hp = {"learning_rate": adam_params.learning_rate, "b1": adam_params.beta1,
-          "b2": adam_params.beta2, "eps": adam_params.eps,
-          "weight_decay": adam_params.weight_decay, "clip": adam_params.grad_clip_norm}
-    hp = {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
+      self._compiled["step"] = jax.jit(self.family.update)
     self.params, self.opt_state, norm = self._compiled["step"](
-        self.params, self.opt_state, self._grads, hp)
+        self.params, self.opt_state, self._grads, hp, self._last_loss)
     self._grads = jax.tree.map(jnp.zeros_like, self._grads)
     self._pending = 0
     return Future(types.OptimStepResponse(metrics={"grad_norm:mean": float(norm)}))
@@ -397,7 +391,7 @@ class TrainingClient:
       values.append(jnp.asarray(flat[key]) if use else current)
     restored = jax.tree.unflatten(treedef, values)
     self.params = restored["lora"]
-    self.opt_state = (restored["opt"] if with_optimizer else self._optimizer.init(self.params))
+    self.opt_state = restored["opt"] if with_optimizer else self.family.init(self.params)
     self._grads = jax.tree.map(jnp.zeros_like, self.params)
     return types.LoadWeightsResponse(path=tinker_path)
 

@@ -9,12 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from tinker import types
+from tinker.types.optimizer import OptimizerConfigBase, OptimParamsBase
 
 from metalearn import lm
 from metalearn.lm import hf
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.tinker.client import ServiceClient, TinkerError
 from metalearn.tinker.losses import LossError
+from metalearn.tinker.optimizers import OptimizerError
 
 TEXT = "Ada Lovelace was born in London."
 
@@ -166,5 +168,36 @@ def test_bad_requests_are_refused_by_name(service):
       "target_tokens": [1, 2], "weights": [1.0, 1.0]})
   with pytest.raises(TinkerError, match="one entry per position"):
     trainer.forward_backward([short], "cross_entropy")
-  with pytest.raises(TinkerError, match="types.AdamParams"):
+  with pytest.raises(OptimizerError, match="optim_step takes types.AdamParams"):
     trainer.optim_step({"learning_rate": 1e-3})
+
+
+def test_any_optax_or_learned_optimizer_behind_optim_step(service, tmp_path):
+  svc, tok = service
+  datum = _sft(tok)
+  lion = svc.create_lora_training_client(
+      "tiny", rank=4, optimizer=OptimizerConfigBase(type="optax", name="lion", b1=0.95))
+  first = lion.forward_backward([datum], "cross_entropy").result().metrics["loss:sum"]
+  for _ in range(10):
+    lion.optim_step(OptimParamsBase(type="optax", learning_rate=2e-3))
+    last = lion.forward_backward([datum], "cross_entropy").result().metrics["loss:sum"]
+  assert last < first
+  with pytest.raises(OptimizerError, match="OptimParamsBase\\(type='optax'"):
+    lion.optim_step(types.AdamParams())
+  # a metalearn learned optimizer, exported as the learned-optimizer docs show
+  from metalearn.learners import export  # pylint: disable=g-import-not-at-top
+  rule = export.make_rule("mlp_lopt", {})
+  export.save(tmp_path / "lopt", "mlp_lopt", {}, rule.init(jax.random.key(0)))
+  learned = svc.create_lora_training_client("tiny", rank=4, optimizer=OptimizerConfigBase(
+      type="learned", path=str(tmp_path / "lopt"), num_steps=100))
+  before = jax.tree.map(np.asarray, learned.params)
+  learned.forward_backward([datum], "cross_entropy")
+  learned.optim_step(OptimParamsBase(type="learned"))
+  moved = [float(np.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before),
+                                                        jax.tree.leaves(learned.params))]
+  assert max(moved) > 0
+  for bad, match in [(types.DimuonOptimizerConfig(), "dimuon optimizer family is not served"),
+                     (OptimizerConfigBase(type="optax", name="nope"), "needs name="),
+                     (OptimizerConfigBase(type="sgd2"), "not served")]:
+    with pytest.raises(OptimizerError, match=match):
+      svc.create_lora_training_client("tiny", rank=4, optimizer=bad)
