@@ -23,7 +23,8 @@ import ml_collections
 
 from metalearn.registry import Component, ConfigError, Option, Registry, complete
 
-DTYPES = ("float32", "bfloat16", "float16")
+# float64 (with jax_enable_x64) is for numerical checks such as finite differences.
+DTYPES = ("float32", "bfloat16", "float16", "float64")
 REMAT = ("none", "full", "dots")
 # RoPE types whose frequencies are a pure function of the config (HF's "dynamic" and "longrope"
 # change with the longest sequence seen so far, a state we do not reproduce).

@@ -34,7 +34,8 @@ from metalearn.lm.model import Transformer
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
-_NP_DTYPES = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
+_NP_DTYPES = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16,
+              "float64": np.float64}
 
 
 class CheckpointError(ValueError):

@@ -35,7 +35,13 @@ from metalearn.lm import rope
 from metalearn.lm.config import LMConfig
 from metalearn.lm.sharding import constrain
 
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16,
+          "float64": jnp.float64}
+
+
+def _wide(dtype):
+  """The dtype reductions run in: float32, or float64 for float64 inputs."""
+  return jnp.promote_types(dtype, jnp.float32)
 REMAT_POLICIES = {"full": None, "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
 
 
@@ -85,7 +91,7 @@ class RMSNorm(nnx.Module):
 
   def __call__(self, x):
     dtype = x.dtype
-    x32 = x.astype(jnp.float32)
+    x32 = x.astype(_wide(dtype))
     y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
     return self.weight[...].astype(dtype) * y.astype(dtype)
 
@@ -137,8 +143,8 @@ class Attention(nnx.Module):
     b, s = q.shape[:2]
     q = q.reshape(b, s, c.num_kv_heads, c.num_groups, c.head_dim)
     scores = jnp.einsum("bsngk,btnk->bngst", q, keys) * jnp.asarray(c.head_dim ** -0.5, dtype)
-    scores = jnp.where(mask[:, None, None], scores.astype(jnp.float32),
-                       jnp.finfo(jnp.float32).min)
+    scores = jnp.where(mask[:, None, None], scores.astype(_wide(dtype)),
+                       jnp.finfo(_wide(dtype)).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
     out = jnp.einsum("bngst,btnk->bsngk", probs, values).reshape(b, s, c.num_heads, c.head_dim)
     out = _plus(jnp.einsum("bshk,hkd->bsd", out, self.o[...].astype(dtype)), out, adapters,
@@ -259,7 +265,7 @@ class Transformer(nnx.Module):
     logits = x @ head.astype(dtype)
     if adapters is not None and "head" in adapters.params:
       logits = _plus(logits, x, adapters.layer({"head": adapters.params["head"]}), "head")
-    logits = logits.astype(jnp.float32)
+    logits = logits.astype(_wide(dtype))
     return constrain(logits, ("batch", "length", "vocab")), new_cache
 
 
