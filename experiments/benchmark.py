@@ -65,6 +65,9 @@ _LM_SIZES = flags.DEFINE_list("lm_sizes", ["small"], "Sizes of configs/lm/pretra
 _LM_STEPS = flags.DEFINE_integer("lm_steps", 10, "Optimizer steps per timed call (lm suite).")
 _LM_LENGTHS = flags.DEFINE_list("lm_lengths", ["128", "512", "2048"],
                                 "Sequence lengths of the lm suite's memory rows.")
+_TINKER = flags.DEFINE_string("tinker", "32:128:32:8:64",
+                              "batch:seq_len:lora_rank:num_samples:max_tokens of the tinker "
+                              "suite (its model: the first of --lm_sizes).")
 _JSON = flags.DEFINE_string("json", None, "Also write the rows to this JSON file.")
 
 
@@ -118,19 +121,27 @@ def main(argv):
                for size in _LM_SIZES.value]
     lm_memory = lm_benchmark.bench_memory(_CONFIGS, _LM_SIZES.value[0],
                                           [int(s) for s in _LM_LENGTHS.value])
+  tinker_rows = []
+  if "tinker" in suites:
+    from metalearn.tinker import benchmark as tinker_benchmark  # pylint: disable=g-import-not-at-top
+    batch, seq_len, rank, samples, tokens = (int(v) for v in _TINKER.value.split(":"))
+    tinker_rows = [tinker_benchmark.bench(_CONFIGS, _LM_SIZES.value[0], batch, seq_len, rank,
+                                          samples, tokens, repeats, peak)]
   benchmark.print_tables(peak, rows, memory, few_shot, lopt_cost, icl, _OUT_DIR.value, versus)
   if "lm" in suites:
     lm_benchmark.print_tables(lm_rows, lm_memory)
+  if "tinker" in suites:
+    tinker_benchmark.print_table(tinker_rows)
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"peak_gflops": peak, "hardware": evaluators.hardware(),
                  "pinned_one_core": _PIN.value, "rows": rows, "few_shot": few_shot,
                  "memory": memory, "lopt_cost": lopt_cost, "icl": icl,
-                 "handwritten": versus, "lm": lm_rows, "lm_memory": lm_memory}, f,
-                indent=2)
+                 "handwritten": versus, "lm": lm_rows, "lm_memory": lm_memory,
+                 "tinker": tinker_rows}, f, indent=2)
   if _COMPARE.value:
-    benchmark.compare(rows + versus + memory + few_shot + lopt_cost + icl + lm_rows + lm_memory,
-                      _COMPARE.value)
+    benchmark.compare(rows + versus + memory + few_shot + lopt_cost + icl + lm_rows + lm_memory
+                      + tinker_rows, _COMPARE.value)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ from metalearn.unroll import unroll
 
 
 
-SUITES = ("sinusoid", "handwritten", "few_shot", "memory", "omniglot", "lopt", "icl", "lm")
+SUITES = ("sinusoid", "handwritten", "few_shot", "memory", "omniglot", "lopt", "icl", "lm",
+          "tinker")
 
 
 
@@ -373,6 +374,8 @@ def _row_key(r: dict) -> str:
     return f"handwritten/{r['learner']}/{r['k']}/{r['meta_batch']}/{r['devices']}"
   if r["suite"] == "lm":
     return f"lm/{r['size']}/{r['arch']}/{r['batch']}x{r['seq_len']}"
+  if r["suite"] == "tinker":
+    return f"tinker/{r['size']}/{r['arch']}/r{r['rank']}/{r['batch']}x{r['seq_len']}"
   if r["suite"] == "lm_memory":
     return f"lm_memory/{r['size']}/remat={r['remat']}/{r['batch']}x{r['seq_len']}"
   return f"{r['suite']}/{r['learner']}/{r['k']}/{r['meta_batch']}"
@@ -381,10 +384,11 @@ def _row_key(r: dict) -> str:
 def compare(rows: list[dict], path: str) -> None:
   old = json.loads(pathlib.Path(path).read_text())
   old_rows = {_row_key(r): r for key in ("rows", "handwritten", "few_shot", "memory",
-                                         "lopt_cost", "icl", "lm", "lm_memory")
+                                         "lopt_cost", "icl", "lm", "lm_memory", "tinker")
               for r in old.get(key, [])}
   fields = ("outer_steps_per_s", "episodes_per_s", "steps_per_s", "tokens_per_s", "compile_s",
-            "gflops", "memory_mib", "temp_mib", "us_per_inner_step")
+            "gflops", "memory_mib", "temp_mib", "us_per_inner_step",
+            "forward_backward_tokens_per_s", "sampled_tokens_per_s")
   print(f"\nThis run / {path} ({old.get('hardware', '?')}):\n")
   print("| row | " + " | ".join(fields) + " |")
   print("|---" * (len(fields) + 1) + "|")

@@ -228,6 +228,15 @@ def _pad_data(data: Sequence[types.Datum], loss_fn: str | None):
   return tokens, mask, arrays, [len(t) for t, _ in rows]
 
 
+def _commit(tree):
+  return jax.device_put(tree, jax.devices()[0])
+
+
+@jax.jit
+def _accumulate(total, grads):
+  return jax.tree.map(jnp.add, total, grads)
+
+
 class TrainingClient:
   """LoRA fine-tuning of one base model (see the module docstring)."""
 
@@ -235,11 +244,13 @@ class TrainingClient:
                seed: int, family: "optimizers.Family | None" = None):
     self.service, self.base, self.config = service, base, config
     self.run_id = uuid.uuid4().hex[:12]
-    self.params = lora_lib.init(base.model.config, config, jax.random.key(seed))
     self.family = family or optimizers.make(None)
-    self.opt_state = self.family.init(self.params)
-    self._last_loss = jnp.float32(0)
-    self._grads = jax.tree.map(jnp.zeros_like, self.params)
+    # Every array of the client's state is committed to the device, as the compiled steps'
+    # outputs are: inputs placed alike keep each step at one compiled program.
+    self.params = _commit(lora_lib.init(base.model.config, config, jax.random.key(seed)))
+    self.opt_state = _commit(self.family.init(self.params))
+    self._last_loss = _commit(jnp.float32(0))
+    self._grads = _commit(jax.tree.map(jnp.zeros_like, self.params))
     self._pending = 0
     self._graphdef, self._base_state = nnx.split(base.model)
     self._compiled: dict = {}
@@ -280,7 +291,7 @@ class TrainingClient:
       raise TinkerError(f"{loss_fn}: the loss is not finite ({float(loss)}); nothing was "
                         "accumulated (check the data's logprobs and advantages)")
     if backward:
-      self._grads = jax.tree.map(jnp.add, self._grads, grads)
+      self._grads = _accumulate(self._grads, grads)
       self._pending += 1
       self._last_loss = loss
     logp, per_token = np.asarray(logp), np.asarray(per_token)
@@ -319,7 +330,7 @@ class TrainingClient:
       return loss, (logp, metrics)
 
     (loss, (logp, metrics)), grads = jax.value_and_grad(total, has_aux=True)(self.params)
-    self._grads = jax.tree.map(jnp.add, self._grads, grads)
+    self._grads = _accumulate(self._grads, grads)
     self._pending += 1
     self._last_loss = loss
     logp = np.asarray(logp)
@@ -332,12 +343,14 @@ class TrainingClient:
   def optim_step(self, adam_params: types.OptimParams) -> Future[types.OptimStepResponse]:
     """Applies the accumulated gradient and clears it: AdamW at ``types.AdamParams``, or the
     model's optimizer family at its ``OptimParamsBase(type=...)``."""
-    hp = self.family.hyper(adam_params)
+    hp = _commit(self.family.hyper(adam_params))
     if "step" not in self._compiled:
-      self._compiled["step"] = jax.jit(self.family.update)
-    self.params, self.opt_state, norm = self._compiled["step"](
+      def step(params, opt_state, grads, hp, loss):
+        params, opt_state, norm = self.family.update(params, opt_state, grads, hp, loss)
+        return params, opt_state, norm, jax.tree.map(jnp.zeros_like, grads)
+      self._compiled["step"] = jax.jit(step)
+    self.params, self.opt_state, norm, self._grads = self._compiled["step"](
         self.params, self.opt_state, self._grads, hp, self._last_loss)
-    self._grads = jax.tree.map(jnp.zeros_like, self._grads)
     self._pending = 0
     return Future(types.OptimStepResponse(metrics={"grad_norm:mean": float(norm)}))
 
@@ -389,10 +402,10 @@ class TrainingClient:
       key = jax.tree_util.keystr(p)
       use = key in flat and (key.startswith("['lora']") or with_optimizer)
       values.append(jnp.asarray(flat[key]) if use else current)
-    restored = jax.tree.unflatten(treedef, values)
+    restored = _commit(jax.tree.unflatten(treedef, values))
     self.params = restored["lora"]
-    self.opt_state = restored["opt"] if with_optimizer else self.family.init(self.params)
-    self._grads = jax.tree.map(jnp.zeros_like, self.params)
+    self.opt_state = restored["opt"] if with_optimizer else _commit(self.family.init(self.params))
+    self._grads = _commit(jax.tree.map(jnp.zeros_like, self.params))
     return types.LoadWeightsResponse(path=tinker_path)
 
   def save_weights_for_sampler(self, name: str) -> Future[types.SaveWeightsForSamplerResponse]:

@@ -59,7 +59,11 @@ class Family:
   needs_loss: bool = False
 
   def init(self, params):
-    return self.tx.init(params)
+    state = self.tx.init(params)
+    if self.injected:  # strongly typed, as the values each step injects: one compiled step
+      for k, v in state.hyperparams.items():
+        state.hyperparams[k] = jnp.asarray(v, jnp.float32)
+    return state
 
   def update(self, params, state, grads, hp, loss):
     """One step: ``(params, state, grad_norm)``."""
