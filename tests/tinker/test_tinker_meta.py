@@ -77,12 +77,12 @@ def test_backprop_meta_training_improves_fine_tuning_and_es_points_the_same_way(
   opt_state = opt.init(theta)
   step = jax.jit(lambda th, s, k: backprop.estimate(th, s, k))
   losses = []
-  for i in range(15):
+  for _ in range(8):
     grads, _, metrics = step(theta, (), jax.random.key(100))  # the same tasks each step
     losses.append(float(metrics["meta_loss"]))
     updates, opt_state = opt.update(grads, opt_state, theta)
     theta = optax.apply_updates(theta, updates)
-  assert losses[-1] < losses[0] - 0.1, losses
+  assert losses[-1] < losses[0] - 0.5, losses  # measured: 3.21 -> 1.81 in 8 steps
   # ES through the same loop: its estimate points along backprop's (cosine over all ~1,200
   # meta-parameters; a random direction's would be about +-0.03)
   theta0 = learner.init(jax.random.key(0))
