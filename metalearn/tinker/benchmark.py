@@ -43,7 +43,8 @@ def bench(configs: pathlib.Path, size: str, batch: int, seq_len: int, rank: int,
   with tempfile.TemporaryDirectory() as directory:
     hf.save(model_lib.create(c, seed=0), directory)
     tok_lib.save(tok_lib.byte_level(), directory)
-    trainer = ServiceClient({"base": directory}).create_lora_training_client("base", rank=rank)
+    trainer = ServiceClient({"base": directory}).create_lora_training_client(
+        "base", rank=rank).result()
     rng = np.random.RandomState(0)
     data = [types.Datum(model_input=types.ModelInput.from_ints(
         rng.randint(0, c.vocab_size, seq_len).tolist()), loss_fn_inputs={
@@ -51,7 +52,7 @@ def bench(configs: pathlib.Path, size: str, batch: int, seq_len: int, rank: int,
             "weights": np.ones(seq_len, np.float32)}) for _ in range(batch)]
     fb_s = _median(lambda: trainer.forward_backward(data, "cross_entropy").result(), repeats)
     step_s = _median(lambda: trainer.optim_step(types.AdamParams()).result(), repeats)
-    sampler = trainer.save_weights_and_get_sampling_client("bench")
+    sampler = trainer.save_weights_and_get_sampling_client("bench").result()
     prompt = types.ModelInput.from_ints(rng.randint(0, c.vocab_size, 32).tolist())
     params = types.SamplingParams(max_tokens=max_tokens, temperature=1.0, seed=0)
     sample_s = _median(lambda: sampler.sample(prompt, num_samples, params).result(), repeats)

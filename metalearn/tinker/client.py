@@ -3,16 +3,19 @@
 The user's loop is Tinker's::
 
   service = ServiceClient({"base": "/path/to/hf_model_dir"})
-  trainer = service.create_lora_training_client("base", rank=8)
+  trainer = service.create_lora_training_client("base", rank=8).result()
   fb = trainer.forward_backward(data, "cross_entropy").result()   # types.ForwardBackwardOutput
   trainer.optim_step(types.AdamParams(learning_rate=1e-4)).result()
-  sampler = trainer.save_weights_and_get_sampling_client("step1")
+  sampler = trainer.save_weights_and_get_sampling_client("step1").result()
   out = sampler.sample(prompt, num_samples=4, sampling_params=types.SamplingParams(...)).result()
 
 Data are ``tinker.types.Datum`` (``model_input``, ``loss_fn_inputs`` as ``TensorData``), results
 are the SDK's ``ForwardBackwardOutput``, ``OptimStepResponse``, ``SampleResponse``...; every
 call returns a :class:`Future` (already done: the work runs in the caller's process) with
-``result()`` and ``result_async()``, and each has an ``_async`` twin, as in the SDK.
+``result()``, ``result_async()`` and ``await``, and each has an ``_async`` twin returning what
+the SDK's twin returns (a future, or for ``sample_async``, ``compute_logprobs_async`` and the
+client-creating twins the value itself). Creating a client returns a future of it, as SDK 0.38
+does: ``create_lora_training_client(...).result()`` or ``await``.
 
 Semantics follow Tinker: ``forward_backward`` adds its gradient to an accumulator (the loss is
 a sum over datums and tokens, reported as ``loss:sum``) and ``optim_step`` applies and clears
@@ -66,6 +69,9 @@ class Future(Generic[T]):
   async def result_async(self, timeout: float | None = None) -> T:
     del timeout
     return self._value
+
+  def __await__(self):
+    return self.result_async().__await__()
 
 
 def _bucket(n: int, to: int = BUCKET) -> int:
@@ -138,20 +144,22 @@ class ServiceClient:
     config = lora_lib.LoRAConfig(rank=rank, train_mlp=train_mlp, train_attn=train_attn,
                                  train_unembed=train_unembed)
     family = optimizers.make(optimizer)
-    return TrainingClient(self, self._base(base_model), config, 0 if seed is None else seed,
-                          family)
+    return Future(TrainingClient(self, self._base(base_model), config,
+                                 0 if seed is None else seed, family))
 
   async def create_lora_training_client_async(self, *args, **kwargs) -> "TrainingClient":
-    return self.create_lora_training_client(*args, **kwargs)
+    return self.create_lora_training_client(*args, **kwargs).result()
 
   def create_sampling_client(self, model_path: str | None = None,
-                             base_model: str | None = None) -> "SamplingClient":
+                             base_model: str | None = None) -> Future["SamplingClient"]:
+    """A sampler of saved weights (``model_path``, a ``tinker://`` path from
+    ``save_weights_for_sampler``) or of a base model."""
     if model_path is not None:
       params, config, base_name = _read_sampler_weights(self._path(model_path))
-      return SamplingClient(self._base(base_name), params, config)
+      return Future(SamplingClient(self._base(base_name), params, config))
     if base_model is None:
       raise TinkerError("create_sampling_client needs model_path or base_model")
-    return SamplingClient(self._base(base_model), None, None)
+    return Future(SamplingClient(self._base(base_model), None, None))
 
   def _path(self, tinker_path: str) -> pathlib.Path:
     if not tinker_path.startswith("tinker://"):
@@ -415,9 +423,13 @@ class TrainingClient:
                        base_model=str(self.base.directory))
     return Future(types.SaveWeightsForSamplerResponse(path=tinker_path))
 
-  def save_weights_and_get_sampling_client(self, name: str | None = None) -> "SamplingClient":
+  def save_weights_and_get_sampling_client(self, name: str | None = None
+                                           ) -> Future["SamplingClient"]:
     path = self.save_weights_for_sampler(name or f"sampler-{uuid.uuid4().hex[:8]}").result()
     return self.service.create_sampling_client(model_path=path.path)
+
+  def create_sampling_client(self, model_path: str) -> Future["SamplingClient"]:
+    return self.service.create_sampling_client(model_path=model_path)
 
   def get_tokenizer(self):
     """The base model's tokenizer as transformers loads it (what the SDK returns)."""
@@ -487,13 +499,16 @@ class SamplingClient:
 
 
 
-def _add_async_twins(cls, names):
-  """``name_async``: an ``async`` method doing ``name``'s work (the SDK's ``_async`` twins)."""
+def _add_async_twins(cls, names, unwrap=False):
+  """``name_async``: an ``async`` method doing ``name``'s work, as the SDK's twins do: it returns
+  the same future (``unwrap=False``) or the future's value (``unwrap=True``: the SDK's
+  ``sample_async``, ``compute_logprobs_async`` and client-creating twins)."""
   for name in names:
     sync = getattr(cls, name)
 
     async def twin(self, *args, _sync=sync, **kwargs):
-      return _sync(self, *args, **kwargs)
+      out = _sync(self, *args, **kwargs)
+      return out.result() if unwrap else out
     twin.__name__ = twin.__qualname__ = f"{name}_async"
     twin.__doc__ = f"``{name}``, awaitable."
     setattr(cls, f"{name}_async", twin)
@@ -501,7 +516,8 @@ def _add_async_twins(cls, names):
 
 _add_async_twins(TrainingClient, ("forward", "forward_backward", "forward_backward_custom",
                                   "optim_step", "save_state", "load_state",
-                                  "load_state_with_optimizer", "save_weights_for_sampler",
-                                  "save_weights_and_get_sampling_client"))
-_add_async_twins(SamplingClient, ("sample", "compute_logprobs"))
-_add_async_twins(ServiceClient, ("create_sampling_client",))
+                                  "load_state_with_optimizer", "save_weights_for_sampler"))
+_add_async_twins(TrainingClient, ("save_weights_and_get_sampling_client",
+                                  "create_sampling_client"), unwrap=True)
+_add_async_twins(SamplingClient, ("sample", "compute_logprobs"), unwrap=True)
+_add_async_twins(ServiceClient, ("create_sampling_client",), unwrap=True)

@@ -42,7 +42,7 @@ def _sft(tok, text=TEXT, prompt_len=5):
 
 def test_a_supervised_loop_learns_its_data(service):
   svc, tok = service
-  trainer = svc.create_lora_training_client("tiny", rank=8, seed=0)
+  trainer = svc.create_lora_training_client("tiny", rank=8, seed=0).result()
   datum = _sft(tok)
   first = trainer.forward_backward([datum], "cross_entropy").result()
   out = first.loss_fn_outputs[0]
@@ -60,11 +60,11 @@ def test_a_supervised_loop_learns_its_data(service):
 def test_gradients_accumulate_until_optim_step(service):
   svc, tok = service
   a, b = _sft(tok), _sft(tok, "Alan Turing was born in London.")
-  one = svc.create_lora_training_client("tiny", rank=4, seed=1)
+  one = svc.create_lora_training_client("tiny", rank=4, seed=1).result()
   one.forward_backward([a], "cross_entropy")
   one.forward_backward([b], "cross_entropy")
   one.optim_step(types.AdamParams(learning_rate=1e-2, weight_decay=0.1, grad_clip_norm=1.0))
-  both = svc.create_lora_training_client("tiny", rank=4, seed=1)
+  both = svc.create_lora_training_client("tiny", rank=4, seed=1).result()
   loss = both.forward([a, b], "cross_entropy").result().metrics["loss:sum"]
   fb = both.forward_backward([a, b], "cross_entropy").result()
   assert fb.metrics["loss:sum"] == pytest.approx(loss, rel=1e-6)  # forward adds no gradient
@@ -75,10 +75,10 @@ def test_gradients_accumulate_until_optim_step(service):
 
 def test_sampled_logprobs_equal_compute_logprobs(service):
   svc, tok = service
-  trainer = svc.create_lora_training_client("tiny", rank=4, seed=2)
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=2).result()
   trainer.forward_backward([_sft(tok)], "cross_entropy")
   trainer.optim_step(types.AdamParams(learning_rate=5e-2))
-  sampler = trainer.save_weights_and_get_sampling_client("s1")
+  sampler = trainer.save_weights_and_get_sampling_client("s1").result()
   prompt = types.ModelInput.from_ints(tok.encode("Ada Love"))
   res = sampler.sample(prompt, num_samples=3, include_prompt_logprobs=True,
                        sampling_params=types.SamplingParams(max_tokens=8, seed=5)).result()
@@ -91,13 +91,13 @@ def test_sampled_logprobs_equal_compute_logprobs(service):
     full = types.ModelInput.from_ints(prompt.to_ints() + seq.tokens)
     lp = sampler.compute_logprobs(full).result()[prompt.length:]
     np.testing.assert_allclose(seq.logprobs, lp, rtol=1e-4, atol=1e-4)
-  base = svc.create_sampling_client(base_model="tiny")  # no adapter: other numbers
+  base = svc.create_sampling_client(base_model="tiny").result()  # no adapter: other numbers
   assert base.compute_logprobs(prompt).result()[1:] != pytest.approx(prompt_lp[1:])
 
 
 def test_state_round_trips_with_and_without_the_optimizer(service):
   svc, tok = service
-  trainer = svc.create_lora_training_client("tiny", rank=4, seed=3)
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=3).result()
   adam = types.AdamParams(learning_rate=1e-2)
   trainer.forward_backward([_sft(tok)], "cross_entropy")
   trainer.optim_step(adam)
@@ -106,7 +106,7 @@ def test_state_round_trips_with_and_without_the_optimizer(service):
   trainer.forward_backward([_sft(tok)], "cross_entropy")
   trainer.optim_step(adam)
   want = jax.tree.map(np.asarray, trainer.params)
-  again = svc.create_lora_training_client("tiny", rank=4, seed=9)
+  again = svc.create_lora_training_client("tiny", rank=4, seed=9).result()
   again.load_state_with_optimizer(saved)
   again.forward_backward([_sft(tok)], "cross_entropy")
   again.optim_step(adam)
@@ -115,7 +115,7 @@ def test_state_round_trips_with_and_without_the_optimizer(service):
   sampler_path = trainer.save_weights_for_sampler("w").result().path
   with pytest.raises(TinkerError, match="without optimizer state"):
     again.load_state_with_optimizer(sampler_path)
-  other = svc.create_lora_training_client("tiny", rank=8)
+  other = svc.create_lora_training_client("tiny", rank=8).result()
   with pytest.raises(TinkerError, match="rank-4 adapter"):
     other.load_state(saved)
 
@@ -123,7 +123,7 @@ def test_state_round_trips_with_and_without_the_optimizer(service):
 def test_custom_and_rl_losses(service):
   svc, tok = service
   datum = _sft(tok)
-  trainer = svc.create_lora_training_client("tiny", rank=4, seed=4)
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=4).result()
   builtin = trainer.forward([datum], "cross_entropy").result().metrics["loss:sum"]
   weights = jnp.asarray(datum.loss_fn_inputs["weights"].to_numpy())
   custom = trainer.forward_backward_custom(
@@ -141,24 +141,31 @@ def test_custom_and_rl_losses(service):
     assert out.metrics["loss:sum"] == pytest.approx(-float(adv.sum()), abs=1e-4)
 
 
-def test_async_twins(service):
+def test_async_twins_return_what_the_sdks_do(service):
   svc, tok = service
-  trainer = svc.create_lora_training_client("tiny", rank=4)
 
   async def loop():
+    trainer = await svc.create_lora_training_client("tiny", rank=4)  # a future of the client
     fut = await trainer.forward_backward_async([_sft(tok)], "cross_entropy")
     result = await fut.result_async()
-    await trainer.optim_step_async(types.AdamParams())
-    return result
+    await (await trainer.optim_step_async(types.AdamParams()))
+    sampler = await trainer.save_weights_and_get_sampling_client_async("a")
+    sample = await sampler.sample_async(types.ModelInput.from_ints(tok.encode("Ada")), 1,
+                                        types.SamplingParams(max_tokens=3))
+    logprobs = await sampler.compute_logprobs_async(types.ModelInput.from_ints([1, 2, 3]))
+    return result, sample, logprobs
 
-  assert asyncio.run(loop()).metrics["loss:sum"] > 0
+  result, sample, logprobs = asyncio.run(loop())
+  assert result.metrics["loss:sum"] > 0
+  assert isinstance(sample, types.SampleResponse) and len(sample.sequences[0].tokens) == 3
+  assert logprobs[0] is None and len(logprobs) == 3
 
 
 def test_bad_requests_are_refused_by_name(service):
   svc, tok = service
   with pytest.raises(TinkerError, match="base_model 'nope'"):
-    svc.create_lora_training_client("nope")
-  trainer = svc.create_lora_training_client("tiny", rank=2)
+    svc.create_lora_training_client("nope").result()
+  trainer = svc.create_lora_training_client("tiny", rank=2).result()
   datum = _sft(tok)
   with pytest.raises(LossError, match="'sft' is not a built-in loss"):
     trainer.forward_backward([datum], "sft")
@@ -176,7 +183,7 @@ def test_any_optax_or_learned_optimizer_behind_optim_step(service, tmp_path):
   svc, tok = service
   datum = _sft(tok)
   lion = svc.create_lora_training_client(
-      "tiny", rank=4, optimizer=OptimizerConfigBase(type="optax", name="lion", b1=0.95))
+      "tiny", rank=4, optimizer=OptimizerConfigBase(type="optax", name="lion", b1=0.95)).result()
   first = lion.forward_backward([datum], "cross_entropy").result().metrics["loss:sum"]
   for _ in range(10):
     lion.optim_step(OptimParamsBase(type="optax", learning_rate=2e-3))
@@ -189,7 +196,7 @@ def test_any_optax_or_learned_optimizer_behind_optim_step(service, tmp_path):
   rule = export.make_rule("mlp_lopt", {})
   export.save(tmp_path / "lopt", "mlp_lopt", {}, rule.init(jax.random.key(0)))
   learned = svc.create_lora_training_client("tiny", rank=4, optimizer=OptimizerConfigBase(
-      type="learned", path=str(tmp_path / "lopt"), num_steps=100))
+      type="learned", path=str(tmp_path / "lopt"), num_steps=100)).result()
   before = jax.tree.map(np.asarray, learned.params)
   learned.forward_backward([datum], "cross_entropy")
   learned.optim_step(OptimParamsBase(type="learned"))
@@ -200,4 +207,4 @@ def test_any_optax_or_learned_optimizer_behind_optim_step(service, tmp_path):
                      (OptimizerConfigBase(type="optax", name="nope"), "needs name="),
                      (OptimizerConfigBase(type="sgd2"), "not served")]:
     with pytest.raises(OptimizerError, match=match):
-      svc.create_lora_training_client("tiny", rank=4, optimizer=bad)
+      svc.create_lora_training_client("tiny", rank=4, optimizer=bad).result()
