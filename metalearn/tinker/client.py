@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from tinker import types
+from tinker.types.topk_logprobs import TopkLogprobs
 
 from metalearn.lm import generate
 from metalearn.lm import hf
@@ -203,8 +204,8 @@ def _unflatten(flat: dict):
   return out
 
 
-def _pad_data(data: Sequence[types.Datum], loss_fn: str | None):
-  """``(tokens, targets, mask, inputs, lengths)`` arrays ``[B', S']`` of the data."""
+def _pad_data(data: Sequence[types.Datum], loss_fn: str | None, need_targets: bool = True):
+  """``(tokens, mask, inputs, lengths)``: arrays ``[B', S']`` of the data, and its lengths."""
   if not data:
     raise TinkerError("forward_backward needs at least one Datum")
   rows, length = [], 0
@@ -213,7 +214,7 @@ def _pad_data(data: Sequence[types.Datum], loss_fn: str | None):
     inputs = {k: np.asarray(v.to_numpy()) for k, v in d.loss_fn_inputs.items()}
     if loss_fn is not None:
       losses.check_inputs(loss_fn, inputs, f"datum {i}")
-    if "target_tokens" not in inputs:
+    if need_targets and "target_tokens" not in inputs:
       raise TinkerError(f"datum {i}: loss_fn_inputs needs target_tokens")
     for k, v in inputs.items():
       if v.shape != (len(tokens),):
@@ -362,6 +363,28 @@ class TrainingClient:
     self._pending = 0
     return Future(types.OptimStepResponse(metrics={"grad_norm:mean": float(norm)}))
 
+  # ---------------------------------------------------------------------- beyond Tinker
+
+  def gradients(self) -> dict:
+    """The gradient accumulated since the last ``optim_step``, as a pytree of the adapters'
+    shapes (``{"layers": {"q": {"a", "b"}, ...}, "head": ...}``)."""
+    return jax.tree.map(np.asarray, self._grads)
+
+  def hidden_states(self, data: Sequence[types.Datum]) -> list[np.ndarray]:
+    """Each datum's final (normed) hidden states ``[len, hidden_size]`` under the current
+    adapters."""
+    tokens, mask, _, lengths = _pad_data(data, None, need_targets=False)
+    if "hidden" not in self._compiled:
+      graphdef, scale = self._graphdef, self.config.scale
+
+      def hidden(params, base_state, tokens, mask):
+        model = nnx.merge(graphdef, base_state)
+        adapters = lora_lib.Adapters(params, jnp.zeros(tokens.shape[0], jnp.int32), scale)
+        return model(tokens, attention_mask=mask > 0, adapters=adapters, return_hidden=True)[0]
+      self._compiled["hidden"] = jax.jit(hidden)
+    h = np.asarray(self._compiled["hidden"](self.params, self._base_state, tokens, mask))
+    return [h[i, :n] for i, n in enumerate(lengths)]
+
   # ---------------------------------------------------------------------- state
 
   def _tinker_path(self, kind: str, name: str) -> tuple[str, pathlib.Path]:
@@ -452,9 +475,6 @@ class SamplingClient:
   def sample(self, prompt: types.ModelInput, num_samples: int,
              sampling_params: types.SamplingParams, include_prompt_logprobs: bool = False,
              topk_prompt_logprobs: int = 0) -> Future[types.SampleResponse]:
-    if topk_prompt_logprobs:
-      raise TinkerError("topk_prompt_logprobs is not supported yet; ask for "
-                        "include_prompt_logprobs")
     ids = _tokens(prompt, "prompt")
     sp = sampling_params
     if sp.max_tokens is None:
@@ -480,16 +500,33 @@ class SamplingClient:
         stop_reason=o.stop_reason, sequence_id=uuid.uuid4().hex,
         tokens_np=np.asarray(o.tokens, np.int32),
         logprobs_np=np.asarray(o.logprobs, np.float32)) for o in outs]
-    prompt_logprobs = (np.asarray([np.nan] + self._prompt_logprobs(ids), np.float32)
-                       if include_prompt_logprobs else None)
-    return Future(types.SampleResponse(sequences=sequences, prompt_logprobs_np=prompt_logprobs))
+    prompt_logprobs = topk = None
+    if include_prompt_logprobs or topk_prompt_logprobs:
+      logp = self._prompt_logp(ids)
+      if include_prompt_logprobs:
+        prompt_logprobs = np.asarray(
+            [np.nan] + [logp[i - 1, ids[i]] for i in range(1, len(ids))], np.float32)
+      if topk_prompt_logprobs:
+        k = min(int(topk_prompt_logprobs), logp.shape[-1])
+        order = np.argsort(-logp[:len(ids) - 1], axis=-1, kind="stable")[:, :k]
+        # position 0 has no prediction: the SDK's sentinel (token 0, logprob -99999)
+        topk = TopkLogprobs(
+            token_ids=np.concatenate([np.zeros((1, k), np.int32), order.astype(np.int32)]),
+            logprobs=np.concatenate([np.full((1, k), -99999.0, np.float32), np.take_along_axis(
+                logp[:len(ids) - 1], order, axis=-1).astype(np.float32)]))
+    return Future(types.SampleResponse(sequences=sequences, prompt_logprobs_np=prompt_logprobs,
+                                       topk_prompt_logprobs_np=topk))
 
-  def _prompt_logprobs(self, ids: list[int]) -> list[float]:
+  def _prompt_logp(self, ids: list[int]) -> np.ndarray:
+    """Log-probabilities ``[len(ids), vocab]`` of the next token after each prefix."""
     s = _bucket(len(ids))
     tokens = np.zeros((1, s), np.int32)
     tokens[0, :len(ids)] = ids
     logits, _ = self.base.model(jnp.asarray(tokens), adapters=self._adapters(1))
-    logp = jax.nn.log_softmax(logits[0], axis=-1)
+    return np.asarray(jax.nn.log_softmax(logits[0, :len(ids)], axis=-1))
+
+  def _prompt_logprobs(self, ids: list[int]) -> list[float]:
+    logp = self._prompt_logp(ids)
     return [float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
 
   def compute_logprobs(self, prompt: types.ModelInput) -> Future[list[float | None]]:

@@ -91,6 +91,15 @@ def test_sampled_logprobs_equal_compute_logprobs(service):
     full = types.ModelInput.from_ints(prompt.to_ints() + seq.tokens)
     lp = sampler.compute_logprobs(full).result()[prompt.length:]
     np.testing.assert_allclose(seq.logprobs, lp, rtol=1e-4, atol=1e-4)
+  top = sampler.sample(prompt, 1, types.SamplingParams(max_tokens=1),
+                       topk_prompt_logprobs=3).result().topk_prompt_logprobs
+  assert top[0] is None and len(top[1]) == 3
+  for i, candidates in enumerate(top[1:], start=1):  # the prompt's own token, if in the top 3
+    ranked = [lp for _, lp in candidates]
+    assert ranked == sorted(ranked, reverse=True)
+    token = prompt.to_ints()[i]
+    if token in [t for t, _ in candidates]:
+      assert dict(candidates)[token] == pytest.approx(prompt_lp[i], abs=1e-5)
   base = svc.create_sampling_client(base_model="tiny").result()  # no adapter: other numbers
   assert base.compute_logprobs(prompt).result()[1:] != pytest.approx(prompt_lp[1:])
 
@@ -139,6 +148,20 @@ def test_custom_and_rl_losses(service):
   for name in ("importance_sampling", "ppo"):
     out = trainer.forward([rl], name).result()
     assert out.metrics["loss:sum"] == pytest.approx(-float(adv.sum()), abs=1e-4)
+
+
+def test_gradients_and_hidden_states_on_request(service):
+  svc, tok = service
+  trainer = svc.create_lora_training_client("tiny", rank=4, seed=5).result()
+  datum = _sft(tok)
+  trainer.forward_backward([datum], "cross_entropy")
+  grads = trainer.gradients()
+  assert set(grads["layers"]) == {"q", "k", "v", "o", "gate", "up", "down"}
+  assert float(np.abs(grads["layers"]["q"]["b"]).max()) > 0
+  trainer.optim_step(types.AdamParams())
+  assert float(np.abs(trainer.gradients()["layers"]["q"]["b"]).max()) == 0  # cleared
+  hidden, = trainer.hidden_states([types.Datum(model_input=datum.model_input)])
+  assert hidden.shape == (datum.model_input.length, 32) and np.isfinite(hidden).all()
 
 
 def test_async_twins_return_what_the_sdks_do(service):
