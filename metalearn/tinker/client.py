@@ -260,7 +260,6 @@ class TrainingClient:
     self.opt_state = _commit(self.family.init(self.params))
     self._last_loss = _commit(jnp.float32(0))
     self._grads = _commit(jax.tree.map(jnp.zeros_like, self.params))
-    self._pending = 0
     self._graphdef, self._base_state = nnx.split(base.model)
     self._compiled: dict = {}
 
@@ -301,7 +300,6 @@ class TrainingClient:
                         "accumulated (check the data's logprobs and advantages)")
     if backward:
       self._grads = _accumulate(self._grads, grads)
-      self._pending += 1
       self._last_loss = loss
     logp, per_token = np.asarray(logp), np.asarray(per_token)
     outputs = [{"logprobs": types.TensorData.from_numpy(logp[i, :n].astype(np.float32)),
@@ -340,7 +338,6 @@ class TrainingClient:
 
     (loss, (logp, metrics)), grads = jax.value_and_grad(total, has_aux=True)(self.params)
     self._grads = _accumulate(self._grads, grads)
-    self._pending += 1
     self._last_loss = loss
     logp = np.asarray(logp)
     outputs = [{"logprobs": types.TensorData.from_numpy(logp[i, :n].astype(np.float32))}
@@ -360,7 +357,6 @@ class TrainingClient:
       self._compiled["step"] = jax.jit(step)
     self.params, self.opt_state, norm, self._grads = self._compiled["step"](
         self.params, self.opt_state, self._grads, hp, self._last_loss)
-    self._pending = 0
     return Future(types.OptimStepResponse(metrics={"grad_norm:mean": float(norm)}))
 
   # ---------------------------------------------------------------------- beyond Tinker
