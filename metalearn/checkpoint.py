@@ -23,6 +23,19 @@ import orbax.checkpoint as ocp
 from metalearn import parallel
 
 
+def flatten_by_path(tree) -> dict:
+  """``{key path: leaf}`` of a pytree (``jax.tree_util.keystr`` paths): a flat, named layout
+  for checkpoints of trees (e.g. ``nnx.State`` or optax states) orbax and npz store as dicts."""
+  return {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def unflatten_by_path(template, flat: dict):
+  """The tree of ``template``'s structure with leaves from ``flat`` (:func:`flatten_by_path`);
+  a path ``flat`` lacks raises ``KeyError`` naming it."""
+  paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+  return jax.tree_util.tree_unflatten(treedef, [flat[jax.tree_util.keystr(p)] for p, _ in paths])
+
+
 def _file_hashes(step_dir: pathlib.Path) -> dict[str, str]:
   out = {}
   for path in sorted(p for p in step_dir.rglob("*") if p.is_file()):

@@ -6,12 +6,10 @@ A training row times the pretraining binary's own compiled chunk (``steps`` opti
 under ``lax.scan``, batches drawn on device) at a size of ``configs/lm/pretrain.py``. FLOPs are
 the analytic count (:func:`metalearn.lm.config.flops_per_token`: 6 per matmul weight per token
 plus attention's scores and mixing): XLA's cost analysis counts a loop body once, and the
-layers run under ``lax.scan``, so its figure (kept in the JSON as ``xla_gflop_per_step``) is
-about one layer's share plus the embedding and head.
+layers run under ``lax.scan``, so it would count about one layer.
 """
 
 import functools
-import importlib.util
 import pathlib
 import time
 
@@ -19,33 +17,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metalearn import config as config_lib
 from metalearn.lm import config as lm_config
 from metalearn.lm import model as model_lib
 from metalearn.lm import pretrain
 from metalearn.lm import train as train_lib
 
 
-def _size_config(configs: pathlib.Path, size: str):
-  spec = importlib.util.spec_from_file_location("lm_pretrain_config", configs / "lm" / "pretrain.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+def size_config(configs: pathlib.Path, size: str):
+  """``(run config, model config)`` of ``configs/lm/pretrain.py:size``."""
+  module = config_lib.load_config_module(str(configs / "lm" / "pretrain.py"))
   config = pretrain.validate(module.get_config(size))
-  group = dict(config.lm)
-  group.setdefault("vocab_size", config.tokenizer.vocab_size)
-  group.setdefault("max_position_embeddings", config.seq_len)
-  return config, lm_config.from_group(group)
-
-
-def _cost(compiled, key):
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  return float(cost.get(key, float("nan")))
+  return config, pretrain.model_config(config)
 
 
 def bench_train(configs: pathlib.Path, size: str, steps: int, repeats: int,
                 peak_gflops: float) -> dict:
   """Training throughput of the ``size`` base model on random tokens."""
-  config, c = _size_config(configs, size)
+  config, c = size_config(configs, size)
   optimizer = pretrain.make_optimizer(config)
   graphdef, state = train_lib.init(model_lib.create(c, config.seed), optimizer)
   step_fn = train_lib.make_step(graphdef, optimizer)
@@ -62,7 +51,6 @@ def bench_train(configs: pathlib.Path, size: str, steps: int, repeats: int,
     return jax.lax.scan(lambda st, _: step_fn(st, batch(st, tokens)), state, None,
                         length=steps)
 
-  one = jax.jit(lambda st, t: step_fn(st, batch(st, t))).lower(state, tokens).compile()
   t0 = time.perf_counter()
   compiled = chunk.lower(state, tokens).compile()
   compile_s = time.perf_counter() - t0
@@ -75,12 +63,11 @@ def bench_train(configs: pathlib.Path, size: str, steps: int, repeats: int,
     jax.block_until_ready(state)
     times.append(time.perf_counter() - t0)
   seconds = float(np.median(times)) / steps
-  xla_flops = _cost(one, "flops")
   analytic = lm_config.flops_per_token(c, s) * b * s
   return {"suite": "lm", "size": size, "arch": c.arch, "params_m": c.num_params() / 1e6,
           "batch": b, "seq_len": s, "steps_per_call": steps, "compile_s": compile_s,
           "tokens_per_s": b * s / seconds, "step_ms": seconds * 1e3,
-          "xla_gflop_per_step": xla_flops / 1e9, "analytic_gflop_per_step": analytic / 1e9,
+          "analytic_gflop_per_step": analytic / 1e9,
           "gflops": analytic / seconds / 1e9, "peak_gflops": peak_gflops,
           "share_of_peak": analytic / seconds / 1e9 / peak_gflops}
 
@@ -88,7 +75,7 @@ def bench_train(configs: pathlib.Path, size: str, steps: int, repeats: int,
 def bench_memory(configs: pathlib.Path, size: str, lengths, batch: int = 8) -> list[dict]:
   """Temporaries of one training step of the ``size`` model at each sequence length, for
   each remat mode (compiled, not run)."""
-  config, base = _size_config(configs, size)
+  config, base = size_config(configs, size)
   optimizer = pretrain.make_optimizer(config)
   rows = []
   for remat in ("none", "dots", "full"):

@@ -162,8 +162,7 @@ class LMConfig:
 
 def check(c: LMConfig) -> None:
   """Rules across keys: :class:`ConfigError` naming them."""
-  if c.arch not in ARCHITECTURES:
-    ARCHITECTURES.get(c.arch, "lm.name")  # raises with the registered names
+  ARCHITECTURES.get(c.arch, "lm.name")  # an unknown name raises, listing the registered ones
   if c.num_heads % c.num_kv_heads:
     raise ConfigError(f"lm.num_heads ({c.num_heads}) must be a multiple of lm.num_kv_heads "
                       f"({c.num_kv_heads}): grouped-query attention shares each key/value head "

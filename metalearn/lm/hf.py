@@ -25,17 +25,15 @@ from typing import Callable
 
 from flax import nnx
 import jax
-import ml_dtypes
 import numpy as np
 
 from metalearn.lm import config as config_lib
 from metalearn.lm.config import LMConfig
-from metalearn.lm.model import Transformer
+from metalearn.lm.model import DTYPES, Transformer
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
-_NP_DTYPES = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16,
-              "float64": np.float64}
+_NP_DTYPES = {name: np.dtype(dtype) for name, dtype in DTYPES.items()}
 
 
 class CheckpointError(ValueError):

@@ -141,10 +141,13 @@ def delta(x: jax.Array, adapters: "Adapters | None", target: str) -> jax.Array |
 
 
 def single(params: dict, index: int) -> dict:
-  """Adapter ``index`` of a set, as a set of one."""
-  return jax.tree_util.tree_map_with_path(
-      lambda path, x: x[index:index + 1] if jax.tree_util.keystr(path).startswith("['head']")
-      else x[:, index:index + 1], params)
+  """Adapter ``index`` of a set, as a set of one (the adapter axis follows ``layers``)."""
+  out = {}
+  if "layers" in params:
+    out["layers"] = jax.tree.map(lambda x: x[:, index:index + 1], params["layers"])
+  if "head" in params:
+    out["head"] = jax.tree.map(lambda x: x[index:index + 1], params["head"])
+  return out
 
 
 def _flat_delta(p, index, scale):

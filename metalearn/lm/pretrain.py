@@ -36,6 +36,11 @@ from metalearn.lm import tokenizer as tok_lib
 from metalearn.lm import train as train_lib
 from metalearn.registry import ConfigError, Option, check_value, complete, unknown_key_message
 
+def _mesh_axis(default: int) -> Option:
+  return Option(default, check=lambda v: isinstance(v, int) and (v == -1 or v >= 1),
+                accepts="a device count >= 1, or -1 (the devices the other axes leave)")
+
+
 TOP = dict(
     seed=Option(0, ge=0, lt=2**31, doc="initialisation and data order"),
     batch_size=Option(32, ge=1, doc="sequences per optimizer step"),
@@ -67,13 +72,7 @@ GROUPS = dict(
         weight_decay=Option(0.1, ge=0, doc="AdamW's decoupled weight decay (not on norms)"),
         b1=Option(0.9, ge=0, lt=1), b2=Option(0.95, ge=0, lt=1),
         clip_grad_norm=Option(1.0, ge=0, doc="global-norm clipping (0: off)")),
-    mesh=dict(
-        data=Option(1, check=lambda v: isinstance(v, int) and (v == -1 or v >= 1),
-                    accepts="a device count >= 1, or -1"),
-        fsdp=Option(-1, check=lambda v: isinstance(v, int) and (v == -1 or v >= 1),
-                    accepts="a device count >= 1, or -1"),
-        tensor=Option(1, check=lambda v: isinstance(v, int) and (v == -1 or v >= 1),
-                      accepts="a device count >= 1, or -1")),
+    mesh=dict(data=_mesh_axis(1), fsdp=_mesh_axis(-1), tensor=_mesh_axis(1)),
     sample=dict(
         prompt=Option("Ada Lovelace was born on", doc="the prompt of the sample in the summary"),
         max_tokens=Option(48, ge=1)),
@@ -141,13 +140,18 @@ def make_optimizer(config) -> optax.GradientTransformation:
   return optax.chain(*parts)
 
 
-def _flat(tree) -> dict:
-  return {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _unflat(template, flat: dict):
-  paths, treedef = jax.tree_util.tree_flatten_with_path(template)
-  return jax.tree_util.tree_unflatten(treedef, [flat[jax.tree_util.keystr(p)] for p, _ in paths])
+def model_config(config, tokenizer: tok_lib.Tokenizer | None = None) -> lm_config.LMConfig:
+  """The model a validated run config trains: its ``lm`` group, with the vocabulary (and special
+  tokens) of ``tokenizer`` (else ``tokenizer.vocab_size``) and a context of ``seq_len`` where
+  the group leaves them out."""
+  group = dict(config.lm)
+  group.setdefault("vocab_size", tokenizer.vocab_size if tokenizer is not None
+                   else config.tokenizer.vocab_size)
+  group.setdefault("max_position_embeddings", config.seq_len)
+  if tokenizer is not None:
+    group.update(bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id,
+                 pad_token_id=tokenizer.pad_id)
+  return lm_config.from_group(group)
 
 
 def run(config: ml_collections.ConfigDict, workdir) -> dict:
@@ -158,11 +162,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
   train_docs, eval_docs = _documents(config)
   tok = _tokenizer(config, train_docs, workdir)
-  lm_group = dict(config.lm)
-  lm_group.setdefault("vocab_size", tok.vocab_size)
-  lm_group.setdefault("max_position_embeddings", config.seq_len)
-  lm_group.update(bos_token_id=tok.bos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
-  c = lm_config.from_group(lm_group)
+  c = model_config(config, tok)
   tok_lib.check_matches(tok, c, "lm.vocab_size")
   if c.max_position_embeddings < config.seq_len:
     raise ConfigError(f"lm.max_position_embeddings ({c.max_position_embeddings}) < seq_len "
@@ -186,11 +186,11 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   del model
   shardings = train_lib.state_shardings(state, mesh, optimizer)
   checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
-  restored = checkpointer.restore_latest(jax.tree.map(np.asarray, _flat(state)))
+  restored = checkpointer.restore_latest(jax.tree.map(np.asarray, checkpoint_lib.flatten_by_path(state)))
   start = 0
   if restored is not None:
     flat, start = restored
-    state = jax.device_put(_unflat(state, flat), shardings)
+    state = jax.device_put(checkpoint_lib.unflatten_by_path(state, flat), shardings)
   writer = metrics_writer.MetricsWriter(workdir, resume_step=start)
 
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
@@ -240,7 +240,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
       last = metrics
       logging.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
       if step % config.checkpoint_every == 0 or step == config.num_steps:
-        checkpointer.save(step, _flat(state))
+        checkpointer.save(step, checkpoint_lib.flatten_by_path(state))
   checkpointer.close()
   writer.close()
   train_seconds = time.time() - t_start

@@ -37,7 +37,7 @@ def _median(fn, repeats):
 def bench(configs: pathlib.Path, size: str, batch: int, seq_len: int, rank: int,
           num_samples: int, max_tokens: int, repeats: int, peak_gflops: float) -> dict:
   """One row: ``forward_backward`` / ``optim_step`` / sampling throughput."""
-  _, c = lm_benchmark._size_config(configs, size)  # pylint: disable=protected-access
+  _, c = lm_benchmark.size_config(configs, size)
   c = c.replace(max_position_embeddings=max(c.max_position_embeddings, seq_len + 64,
                                             32 + max_tokens))
   with tempfile.TemporaryDirectory() as directory:

@@ -28,6 +28,7 @@ two, padded rows and positions masked out of every loss), so a loop compiles a f
 """
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -42,6 +43,7 @@ import numpy as np
 from tinker import types
 from tinker.types.topk_logprobs import TopkLogprobs
 
+from metalearn import checkpoint as checkpoint_lib
 from metalearn.lm import generate
 from metalearn.lm import hf
 from metalearn.lm import lora as lora_lib
@@ -156,8 +158,12 @@ class ServiceClient:
     """A sampler of saved weights (``model_path``, a ``tinker://`` path from
     ``save_weights_for_sampler``) or of a base model."""
     if model_path is not None:
-      params, config, base_name = _read_sampler_weights(self._path(model_path))
-      return Future(SamplingClient(self._base(base_name), params, config))
+      path = self._path(model_path)
+      base_name, config = _read_meta(path)
+      base = self._base(base_name)
+      template = jax.eval_shape(lambda: lora_lib.init(base.model.config, config,
+                                                      jax.random.key(0)))
+      return Future(SamplingClient(base, _load_npz(path / "lora.npz", template), config))
     if base_model is None:
       raise TinkerError("create_sampling_client needs model_path or base_model")
     return Future(SamplingClient(self._base(base_model), None, None))
@@ -172,36 +178,25 @@ class ServiceClient:
     return path
 
 
-def _read_sampler_weights(path: pathlib.Path):
+def _read_meta(path: pathlib.Path) -> tuple[str, lora_lib.LoRAConfig]:
   meta = json.loads((path / "metalearn.json").read_text())
-  config = lora_lib.LoRAConfig(**meta["lora"])
-  with np.load(path / "adapter.npz") as f:
-    flat = {k: f[k] for k in f.files}
-  return _unflatten(flat)["lora"], config, meta["base_model"]
+  return meta["base_model"], lora_lib.LoRAConfig(**meta["lora"])
 
 
-def _save_arrays(path: pathlib.Path, tree) -> None:
-  """``tree``'s leaves in one ``.npz``, keyed by their paths (written whole, then renamed)."""
-  flat = {jax.tree_util.keystr(p): np.asarray(x)
-          for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+def _save_npz(path: pathlib.Path, tree) -> None:
+  """``tree``'s leaves in one ``.npz`` keyed by their paths (written whole, then renamed)."""
+  flat = {k: np.asarray(v) for k, v in checkpoint_lib.flatten_by_path(tree).items()}
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(path.stem + ".partial.npz")
   np.savez(tmp, **flat)
   os.replace(tmp, path)
 
 
-def _unflatten(flat: dict):
-  """Nested dicts from ``keystr`` paths of dicts (``['lora']['layers']['q']['a']``)."""
-  out: dict = {}
-  for key, value in flat.items():
-    if not key.startswith("['lora']"):
-      continue
-    parts = [p.strip("'\"") for p in key.strip("[]").split("][")]
-    node = out
-    for p in parts[:-1]:
-      node = node.setdefault(p, {})
-    node[parts[-1]] = jnp.asarray(value)
-  return out
+def _load_npz(path: pathlib.Path, template):
+  """The tree of ``template``'s structure saved by :func:`_save_npz` at ``path``."""
+  with np.load(path) as f:
+    return jax.tree.map(jnp.asarray, checkpoint_lib.unflatten_by_path(
+        template, {k: f[k] for k in f.files}))
 
 
 def _pad_data(data: Sequence[types.Datum], loss_fn: str | None, need_targets: bool = True):
@@ -277,8 +272,10 @@ class TrainingClient:
 
     return target_logprobs
 
-  def _loss_and_grad(self, loss_fn: str):
-    key = ("builtin", loss_fn)
+  def _loss_fn(self, loss_fn: str, backward: bool):
+    """The compiled loss of ``loss_fn`` (with its gradient when ``backward``), one program
+    per loss and padded shape."""
+    key = (loss_fn, backward)
     if key not in self._compiled:
       target_logprobs = self._logprobs_fn()
 
@@ -287,14 +284,18 @@ class TrainingClient:
         per_token = losses.token_losses(loss_fn, logp, inputs, config) * mask
         return jnp.sum(per_token), (logp, per_token)
 
-      self._compiled[key] = jax.jit(jax.value_and_grad(total, has_aux=True))
+      self._compiled[key] = jax.jit(jax.value_and_grad(total, has_aux=True) if backward
+                                    else total)
     return self._compiled[key]
 
   def _run(self, data, loss_fn, loss_fn_config, backward: bool):
     config = losses.config_for(loss_fn, loss_fn_config)
     tokens, mask, inputs, lengths = _pad_data(data, loss_fn)
-    (loss, (logp, per_token)), grads = self._loss_and_grad(loss_fn)(
-        self.params, self._base_state, tokens, mask, inputs, config)
+    args = (self.params, self._base_state, tokens, mask, inputs, config)
+    if backward:
+      (loss, (logp, per_token)), grads = self._loss_fn(loss_fn, True)(*args)
+    else:
+      loss, (logp, per_token) = self._loss_fn(loss_fn, False)(*args)
     if not bool(jnp.isfinite(loss)):
       raise TinkerError(f"{loss_fn}: the loss is not finite ({float(loss)}); nothing was "
                         "accumulated (check the data's logprobs and advantages)")
@@ -325,18 +326,31 @@ class TrainingClient:
       self, data: Sequence[types.Datum],
       loss_fn: Callable[[Sequence[types.Datum], list[jax.Array]], tuple[jax.Array, dict]]
   ) -> Future[types.ForwardBackwardOutput]:
-    """A loss written in JAX over each datum's target log-probabilities (one pass: the loss is
-    differentiated through the model directly). ``loss_fn(data, logprobs) -> (loss,
-    metrics)``, ``logprobs[i]`` ``[len(datum i)]``; its gradient is accumulated."""
+    """A loss written in JAX over each datum's target log-probabilities. ``loss_fn(data,
+    logprobs) -> (loss, metrics)``, ``logprobs[i]`` ``[len(datum i)]``. As in Tinker, the
+    model runs twice, both compiled (one program each per padded shape): a forward pass gives
+    the log-probabilities, ``loss_fn`` and its gradient with respect to them run as written,
+    and a forward + backward pass takes that gradient as its cotangent. The gradient is
+    accumulated."""
     tokens, mask, inputs, lengths = _pad_data(data, None)
-    target_logprobs = self._logprobs_fn()
+    if "custom" not in self._compiled:
+      target_logprobs = self._logprobs_fn()
 
-    def total(params):
-      logp = target_logprobs(params, self._base_state, tokens, mask, inputs["target_tokens"])
-      loss, metrics = loss_fn(data, [logp[i, :n] for i, n in enumerate(lengths)])
-      return loss, (logp, metrics)
+      def pullback(params, base_state, tokens, mask, targets, cotangent):
+        _, vjp = jax.vjp(lambda p: target_logprobs(p, base_state, tokens, mask, targets),
+                         params)
+        return vjp(cotangent)[0]
 
-    (loss, (logp, metrics)), grads = jax.value_and_grad(total, has_aux=True)(self.params)
+      self._compiled["custom"] = (jax.jit(target_logprobs), jax.jit(pullback))
+    forward, pullback = self._compiled["custom"]
+    args = (self._base_state, tokens, mask, inputs["target_tokens"])
+    logp = forward(self.params, *args)
+
+    def user_loss(logp):
+      return loss_fn(data, [logp[i, :n] for i, n in enumerate(lengths)])
+
+    (loss, metrics), d_logp = jax.value_and_grad(user_loss, has_aux=True)(logp)
+    grads = pullback(self.params, *args, d_logp)
     self._grads = _accumulate(self._grads, grads)
     self._last_loss = loss
     logp = np.asarray(logp)
@@ -388,10 +402,9 @@ class TrainingClient:
     return f"tinker://{rel}", self.service.root / rel
 
   def _write(self, path: pathlib.Path, with_optimizer: bool) -> None:
-    tree = {"lora": self.params}
+    _save_npz(path / "lora.npz", self.params)
     if with_optimizer:
-      tree["opt"] = self.opt_state
-    _save_arrays(path / "adapter.npz", jax.tree.map(np.asarray, tree))
+      _save_npz(path / "optimizer.npz", self.opt_state)
     (path / "metalearn.json").write_text(json.dumps(
         {"base_model": self.base.name, "lora": dataclasses.asdict(self.config)}))
 
@@ -410,28 +423,16 @@ class TrainingClient:
 
   def _load(self, tinker_path: str, with_optimizer: bool) -> types.LoadWeightsResponse:
     path = self.service._path(tinker_path)  # pylint: disable=protected-access
-    meta = json.loads((path / "metalearn.json").read_text())
-    if meta["base_model"] != self.base.name or lora_lib.LoRAConfig(**meta["lora"]) != \
-        self.config:
-      raise TinkerError(f"{tinker_path} holds a rank-{meta['lora']['rank']} adapter of "
-                        f"{meta['base_model']!r}; this client trains rank {self.config.rank} "
-                        f"on {self.base.name!r}")
-    with np.load(path / "adapter.npz") as f:
-      flat = {k: f[k] for k in f.files}
-    leaves = jax.tree_util.tree_flatten_with_path({"lora": self.params,
-                                                   "opt": self.opt_state})[0]
-    treedef = jax.tree.structure({"lora": self.params, "opt": self.opt_state})
-    if with_optimizer and not any(k.startswith("['opt']") for k in flat):
+    base_name, config = _read_meta(path)
+    if base_name != self.base.name or config != self.config:
+      raise TinkerError(f"{tinker_path} holds a rank-{config.rank} adapter of {base_name!r}; "
+                        f"this client trains rank {self.config.rank} on {self.base.name!r}")
+    if with_optimizer and not (path / "optimizer.npz").exists():
       raise TinkerError(f"{tinker_path} was saved without optimizer state "
                         "(save_weights_for_sampler): use load_state")
-    values = []
-    for p, current in leaves:
-      key = jax.tree_util.keystr(p)
-      use = key in flat and (key.startswith("['lora']") or with_optimizer)
-      values.append(jnp.asarray(flat[key]) if use else current)
-    restored = _commit(jax.tree.unflatten(treedef, values))
-    self.params = restored["lora"]
-    self.opt_state = restored["opt"] if with_optimizer else _commit(self.family.init(self.params))
+    self.params = _commit(_load_npz(path / "lora.npz", self.params))
+    self.opt_state = _commit(_load_npz(path / "optimizer.npz", self.opt_state)
+                             if with_optimizer else self.family.init(self.params))
     self._grads = _commit(jax.tree.map(jnp.zeros_like, self.params))
     return types.LoadWeightsResponse(path=tinker_path)
 
@@ -457,11 +458,21 @@ class TrainingClient:
 
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef", "scale"))
+def _next_token_logp(graphdef, base_state, tokens, params, scale):
+  model = nnx.merge(graphdef, base_state)
+  adapters = (None if params is None else
+              lora_lib.Adapters(params, jnp.zeros(tokens.shape[0], jnp.int32), scale))
+  logits, _ = model(tokens, adapters=adapters)
+  return jax.nn.log_softmax(logits, axis=-1)
+
+
 class SamplingClient:
   """Samples from a base model, with a saved adapter or without."""
 
   def __init__(self, base: _Base, params: dict | None, config: lora_lib.LoRAConfig | None):
     self.base, self.params, self.config = base, params, config
+    self._graphdef, self._base_state = nnx.split(base.model)
 
   def _adapters(self, n):
     if self.params is None:
@@ -514,12 +525,14 @@ class SamplingClient:
                                        topk_prompt_logprobs_np=topk))
 
   def _prompt_logp(self, ids: list[int]) -> np.ndarray:
-    """Log-probabilities ``[len(ids), vocab]`` of the next token after each prefix."""
+    """Log-probabilities ``[len(ids), vocab]`` of the next token after each prefix (one
+    compiled program per bucketed length)."""
     s = _bucket(len(ids))
     tokens = np.zeros((1, s), np.int32)
     tokens[0, :len(ids)] = ids
-    logits, _ = self.base.model(jnp.asarray(tokens), adapters=self._adapters(1))
-    return np.asarray(jax.nn.log_softmax(logits[0, :len(ids)], axis=-1))
+    logp = _next_token_logp(self._graphdef, self._base_state, jnp.asarray(tokens), self.params,
+                            1.0 if self.config is None else self.config.scale)
+    return np.asarray(logp[0, :len(ids)])
 
   def _prompt_logprobs(self, ids: list[int]) -> list[float]:
     logp = self._prompt_logp(ids)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from metalearn import config as config_lib
-from metalearn.lm import config as lm_config
 from metalearn.lm import hf, pretrain
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.registry import ConfigError
@@ -105,9 +104,7 @@ def test_a_wrong_config_is_refused_by_name(tmp_path):
 @pytest.mark.parametrize("size", ["tiny", "small", "gpu", "full"])
 def test_every_size_is_a_valid_config_of_the_stated_model(size):
   config = pretrain.validate(configs.get_config(size))
-  group = dict(config.lm)
-  group.setdefault("vocab_size", config.tokenizer.vocab_size)
-  c = lm_config.from_group(group)
+  c = pretrain.model_config(config)
   assert config.num_steps % config.steps_per_call == 0
   # the parameter counts the config's docstring states
   stated = {"tiny": None, "small": 2.56e6, "gpu": 88.1e6, "full": 1.04e9}[size]
