@@ -117,7 +117,7 @@ def _registries():
               objective=OBJECTIVES, curriculum=TEACHERS, eval=EVALUATORS)
 
 
-_DEFAULT_MODEL = {"network": "mlp", "sequence": "transformer", None: "none"}
+_DEFAULT_MODEL = {"network": "mlp", "sequence": "transformer", "lm": "decoder_lm", None: "none"}
 
 
 def _group_name(config, group: str, default: str) -> str:

@@ -37,7 +37,8 @@ def test_wrong_type():
                                 r"number > 0 \(the inner SGD step size"),
     ("learner.name", "mamal", r"'learner.name' = 'mamal' is not a registered learner. Did you "
                               r"mean 'maml'\? Registered: anil, fomaml, hyper_lopt, in_context, "
-                              r"lstm_lopt, maml, metasgd, mlp_lopt, oml, protonet, reptile, "
+                              r"lora_finetune, lstm_lopt, maml, metasgd, mlp_lopt, oml, protonet, "
+                              r"reptile, "
                               r"sequential"),
     ("objective.name", "speed", r"'objective.name' = 'speed' is not a registered objective.*"
                                 r"Registered: discounted_progress, final, late_mean, "

@@ -17,8 +17,9 @@ perturbations its runs have been driven by since their task began): the estimate
 unbiased for the gradient of the smoothed sum of segment losses over the whole trajectory, at
 the cost of variance growing with the number of segments.
 
-Runs are reset (fresh task, ``init_state`` at the unperturbed :math:`\\theta`,
-:math:`\\xi = 0`) when they reach ``num_steps``. At ``init`` the pairs are staggered: pair ``b``
+Runs are reset (fresh task, :math:`\\xi = 0`) when they reach ``num_steps``; a run's first
+segment starts from ``init_state`` at its own perturbed :math:`\\theta \\pm \\epsilon`, so
+a meta-learned initialisation is estimated too (the perturbation is in :math:`\\xi`). At ``init`` the pairs are staggered: pair ``b``
 is first advanced about ``b / B`` of the horizon with :math:`\\theta`, so resets are spread out
 and every call sees tasks at all stages of training. A pair whose segment produces a
 non-finite loss is excluded from the estimate, counted (``nonfinite_trajectories``) and reset.
@@ -101,6 +102,9 @@ def truncated_es(learner: Learner, family, objective: Objective, meta_batch_size
         (P.antithetic(theta, eps_B), state.inner, P.tile2(state.tasks)), mesh)
 
     def run(th, inner, task, start):
+      # A run starting its task begins at its own theta's initial state, so a learner whose
+      # initial state depends on theta (a learned initialisation) gets the perturbation there.
+      inner = _select(start == 0, learner.init_state(th, task), inner)
       end, curve = unroll(learner, th, inner, task, K)
       return end, score(objective, curve, start, num_steps), curve
 

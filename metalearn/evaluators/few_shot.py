@@ -10,6 +10,8 @@ the ``eval.split`` classes), with 95% confidence intervals (Student's t over tas
   fine-tuned by SGD;
 * ``pretrained`` (regression only): a network trained on all tasks jointly (Adam on the pooled
   regression problem), then fine-tuned by SGD (the "pretrained" baseline of Finn et al. 2017).
+* ``initial``: the same learner at its meta-parameters before meta-training (the run's
+  initialisation): what meta-training added, for any learner.
 
 Baselines use the step size from ``eval.finetune_lrs`` with the lowest mean query loss over
 the curve on separate tuning tasks. Plots: the metric against inner steps, and the learner's
@@ -27,7 +29,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from metalearn import models
+from metalearn import experiment, models
 from metalearn import plots
 from metalearn.evaluators.base import mean_ci95, register, sample
 from metalearn.learners.gradient import GradientLearner
@@ -125,12 +127,17 @@ def evaluate(ctx) -> dict:
 
   curves = {"meta": learning_curves(exp.learner, family, theta, episodes, T, b)}
   lrs = {"meta": exp.learner.describe().get("inner_lr")}
-  if config.eval.baselines:
+  if "initial" in config.eval.baselines:  # the same learner before meta-training
+    theta0 = jax.jit(exp.learner.init)(experiment.run_keys(config.seed)[0])
+    curves["initial"] = learning_curves(exp.learner, family, theta0, episodes, T, b)
+    lrs["initial"] = lrs["meta"]
+  finetuned = [name for name in config.eval.baselines if name != "initial"]
+  if finetuned:
     tune_episodes = sample(family, k_tune, config.eval.num_tuning_tasks)
     network = models.make(config.model, family.input_shape, family.output_dim)
     sgd = GradientLearner(network.init_fn, network.apply_fn, family.loss, 0.01,
                           learn_inner_lr=True)
-    for name in config.eval.baselines:
+    for name in finetuned:
       params = (jax.jit(network.init_fn)(k_init) if name == "random_init"
                 else _pretrain(config, network, family, k_pre))
       curves[name], lrs[name] = _tuned_baseline(config, sgd, family, params, tune_episodes,
@@ -210,6 +217,11 @@ def _check(config) -> None:
   if max(e.report_steps) > e.num_inner_steps or min(e.report_steps) < 0:
     raise ConfigError(f"config key 'eval.report_steps' = {tuple(e.report_steps)} must lie in "
                       f"[0, eval.num_inner_steps={e.num_inner_steps}]")
+  network = models.MODELS.get(config.model.name).kind == "network"
+  if not network and set(e.baselines) - {"initial"}:
+    raise ConfigError(f"eval.baselines={tuple(e.baselines)}: 'random_init' and 'pretrained' "
+                      f"fine-tune a network by SGD, and model {config.model.name!r} is not one; "
+                      "use ('initial',) or ()")
   if "pretrained" in e.baselines and TASKS.get(config.task.name).target != "regression":
     raise ConfigError("eval.baselines: 'pretrained' (training one network on the pooled "
                       f"regression problem) is for regression tasks; {config.task.name} takes "
@@ -228,8 +240,9 @@ register(
         num_inner_steps=Option(10, ge=0, doc="inner steps of the evaluated curves"),
         report_steps=Option((0, 1, 5, 10), length=(1, None), element=int,
                             doc="the table's inner-step columns"),
-        baselines=Option(("random_init",), choices=("random_init", "pretrained"),
-                         doc="SGD fine-tuning baselines"),
+        baselines=Option(("random_init",), choices=("random_init", "pretrained", "initial"),
+                         doc="SGD fine-tuning baselines; 'initial': the learner before "
+                         "meta-training"),
         pretrain_steps=Option(10_000, ge=0, doc="Adam steps of the pretrained baseline"),
         pretrain_lr=Option(1e-3, gt=0, doc="its learning rate"),
         finetune_lrs=Option((0.001, 0.003, 0.01, 0.03, 0.1), gt=0, length=(1, None),

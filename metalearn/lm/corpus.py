@@ -78,12 +78,34 @@ def people(n: int, seed: int) -> list[dict]:
   return out
 
 
-def biography(person: dict, rng: np.random.RandomState) -> str:
-  """One rendering of ``person``: the birth sentence first, the rest in random order, each
-  with a random paraphrase."""
-  keys = list(TEMPLATES)
-  order = [keys[0]] + [keys[1:][i] for i in rng.permutation(len(keys) - 1)]
+# A question about each attribute and its answer: the question ends before the answer.
+QUESTIONS = {
+    "birth": ("When was {name} born?", "{month} {day}, {year}."),
+    "city": ("Where was {name} born?", "{city}."),
+    "university": ("Where did {name} study?", "{university}."),
+    "field": ("What did {name} study?", "{field}."),
+    "employer": ("Who employed {name}?", "{employer}."),
+    "work_city": ("Where did {name} work?", "{work_city}."),
+}
+
+
+def biography(person: dict, rng: np.random.RandomState,
+              attributes: Sequence[str] = tuple(TEMPLATES)) -> str:
+  """One rendering of ``person``'s ``attributes``: the birth sentence first (if among them),
+  the rest in random order, each with a random paraphrase."""
+  unknown = sorted(set(attributes) - set(TEMPLATES))
+  if unknown:
+    raise ConfigError(f"biography attributes {unknown}: known ones are {list(TEMPLATES)}")
+  first = [k for k in attributes if k == "birth"]
+  rest = [k for k in attributes if k != "birth"]
+  order = first + [rest[i] for i in rng.permutation(len(rest))]
   return " ".join(TEMPLATES[k][rng.randint(len(TEMPLATES[k]))].format(**person) for k in order)
+
+
+def question(person: dict, attribute: str) -> tuple[str, str]:
+  """``(question, answer)`` about ``person``'s ``attribute``."""
+  q, a = QUESTIONS[attribute]
+  return q.format(**person), a.format(**person)
 
 
 def biographies(num_people: int, docs_per_person: int, seed: int) -> list[str]:

@@ -1,7 +1,7 @@
 """The model contract and registry: networks a learner adapts, sequence models that read.
 
 A model's module registers a :class:`ModelSpec` in :data:`MODELS` (the config's
-``model.name``). Models come in three kinds (:attr:`ModelSpec.kind`):
+``model.name``). Models come in four kinds (:attr:`ModelSpec.kind`):
 
 * ``"network"``: ``build(config, input_shape, out_dim)`` gives a :class:`Network`, a pair
   ``(init_fn, apply_fn)`` of pure functions over a plain parameter pytree whose classifier
@@ -9,6 +9,9 @@ A model's module registers a :class:`ModelSpec` in :data:`MODELS` (the config's
   ProtoNets and textbook readers adapt them;
 * ``"sequence"``: ``build(config, input_shape, out_dim, max_len=L)`` gives a flax module that
   maps one prompt's tokens ``[L, D]`` to outputs ``[L, out_dim]`` (in-context learners);
+* ``"lm"``: ``build(config, vocab_size)`` gives a decoder language model
+  (:class:`metalearn.lm.Transformer`) whose embedding has at least ``vocab_size`` rows (the
+  task's tokenizer), for learners that fine-tune one;
 * ``"none"``: no model of its own (learned optimizers train the task's network).
 """
 
@@ -20,7 +23,7 @@ import ml_collections
 
 from metalearn.registry import Component, ConfigError, Registry
 
-KINDS = ("network", "sequence", "none")
+KINDS = ("network", "sequence", "lm", "none")
 
 
 class Network(NamedTuple):

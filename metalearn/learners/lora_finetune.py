@@ -1,0 +1,179 @@
+"""LoRA fine-tuning of a frozen decoder LM as a learner (``learner.name='lora_finetune'``).
+
+The inner step is the step a Tinker loop takes: ``forward_backward`` with the cross-entropy
+loss on a batch of the support rows, then an optimizer step on the LoRA adapters of a frozen
+base model (``model.name='decoder_lm'``). The curve is the query loss after each step. Being a
+learner, :func:`metalearn.unroll.unroll` runs ``k`` fine-tuning steps in one ``lax.scan`` and
+every estimator of the engine applies: backprop (with the model's remat), truncated backprop,
+ES and PES.
+
+What is meta-learned (``learner.learn``; the rest stays fixed at its initial value):
+
+* ``"init"``: the adapters' initialisation, ``theta["lora"]`` (MAML over LoRA);
+* ``"lr"``: the inner learning rate's log, ``theta["log_lr"]``;
+* ``"token_weights"``: a ``softplus``-positive weight per token id on the inner loss,
+  ``theta["token_weights"]`` (which tokens fine-tuning learns from; CaMeLS-style weighting by
+  token identity, without the context).
+
+Episodes are token rows (:mod:`metalearn.tasks.biographies`): ``x`` input ids ``[rows, L]``, ``y``
+next-token targets with ``-1`` where no loss is taken. Inner step ``t`` trains on
+``rows_per_step`` support rows, cycling through them (``0``: all of them every step).
+"""
+
+import dataclasses
+from typing import Any
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import optax
+
+from metalearn import models
+from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
+from metalearn.lm import lora as lora_lib
+from metalearn.lm.model import Transformer
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks import Episode
+from metalearn.tasks.biographies import token_loss
+
+INNER_OPTIMIZERS = ("sgd", "adam")
+LEARNABLE = ("init", "lr", "token_weights")
+_ONE = 0.5413248546129181  # softplus(_ONE) = 1: every token weighs 1 at the start
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LoRAFineTuner(Learner):
+  """``k`` LoRA fine-tuning steps of a frozen base model (see the module docstring).
+
+  Attributes:
+    model: the base model (frozen; its parameters are constants of the compiled step).
+    lora: rank, alpha, targets.
+    num_inner_steps: k.
+    optimizer: the inner optimizer, ``"sgd"`` or ``"adam"`` (``betas 0.9 / 0.95``, ``eps``
+      1e-8, ``eps_root`` 1e-16), at ``exp(log_lr)``.
+    init_lr: the inner learning rate before meta-learning.
+    learn: what is meta-learned, from :data:`LEARNABLE`.
+    rows_per_step: support rows per inner step (0: all).
+    fixed_seed: the seed of the adapters' initialisation when ``"init"`` is not learned.
+  """
+  model: Transformer
+  lora: lora_lib.LoRAConfig
+  num_inner_steps: int
+  optimizer: str = "adam"
+  init_lr: float = 1e-3
+  learn: tuple[str, ...] = ("init", "lr")
+  rows_per_step: int = 1
+  fixed_seed: int = 0
+
+  def __post_init__(self):
+    if self.optimizer not in INNER_OPTIMIZERS:
+      raise ValueError(f"inner optimizer {self.optimizer!r}: one of {INNER_OPTIMIZERS}")
+    unknown = set(self.learn) - set(LEARNABLE)
+    if unknown or not self.learn:
+      raise ValueError(f"learn={self.learn!r}: a non-empty tuple from {LEARNABLE}")
+    graphdef, state = nnx.split(self.model)
+    object.__setattr__(self, "_graphdef", graphdef)
+    object.__setattr__(self, "_base", state)
+
+  def _initial(self, key) -> dict[str, Any]:
+    return {"init": lora_lib.init(self.model.config, self.lora, key),
+            "lr": jnp.log(jnp.float32(self.init_lr)),
+            "token_weights": jnp.full((self.model.config.vocab_size,), _ONE, jnp.float32)}
+
+  def init(self, key):
+    initial = self._initial(key)
+    return {name: initial[name] for name in self.learn}
+
+  def _part(self, theta, name):
+    """``theta``'s ``name`` if meta-learned, else its fixed initial value."""
+    if name in theta:
+      return theta[name]
+    return self._initial(jax.random.key(self.fixed_seed))[name]
+
+  def _tx(self, lr):
+    if self.optimizer == "sgd":
+      return optax.sgd(lr)
+    # eps_root keeps the square root differentiable where a gradient is exactly zero (every
+    # A of an adapter whose B starts at zero): sqrt's derivative at 0 would make it NaN.
+    return optax.adam(lr, b1=0.9, b2=0.95, eps=1e-8, eps_root=1e-16)
+
+  def _logits(self, lora_params, x):
+    adapters = lora_lib.Adapters(lora_params, jnp.zeros(x.shape[0], jnp.int32),
+                                 self.lora.scale)
+    return nnx.merge(self._graphdef, self._base)(x, adapters=adapters)[0]
+
+  def _inner_loss(self, lora_params, x, y, token_weights):
+    weights = None
+    if token_weights is not None:
+      weights = jax.nn.softplus(token_weights)[jnp.maximum(y, 0)]
+    return token_loss(self._logits(lora_params, x), y, weights)
+
+  def init_state(self, theta, episode: Episode):
+    lora_params = self._part(theta, "init")
+    opt_state = self._tx(jnp.exp(self._part(theta, "lr"))).init(lora_params)
+    return {"lora": lora_params, "opt": opt_state, "t": jnp.zeros((), jnp.int32)}
+
+  def _rows(self, episode: Episode, t):
+    n = episode.support_x.shape[0]
+    if not self.rows_per_step or self.rows_per_step >= n:
+      return episode.support_x, episode.support_y
+    rows = (t * self.rows_per_step + jnp.arange(self.rows_per_step)) % n
+    return episode.support_x[rows], episode.support_y[rows]
+
+  def step(self, theta, state, episode: Episode):
+    x, y = self._rows(episode, state["t"])
+    token_weights = theta["token_weights"] if "token_weights" in self.learn else None
+    grads = jax.grad(self._inner_loss)(state["lora"], x, y, token_weights)
+    tx = self._tx(jnp.exp(self._part(theta, "lr")))
+    updates, opt = tx.update(grads, state["opt"], state["lora"])
+    return {"lora": optax.apply_updates(state["lora"], updates), "opt": opt,
+            "t": state["t"] + 1}
+
+  def query_loss(self, theta, state, episode: Episode):
+    return token_loss(self._logits(state["lora"], episode.query_x), episode.query_y)
+
+  def predict(self, theta, state, x):
+    return self._logits(state["lora"], x)
+
+  def describe(self) -> dict:
+    return {"learner": "LoRAFineTuner", "num_inner_steps": self.num_inner_steps,
+            "rank": self.lora.rank, "optimizer": self.optimizer, "learn": list(self.learn),
+            "inner_lr": self.init_lr if "lr" not in self.learn else None}
+
+
+def _build(config, family) -> LoRAFineTuner:
+  c = config.learner
+  model = models.MODELS.get(config.model.name).build(config.model, family.output_dim)
+  lora = lora_lib.LoRAConfig(rank=c.rank, alpha=c.alpha, train_attn=c.train_attn,
+                             train_mlp=c.train_mlp, train_unembed=c.train_unembed)
+  return LoRAFineTuner(model, lora, c.num_inner_steps, c.optimizer, c.init_lr,
+                       tuple(c.learn), c.rows_per_step, config.seed)
+
+
+def _check(config) -> None:
+  c = config.learner
+  if not (c.train_attn or c.train_mlp or c.train_unembed):
+    raise ConfigError("learner.train_attn, train_mlp and train_unembed are all False: LoRA "
+                      "would train nothing; enable at least one")
+  if len(set(c.learn)) != len(c.learn):
+    raise ConfigError(f"learner.learn={tuple(c.learn)} names a part twice")
+
+
+LEARNERS.register(LearnerSpec(
+    name="lora_finetune", doc="LoRA fine-tuning of a frozen decoder LM, Tinker's inner step; "
+    "meta-learns its initialisation, learning rate and/or per-token loss weights",
+    build=_build, families=("episodes",), model="lm", targets=("tokens",), check=_check,
+    eval_defaults=dict(baselines=("initial",)),
+    options=dict(
+        num_inner_steps=Option(4, ge=1, doc="k, fine-tuning steps per task"),
+        rank=Option(8, ge=1, doc="LoRA rank"),
+        alpha=Option(16.0, gt=0, doc="LoRA alpha (the update is scaled by alpha / rank)"),
+        train_attn=Option(True, doc="adapters on q, k, v, o (Tinker's train_attn)"),
+        train_mlp=Option(True, doc="adapters on gate, up, down (train_mlp)"),
+        train_unembed=Option(True, doc="an adapter on the unembedding (train_unembed)"),
+        optimizer=Option("adam", choices=INNER_OPTIMIZERS, doc="the inner optimizer"),
+        init_lr=Option(1e-3, gt=0, doc="the inner learning rate before meta-learning"),
+        learn=Option(("init", "lr"), choices=LEARNABLE, length=(1, None),
+                     doc="what is meta-learned: the adapters' init, the inner learning rate, "
+                     "per-token loss weights"),
+        rows_per_step=Option(1, ge=0, doc="support rows per inner step (0: all)"))))
