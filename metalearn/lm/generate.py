@@ -1,9 +1,10 @@
 """Sampling from the decoder LM: batched, padded, jitted prefill, then KV-cache decoding in a
-``lax.while_loop`` with temperature, top-k, top-p, stop tokens and per-sequence seeds.
+``lax.while_loop`` with temperature, top-k, top-p, stop tokens or token sequences and
+per-sequence seeds.
 
 :func:`sample` takes prompts of different lengths (lists of token ids), right-pads them to a
-bucketed length, prefills them together and decodes until every sequence has produced a stop
-token or ``max_tokens`` tokens. Shapes are bucketed (prompt and cache lengths to multiples of
+bucketed length, prefills them together and decodes until every sequence has ended with a stop
+token or sequence, or has ``max_tokens`` tokens. Shapes are bucketed (prompt and cache lengths to multiples of
 :data:`BUCKET`), so a stream of requests compiles a handful of programs, not one per length.
 
 Determinism: sequence ``i`` draws its token ``t`` with ``fold_in(key(seeds[i]), t)``, so a
@@ -37,7 +38,8 @@ class SamplingParams:
     temperature: logits are divided by it; 0 is greedy (argmax).
     top_k: keep the k most likely tokens (0: all).
     top_p: keep the smallest set of most likely tokens whose probability reaches p (1: all).
-    stop: token ids that end a sequence (included in its output).
+    stop: what ends a sequence (included in its output): token ids, or token-id sequences
+      (tuples) that end it when its last tokens equal one.
     seed: the first sequence's seed; sequence ``i`` uses ``seed + i`` unless
       :func:`sample` is given ``seeds``.
   """
@@ -45,8 +47,14 @@ class SamplingParams:
   temperature: float = 1.0
   top_k: int = 0
   top_p: float = 1.0
-  stop: tuple[int, ...] = ()
+  stop: tuple[int | tuple[int, ...], ...] = ()
   seed: int = 0
+
+  @property
+  def stop_sequences(self) -> tuple[tuple[int, ...], ...]:
+    """Every stop as a token-id sequence."""
+    return tuple(tuple(int(t) for t in s) if isinstance(s, (tuple, list)) else (int(s),)
+                 for s in self.stop)
 
   def __post_init__(self):
     if self.max_tokens < 1:
@@ -57,6 +65,8 @@ class SamplingParams:
       raise ValueError(f"top_k={self.top_k}: >= 0 (0 keeps every token)")
     if not 0 < self.top_p <= 1:
       raise ValueError(f"top_p={self.top_p}: in (0, 1]")
+    if any(not s or min(s) < 0 for s in self.stop_sequences):
+      raise ValueError(f"stop={self.stop!r}: token ids >= 0, or non-empty sequences of them")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +102,7 @@ def filter_logits(logits: jax.Array, temperature, top_k: int, top_p) -> jax.Arra
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_tokens", "cache_len", "top_k",
                                              "scale"))
-def _generate(graphdef, state, tokens, lengths, seeds, stop_ids, temperature, top_p,
+def _generate(graphdef, state, tokens, lengths, seeds, stop_table, temperature, top_p,
               lora_params, lora_ids, *, max_tokens: int, cache_len: int, top_k: int,
               scale: float):
   model = nnx.merge(graphdef, state)
@@ -112,24 +122,28 @@ def _generate(graphdef, state, tokens, lengths, seeds, stop_ids, temperature, to
     return token, logprob
 
   def cond(carry):
-    t, _, _, _, done, _, _ = carry
+    t, _, _, _, done, _, _, _ = carry
     return (t < max_tokens) & ~jnp.all(done)
 
   def body(carry):
-    t, cache, logits, pos, done, out, out_lp = carry
+    t, cache, logits, pos, done, out, out_lp, recent = carry
     token, logprob = draw(logits, t)
     token = jnp.where(done, 0, token)
     out = out.at[:, t].set(token)
     out_lp = out_lp.at[:, t].set(jnp.where(done, 0.0, logprob))
     count = jnp.where(done, 0, 1)
-    stopped = jnp.any(token[:, None] == stop_ids[None, :], axis=-1)
+    # the last tokens against every stop sequence (right-aligned; -1: before its start)
+    recent = jnp.concatenate([recent[:, 1:], token[:, None]], axis=1)
+    matches = (stop_table[None] == recent[:, None]) | (stop_table[None] < 0)
+    stopped = jnp.any(jnp.all(matches, axis=-1), axis=-1) & jnp.any(stop_table >= 0)
     logits, cache = model(token[:, None], positions=pos[:, None], cache=cache,
                           adapters=adapters)
-    return (t + 1, cache, logits[:, 0], pos + count, done | stopped, out, out_lp)
+    return (t + 1, cache, logits[:, 0], pos + count, done | stopped, out, out_lp, recent)
 
   init = (jnp.int32(0), cache, last, lengths.astype(jnp.int32), jnp.zeros((b,), bool),
-          jnp.zeros((b, max_tokens), jnp.int32), jnp.zeros((b, max_tokens), jnp.float32))
-  _, _, _, end, done, out, out_lp = jax.lax.while_loop(cond, body, init)
+          jnp.zeros((b, max_tokens), jnp.int32), jnp.zeros((b, max_tokens), jnp.float32),
+          jnp.full((b, stop_table.shape[1]), -2, jnp.int32))
+  _, _, _, end, done, out, out_lp, _ = jax.lax.while_loop(cond, body, init)
   return out, out_lp, end - lengths, done
 
 
@@ -158,7 +172,10 @@ def sample(model: Transformer, prompts: Sequence[Sequence[int]], params: Samplin
   lengths = np.array([len(p) for p in prompts], np.int32)
   seeds = np.asarray(seeds if seeds is not None else
                      [params.seed + i for i in range(len(prompts))], np.uint32)
-  stop = np.asarray(params.stop or (-1,), np.int32)
+  stops = params.stop_sequences or ((-1,),)
+  stop = np.full((len(stops), max(len(s) for s in stops)), -1, np.int32)
+  for i, s in enumerate(stops):
+    stop[i, stop.shape[1] - len(s):] = s
   graphdef, state = nnx.split(model)
   out, logprobs, counts, done = _generate(
       graphdef, state, jnp.asarray(tokens), jnp.asarray(lengths), jnp.asarray(seeds),

@@ -467,6 +467,17 @@ def _next_token_logp(graphdef, base_state, tokens, params, scale):
   return jax.nn.log_softmax(logits, axis=-1)
 
 
+def _cut_at_strings(tok, out: generate.SampledSequence, strings) -> generate.SampledSequence:
+  """``out`` up to the token whose text completes the first of ``strings`` (that token
+  included, stop reason ``"stop"``); unchanged if its text holds none of them."""
+  if not any(w in tok.decode(out.tokens) for w in strings):
+    return out
+  for end in range(1, len(out.tokens) + 1):
+    if any(w in tok.decode(out.tokens[:end]) for w in strings):
+      return generate.SampledSequence(out.tokens[:end], out.logprobs[:end], "stop")
+  raise AssertionError("unreachable: the whole text holds a stop string")
+
+
 class SamplingClient:
   """Samples from a base model, with a saved adapter or without."""
 
@@ -487,22 +498,25 @@ class SamplingClient:
     if sp.max_tokens is None:
       raise TinkerError("SamplingParams.max_tokens is required")
     stop = [sp.stop] if isinstance(sp.stop, str) else list(sp.stop or [])
-    if any(isinstance(w, str) for w in stop):
+    strings = [w for w in stop if isinstance(w, str)]
+    if strings:
       tok = self.base.tokenizer
       if tok is None:
         raise TinkerError("string stop sequences need the base model's tokenizer.json")
-      encoded = [tok.encode(w) if isinstance(w, str) else [w] for w in stop]
-      if any(len(e) != 1 for e in encoded):
-        raise TinkerError(f"stop strings {stop} must each be one token of the model's "
-                          "tokenizer (give token ids instead)")
-      stop = [e[0] for e in encoded]
+      if not all(strings):
+        raise TinkerError("an empty stop string would stop before any token: remove it")
+      # the decoding loop stops early on each string's own tokens; the text check below
+      # catches the string however the sampled tokens spell it
+      stop = [tuple(tok.encode(w)) if isinstance(w, str) else int(w) for w in stop]
     seed = 0 if sp.seed is None else sp.seed
     params = generate.SamplingParams(
         max_tokens=sp.max_tokens, temperature=float(sp.temperature),
         top_k=0 if sp.top_k in (None, -1) else int(sp.top_k), top_p=float(sp.top_p),
-        stop=tuple(int(s) for s in stop), seed=seed)
+        stop=tuple(stop), seed=seed)
     outs = generate.sample(self.base.model, [ids] * num_samples, params,
                            adapters=self._adapters(num_samples))
+    if strings:
+      outs = [_cut_at_strings(self.base.tokenizer, o, strings) for o in outs]
     sequences = [types.SampledSequence(
         stop_reason=o.stop_reason, sequence_id=uuid.uuid4().hex,
         tokens_np=np.asarray(o.tokens, np.int32),

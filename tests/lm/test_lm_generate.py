@@ -52,6 +52,28 @@ def test_stop_tokens_end_a_sequence_and_are_kept():
     assert seq.tokens == ref.tokens[:n]
 
 
+def test_stop_sequences_end_a_sequence_on_their_last_token():
+  free = generate.sample(MODEL, PROMPTS, SamplingParams(max_tokens=10, seed=4))
+  pair = tuple(free[0].tokens[4:6])
+  absent = (free[0].tokens[5], 49, 48)  # its first token occurs; the sequence does not
+  out = generate.sample(MODEL, PROMPTS, SamplingParams(max_tokens=10, seed=4,
+                                                       stop=(pair, absent)))
+
+  def ends(tokens):  # the first position whose last tokens equal a stop sequence
+    for n in range(1, len(tokens) + 1):
+      if any(tuple(tokens[max(0, n - len(s)):n]) == s for s in (pair, absent)):
+        return n
+    return None
+
+  assert out[0].stop_reason == "stop" and out[0].tokens == free[0].tokens[:ends(free[0].tokens)]
+  for seq, ref in zip(out, free):
+    n = ends(ref.tokens)
+    assert seq.tokens == ref.tokens[:n or len(ref.tokens)]
+    assert seq.stop_reason == ("stop" if n else "length")
+  with pytest.raises(ValueError, match="non-empty sequences"):
+    SamplingParams(stop=((),))
+
+
 def test_filters_keep_the_top_k_and_the_top_p_mass():
   logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
   kept = lambda f: np.isfinite(np.asarray(f)[0]) & (np.asarray(f)[0] > -1e30)

@@ -104,6 +104,28 @@ def test_sampled_logprobs_equal_compute_logprobs(service):
   assert base.compute_logprobs(prompt).result()[1:] != pytest.approx(prompt_lp[1:])
 
 
+def test_string_stops_cut_where_the_text_holds_them(service):
+  svc, tok = service
+  sampler = svc.create_sampling_client(base_model="tiny").result()
+  prompt = types.ModelInput.from_ints(tok.encode("Ada"))
+  free = sampler.sample(prompt, 2, types.SamplingParams(max_tokens=12, seed=3)).result()
+  text = tok.decode(free.sequences[0].tokens)
+  word = text[3:5]  # two characters the first sequence spells, whatever its tokens
+  out = sampler.sample(prompt, 2, types.SamplingParams(max_tokens=12, seed=3,
+                                                       stop=[word])).result()
+  for seq, ref in zip(out.sequences, free.sequences):
+    full = tok.decode(ref.tokens)
+    if word not in full:
+      assert seq.tokens == ref.tokens and seq.stop_reason == ref.stop_reason
+      continue
+    n = next(n for n in range(1, len(ref.tokens) + 1) if word in tok.decode(ref.tokens[:n]))
+    assert seq.tokens == ref.tokens[:n] and seq.stop_reason == "stop"
+    np.testing.assert_allclose(seq.logprobs, ref.logprobs[:n])
+  assert out.sequences[0].stop_reason == "stop"
+  with pytest.raises(TinkerError, match="empty stop string"):
+    sampler.sample(prompt, 1, types.SamplingParams(max_tokens=2, stop=[""]))
+
+
 def test_state_round_trips_with_and_without_the_optimizer(service):
   svc, tok = service
   trainer = svc.create_lora_training_client("tiny", rank=4, seed=3).result()
@@ -200,6 +222,11 @@ def test_bad_requests_are_refused_by_name(service):
     trainer.forward_backward([short], "cross_entropy")
   with pytest.raises(OptimizerError, match="optim_step takes types.AdamParams"):
     trainer.optim_step({"learning_rate": 1e-3})
+  image = types.ModelInput(chunks=[types.EncodedTextChunk(tokens=[1, 2]), types.ImageChunk(
+      data=b"\x89PNG", format="png", expected_tokens=4)])
+  with pytest.raises(TinkerError, match="prompt: only token chunks are supported"):
+    svc.create_sampling_client(base_model="tiny").result().sample(
+        image, 1, types.SamplingParams(max_tokens=2))
 
 
 def test_any_optax_or_learned_optimizer_behind_optim_step(service, tmp_path):
