@@ -199,7 +199,8 @@ def _load_npz(path: pathlib.Path, template):
         template, {k: f[k] for k in f.files}))
 
 
-def _pad_data(data: Sequence[types.Datum], loss_fn: str | None, need_targets: bool = True):
+def _pad_data(data: Sequence[types.Datum], loss_fn: "str | losses.Loss | None",
+              need_targets: bool = True):
   """``(tokens, mask, inputs, lengths)``: arrays ``[B', S']`` of the data, and its lengths."""
   if not data:
     raise TinkerError("forward_backward needs at least one Datum")
@@ -272,7 +273,7 @@ class TrainingClient:
 
     return target_logprobs
 
-  def _loss_fn(self, loss_fn: str, backward: bool):
+  def _loss_fn(self, loss_fn: "str | losses.Loss", backward: bool):
     """The compiled loss of ``loss_fn`` (with its gradient when ``backward``), one program
     per loss and padded shape."""
     key = (loss_fn, backward)
@@ -297,7 +298,7 @@ class TrainingClient:
     else:
       loss, (logp, per_token) = self._loss_fn(loss_fn, False)(*args)
     if not bool(jnp.isfinite(loss)):
-      raise TinkerError(f"{loss_fn}: the loss is not finite ({float(loss)}); nothing was "
+      raise TinkerError(f"{losses.get(loss_fn).name}: the loss is not finite ({float(loss)}); nothing was "
                         "accumulated (check the data's logprobs and advantages)")
     if backward:
       self._grads = _accumulate(self._grads, grads)
@@ -310,16 +311,18 @@ class TrainingClient:
                                        loss_fn_outputs=outputs,
                                        metrics={"loss:sum": float(loss)})
 
-  def forward(self, data: Sequence[types.Datum], loss_fn: str,
+  def forward(self, data: Sequence[types.Datum], loss_fn: "str | losses.Loss",
               loss_fn_config: Mapping[str, float] | None = None
               ) -> Future[types.ForwardBackwardOutput]:
     """The loss and per-token log-probabilities, no gradient."""
     return Future(self._run(data, loss_fn, loss_fn_config, backward=False))
 
-  def forward_backward(self, data: Sequence[types.Datum], loss_fn: str,
+  def forward_backward(self, data: Sequence[types.Datum], loss_fn: "str | losses.Loss",
                        loss_fn_config: Mapping[str, float] | None = None
                        ) -> Future[types.ForwardBackwardOutput]:
-    """The loss, its per-token outputs, and its gradient added to the accumulator."""
+    """The loss, its per-token outputs, and its gradient added to the accumulator.
+    ``loss_fn``: a built-in loss's name, or a :class:`~metalearn.tinker.losses.Loss` written
+    in JAX (compiled into the same single forward + backward pass)."""
     return Future(self._run(data, loss_fn, loss_fn_config, backward=True))
 
   def forward_backward_custom(

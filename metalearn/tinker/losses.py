@@ -14,7 +14,9 @@ reports ``loss:sum``) with per-token outputs. Formulas and defaults are Tinker's
 * ``dro``: ``-sum(logp * A - beta / 2 * (logp - logq) ** 2)``, ``beta`` 0.05.
 
 A loss is a component picked by name (:data:`LOSSES`); an unknown name, a missing input or an
-unknown config key raises :class:`LossError` naming it.
+unknown config key raises :class:`LossError` naming it. Beyond Tinker, a :class:`Loss` of one's
+own (``Loss(name, inputs, defaults, fn)`` with ``fn`` in JAX) goes wherever a name does: the
+training client compiles it into its one forward + backward pass, as it does the built-ins.
 """
 
 import dataclasses
@@ -28,7 +30,7 @@ class LossError(ValueError):
   """A loss name, input or config that cannot be used."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: a compiled program's key
 class Loss:
   """A built-in loss: its inputs (besides ``target_tokens``), config defaults and function
   ``fn(target_logprobs, inputs, config) -> per-token loss [N]``."""
@@ -81,11 +83,14 @@ LOSSES: dict[str, Loss] = {l.name: l for l in (
 )}
 
 
-def get(name: str) -> Loss:
+def get(name: "str | Loss") -> Loss:
+  """The built-in loss ``name``; a :class:`Loss` (a custom loss in JAX) is itself."""
+  if isinstance(name, Loss):
+    return name
   if name not in LOSSES:
     raise LossError(f"loss_fn {name!r} is not a built-in loss (built in: "
-                    f"{', '.join(sorted(LOSSES))}; for another loss use "
-                    "forward_backward_custom)")
+                    f"{', '.join(sorted(LOSSES))}; for another loss pass a losses.Loss "
+                    "written in JAX, or use forward_backward_custom)")
   return LOSSES[name]
 
 
@@ -95,7 +100,7 @@ def config_for(name: str, config: Mapping[str, float] | None) -> dict:
   config = dict(config or {})
   unknown = sorted(set(config) - set(loss.defaults))
   if unknown:
-    raise LossError(f"loss_fn_config keys {unknown} are not options of {name!r} (options: "
+    raise LossError(f"loss_fn_config keys {unknown} are not options of {loss.name!r} (options: "
                     f"{sorted(loss.defaults) or 'none'})")
   return {**loss.defaults, **{k: float(v) for k, v in config.items()}}
 
@@ -105,7 +110,7 @@ def check_inputs(name: str, inputs: Mapping[str, object], where: str = "datum") 
   loss = get(name)
   missing = [k for k in ("target_tokens",) + loss.inputs if k not in inputs]
   if missing:
-    raise LossError(f"{where}: loss_fn {name!r} needs loss_fn_inputs {missing} (it reads "
+    raise LossError(f"{where}: loss_fn {loss.name!r} needs loss_fn_inputs {missing} (it reads "
                     f"{['target_tokens', *loss.inputs]})")
 
 

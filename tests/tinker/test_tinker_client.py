@@ -15,6 +15,7 @@ from metalearn import lm
 from metalearn.lm import hf
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.tinker.client import ServiceClient, TinkerError
+from metalearn.tinker import losses
 from metalearn.tinker.losses import LossError
 from metalearn.tinker.optimizers import OptimizerError
 
@@ -170,6 +171,23 @@ def test_custom_and_rl_losses(service):
   for name in ("importance_sampling", "ppo"):
     out = trainer.forward([rl], name).result()
     assert out.metrics["loss:sum"] == pytest.approx(-float(adv.sum()), abs=1e-4)
+
+
+def test_a_custom_jax_loss_runs_in_the_single_pass(service):
+  svc, tok = service
+  datum = _sft(tok)
+  doubled = losses.Loss("doubled_ce", ("weights",), {"factor": 2.0},
+                        lambda logp, inputs, config: -config["factor"] * inputs["weights"] * logp)
+  reference = svc.create_lora_training_client("tiny", rank=2, seed=4).result()
+  custom = svc.create_lora_training_client("tiny", rank=2, seed=4).result()
+  ce = reference.forward_backward([datum], "cross_entropy").result()
+  out = custom.forward_backward([datum], doubled, {"factor": 3.0}).result()
+  assert out.metrics["loss:sum"] == pytest.approx(3 * ce.metrics["loss:sum"], rel=1e-5)
+  for a, b in zip(jax.tree.leaves(custom.gradients()), jax.tree.leaves(reference.gradients())):
+    np.testing.assert_allclose(a, 3 * b, rtol=1e-4, atol=1e-5)  # float32 sums of ~1
+  assert [k for k in custom._compiled if k[0] is doubled] == [(doubled, True)]  # one program
+  with pytest.raises(LossError, match=r"keys \['beta'\] are not options of 'doubled_ce'"):
+    custom.forward_backward([datum], doubled, {"beta": 1.0})
 
 
 def test_gradients_and_hidden_states_on_request(service):
