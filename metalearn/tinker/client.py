@@ -138,17 +138,17 @@ class ServiceClient:
                                   seed: int | None = None, train_mlp: bool = True,
                                   train_attn: bool = True, train_unembed: bool = True,
                                   user_metadata: dict | None = None,
-                                  optimizer: types.OptimizerConfig | None = None
-                                  ) -> "TrainingClient":
+                                  optimizer: types.OptimizerConfig | None = None, *,
+                                  run_id: str | None = None) -> "TrainingClient":
     """A LoRA training client; ``optimizer`` picks what ``optim_step`` runs
     (:mod:`metalearn.tinker.optimizers`: adamw by default, any optax optimizer, a learned
-    optimizer)."""
+    optimizer); ``run_id`` names its saves' ``tinker://`` directory (default: a fresh id)."""
     del user_metadata
     config = lora_lib.LoRAConfig(rank=rank, train_mlp=train_mlp, train_attn=train_attn,
                                  train_unembed=train_unembed)
     family = optimizers.make(optimizer)
     return Future(TrainingClient(self, self._base(base_model), config,
-                                 0 if seed is None else seed, family))
+                                 0 if seed is None else seed, family, run_id))
 
   async def create_lora_training_client_async(self, *args, **kwargs) -> "TrainingClient":
     return self.create_lora_training_client(*args, **kwargs).result()
@@ -168,11 +168,18 @@ class ServiceClient:
       raise TinkerError("create_sampling_client needs model_path or base_model")
     return Future(SamplingClient(self._base(base_model), None, None))
 
+  def saved_lora(self, tinker_path: str) -> tuple[lora_lib.LoRAConfig, str]:
+    """The LoRA config and base model of the state saved at ``tinker_path``."""
+    base_name, config = _read_meta(self._path(tinker_path))
+    return config, base_name
+
   def _path(self, tinker_path: str) -> pathlib.Path:
     if not tinker_path.startswith("tinker://"):
       raise TinkerError(f"{tinker_path!r} is not a tinker:// path (save_state and "
                         "save_weights_for_sampler return them)")
     path = self.root / tinker_path[len("tinker://"):]
+    if not path.resolve().is_relative_to(self.root.resolve()):
+      raise TinkerError(f"{tinker_path!r} points outside the server's root")
     if not path.exists():
       raise TinkerError(f"{tinker_path}: nothing was saved there (under {self.root})")
     return path
@@ -246,9 +253,10 @@ class TrainingClient:
   """LoRA fine-tuning of one base model (see the module docstring)."""
 
   def __init__(self, service: ServiceClient, base: _Base, config: lora_lib.LoRAConfig,
-               seed: int, family: "optimizers.Family | None" = None):
+               seed: int, family: "optimizers.Family | None" = None,
+               run_id: str | None = None):
     self.service, self.base, self.config = service, base, config
-    self.run_id = uuid.uuid4().hex[:12]
+    self.run_id = run_id or uuid.uuid4().hex[:12]
     self.family = family or optimizers.make(None)
     # Every array of the client's state is committed to the device, as the compiled steps'
     # outputs are: inputs placed alike keep each step at one compiled program.
@@ -401,6 +409,8 @@ class TrainingClient:
   # ---------------------------------------------------------------------- state
 
   def _tinker_path(self, kind: str, name: str) -> tuple[str, pathlib.Path]:
+    if not name or "/" in name or name in (".", ".."):
+      raise TinkerError(f"checkpoint name {name!r}: a non-empty name without '/'")
     rel = f"{self.run_id}/{kind}/{name}"
     return f"tinker://{rel}", self.service.root / rel
 

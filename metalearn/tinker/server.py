@@ -1,0 +1,505 @@
+"""A Tinker-compatible HTTP server: the official SDK (0.38) drives the in-process primitives of
+:mod:`metalearn.tinker.client` over its REST contract, unmodified.
+
+  python experiments/serve_tinker.py --base_model=DIR --port=8000
+  TINKER_BASE_URL=http://127.0.0.1:8000 TINKER_API_KEY=tml-local python my_tinker_loop.py
+
+Stack: FastAPI on uvicorn. FastAPI reads and writes pydantic models, which the SDK's request and
+response types are, so a body is validated by the SDK's own type; uvicorn is the ASGI server
+FastAPI is made for, one process, no extra services.
+
+How requests run. Work arrives as *futures*, as in Tinker: a POST returns ``{"request_id"}``
+at once and ``/api/v1/retrieve_future`` long-polls for the result (``try_again`` while it
+runs). One worker thread executes every request, because one accelerator runs one program at
+a time; a training model's requests run in ``seq_id`` order (the SDK numbers them from 1): one
+that arrives early waits for its predecessors, a repeated ``seq_id`` (a client's retry) gets
+the first submission's future, and one whose predecessor never arrives fails after
+``hold_seconds`` with an error saying which ``seq_id`` is missing.
+
+Errors. A malformed body, an unknown model or an out-of-order request is answered with a 4xx
+and a JSON ``detail`` the SDK shows; a request that fails while running completes its future
+with ``{"error", "category"}``, which the SDK raises as ``RequestFailedError``. Neither changes
+the server's state: a request either runs whole or not at all.
+
+Restart. Saved weights live under ``root`` (``tinker://`` paths map to directories there), so a
+server restarted on the same ``root`` serves every saved state: ``load_state`` or
+``create_training_client_from_state`` continue from it.
+"""
+
+import asyncio
+import dataclasses
+import datetime
+import json
+import queue
+import threading
+import time
+from typing import Any, Callable
+import uuid
+
+from absl import logging
+import fastapi
+from fastapi import responses
+import pydantic
+from tinker import types
+
+from metalearn.tinker import losses
+from metalearn.tinker import optimizers
+from metalearn.tinker import wire
+from metalearn.tinker.client import ServiceClient, TinkerError
+
+PROTO = "application/x-protobuf"
+_USER_ERRORS = (TinkerError, losses.LossError, optimizers.OptimizerError, wire.WireError,
+                pydantic.ValidationError, ValueError)
+
+
+class RequestError(Exception):
+  """A request the server refuses before running it (HTTP ``status``)."""
+
+  def __init__(self, status: int, detail: str):
+    super().__init__(detail)
+    self.status, self.detail = status, detail
+
+
+@dataclasses.dataclass
+class _Future:
+  request_id: str
+  run: Callable[[], Any]
+  model_id: str | None = None
+  seq_id: int | None = None
+  created: float = dataclasses.field(default_factory=time.monotonic)
+  done: bool = False
+  value: Any = None
+  error: tuple[str, str] | None = None  # (message, category)
+
+
+@dataclasses.dataclass
+class _Model:
+  model_id: str
+  session_id: str
+  base_model: str
+  trainer: Any
+  lora: types.LoraConfig
+  optimizer_config: Any
+  next_seq: int = 1
+  held: dict = dataclasses.field(default_factory=dict)  # seq_id -> _Future
+  seen: dict = dataclasses.field(default_factory=dict)  # seq_id -> request_id
+
+
+class TinkerServer:
+  """The server's state and its worker (see the module docstring).
+
+  Args:
+    service: the in-process service whose base models and ``root`` the server serves.
+    poll_seconds: how long ``retrieve_future`` waits for a result before ``try_again``.
+    hold_seconds: how long a request waits for a missing earlier ``seq_id``.
+  """
+
+  def __init__(self, service: ServiceClient, poll_seconds: float = 10.0,
+               hold_seconds: float = 120.0):
+    self.service, self.poll_seconds, self.hold_seconds = service, poll_seconds, hold_seconds
+    self.sessions: dict[str, dict] = {}
+    self.models: dict[str, _Model] = {}
+    self.samplers: dict[str, Any] = {}
+    self.futures: dict[str, _Future] = {}
+    self.counts = {"requests": 0, "failed": 0, "refused": 0}
+    self.last_request = time.monotonic()
+    self._lock = threading.Condition()
+    self._queue: queue.Queue = queue.Queue()
+    self._worker = threading.Thread(target=self._work, name="tinker-worker", daemon=True)
+    self._worker.start()
+
+  # ------------------------------------------------------------------ futures and ordering
+
+  def _work(self):
+    while True:
+      future = self._queue.get()
+      if future is None:
+        return
+      try:
+        value, error = future.run(), None
+      except _USER_ERRORS as e:
+        value, error = None, (f"{type(e).__name__}: {e}", "user")
+      except Exception as e:  # pylint: disable=broad-except
+        logging.exception("request %s failed", future.request_id)
+        value, error = None, (f"{type(e).__name__}: {e}", "server")
+      with self._lock:
+        future.value, future.error, future.done = value, error, True
+        self.counts["failed"] += error is not None
+        self._lock.notify_all()
+
+  def stop(self):
+    self._queue.put(None)
+    self._worker.join(timeout=30)
+
+  def submit(self, run: Callable[[], Any], model_id: str | None = None,
+             seq_id: int | None = None) -> str:
+    """A future for ``run``; with ``model_id`` and ``seq_id``, in that model's order."""
+    with self._lock:
+      self.counts["requests"] += 1
+      if model_id is not None and seq_id is not None:
+        model = self._model(model_id)
+        if seq_id in model.seen:  # a retry of a request already taken
+          return model.seen[seq_id]
+        if seq_id < model.next_seq:
+          raise RequestError(409, f"model {model_id}: seq_id {seq_id} was already run and is "
+                             f"no longer known; the next is {model.next_seq}")
+      future = _Future(uuid.uuid4().hex, run, model_id, seq_id)
+      self.futures[future.request_id] = future
+      if model_id is None or seq_id is None:
+        self._queue.put(future)
+        return future.request_id
+      model.seen[seq_id] = future.request_id
+      model.held[seq_id] = future
+      while model.next_seq in model.held:
+        self._queue.put(model.held.pop(model.next_seq))
+        model.next_seq += 1
+      return future.request_id
+
+  def _model(self, model_id: str) -> _Model:
+    if model_id not in self.models:
+      raise RequestError(404, f"model_id {model_id!r} is not a model of this server (create "
+                         "it with create_lora_training_client; a restarted server keeps saved "
+                         "states, not models: load one with create_training_client_from_state)")
+    return self.models[model_id]
+
+  def _expire_held(self, future: _Future) -> None:
+    """Fails ``future`` if it has waited too long for an earlier ``seq_id``."""
+    model = self.models.get(future.model_id)
+    if (model is None or future.seq_id not in model.held
+        or time.monotonic() - future.created < self.hold_seconds):
+      return
+    del model.held[future.seq_id]
+    future.done = True
+    future.error = (f"model {future.model_id}: seq_id {future.seq_id} waited "
+                    f"{self.hold_seconds:.0f} s for seq_id {model.next_seq}, which never "
+                    "arrived", "user")
+    self.counts["failed"] += 1
+
+  def wait(self, request_id: str, timeout: float) -> _Future:
+    """The future once done, or still running after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with self._lock:
+      if request_id not in self.futures:
+        raise RequestError(404, f"request_id {request_id!r} is unknown to this server (a "
+                           "restarted server forgets requests in flight: submit it again)")
+      future = self.futures[request_id]
+      while not future.done:
+        self._expire_held(future)
+        left = deadline - time.monotonic()
+        if future.done or left <= 0:
+          break
+        self._lock.wait(min(left, 1.0))
+      return future
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def _dump(value) -> Any:
+  if isinstance(value, pydantic.BaseModel):
+    return value.model_dump(mode="json", exclude_none=True)
+  return value
+
+
+def make_app(server: TinkerServer) -> fastapi.FastAPI:
+  """The FastAPI application serving the SDK's routes under ``/api/v1/``."""
+  app = fastapi.FastAPI(title="metalearn Tinker-compatible server")
+  api = "/api/v1"
+
+  @app.middleware("http")
+  async def stamp(request, call_next):
+    server.last_request = time.monotonic()
+    return await call_next(request)
+
+  @app.exception_handler(RequestError)
+  async def refused(request, e: RequestError):  # pylint: disable=unused-argument
+    server.counts["refused"] += 1
+    return responses.JSONResponse({"detail": e.detail}, status_code=e.status)
+
+  @app.exception_handler(Exception)
+  async def failed(request, e: Exception):
+    logging.exception("%s %s failed", request.method, request.url.path)
+    return responses.JSONResponse({"detail": f"{type(e).__name__}: {e}"}, status_code=500)
+
+  async def body_of(request: fastapi.Request, cls):
+    try:
+      data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise RequestError(400, f"the body is not JSON ({e})") from None
+    try:
+      return cls.model_validate(data)
+    except pydantic.ValidationError as e:
+      raise RequestError(400, f"not a valid {cls.__name__}: {e}") from None
+
+  def future(request_id: str, model_id: str | None = None, **extra) -> dict:
+    return {"request_id": request_id, "model_id": model_id, **extra}
+
+  # ---------------------------------------------------------------- session and discovery
+
+  @app.get(f"{api}/healthz")
+  async def healthz():
+    return {"status": "ok"}
+
+  @app.post(f"{api}/client/config")
+  async def client_config():
+    return types.ClientConfigResponse(
+        pjwt_auth_enabled=False, use_pyqwest_transport=False, proto_compress_fwdbwd=False,
+        parallel_fwdbwd_chunks=False).model_dump(mode="json")
+
+  @app.post(f"{api}/client/dynamic_config")
+  async def dynamic_config():
+    return types.ClientDynamicConfigResponse().model_dump(mode="json")
+
+  @app.get(f"{api}/get_server_capabilities")
+  async def capabilities():
+    return server.service.get_server_capabilities().model_dump(mode="json")
+
+  @app.post(f"{api}/create_session")
+  async def create_session(request: fastapi.Request):
+    req = await body_of(request, types.CreateSessionRequest)
+    session_id = uuid.uuid4().hex
+    server.sessions[session_id] = {"tags": req.tags, "created": _now(), "heartbeat": _now()}
+    return types.CreateSessionResponse(session_id=session_id).model_dump(mode="json")
+
+  @app.post(f"{api}/session_heartbeat")
+  async def heartbeat(request: fastapi.Request):
+    req = await body_of(request, types.SessionHeartbeatRequest)
+    if req.session_id not in server.sessions:
+      raise RequestError(404, f"session {req.session_id!r} is unknown (the server restarted?)")
+    server.sessions[req.session_id]["heartbeat"] = _now()
+    return {"type": "session_heartbeat"}
+
+  @app.post(f"{api}/telemetry")
+  async def telemetry():
+    return {"status": "accepted"}
+
+  # ---------------------------------------------------------------- training
+
+  @app.post(f"{api}/create_model")
+  async def create_model(request: fastapi.Request):
+    req = await body_of(request, types.CreateModelRequest)
+    if req.session_id not in server.sessions:
+      raise RequestError(404, f"session {req.session_id!r} is unknown: create one first")
+    model_id = f"{req.session_id}:train:{req.model_seq_id}"
+    if model_id in server.models:
+      raise RequestError(409, f"model {model_id} exists (model_seq_id used twice)")
+    lora = req.lora_config or types.LoraConfig(rank=32)
+
+    def run():
+      trainer = server.service.create_lora_training_client(
+          req.base_model, rank=lora.rank, seed=lora.seed, train_mlp=lora.train_mlp,
+          train_attn=lora.train_attn, train_unembed=lora.train_unembed,
+          optimizer=req.optimizer_config, run_id=model_id).result()
+      with server._lock:  # pylint: disable=protected-access
+        server.models[model_id] = _Model(model_id, req.session_id, req.base_model, trainer,
+                                         lora, req.optimizer_config or types.AdamOptimizerConfig())
+      return types.CreateModelResponse(model_id=model_id)
+
+    return future(server.submit(run), model_id)
+
+  @app.post(f"{api}/get_info")
+  async def get_info(request: fastapi.Request):
+    req = await body_of(request, types.GetInfoRequest)
+    with server._lock:  # pylint: disable=protected-access
+      model = server._model(req.model_id)  # pylint: disable=protected-access
+    base = model.trainer.base
+    return types.GetInfoResponse(
+        model_id=model.model_id, model_name=model.base_model, is_lora=True,
+        lora_rank=model.lora.rank, optimizer_config=model.optimizer_config,
+        model_data=types.ModelData(arch=base.model.config.arch, model_name=model.base_model,
+                                   tokenizer_id=str(base.directory))).model_dump(mode="json")
+
+  @app.post(f"{api}/forward_backward")
+  async def forward_backward(request: fastapi.Request):
+    body = await request.body()
+    if request.headers.get("content-encoding"):
+      raise RequestError(415, "compressed bodies are not accepted (this server's client "
+                         "config turns the SDK's compression off)")
+    try:
+      req, forward_only = wire.forward_backward_request(body)
+    except wire.WireError as e:
+      raise RequestError(400, str(e)) from None
+    with server._lock:  # pylint: disable=protected-access
+      model = server._model(req.model_id)  # pylint: disable=protected-access
+    fb = req.forward_backward_input
+    config = fb.loss_fn_config
+
+    def run():
+      call = model.trainer.forward if forward_only else model.trainer.forward_backward
+      return call(fb.data, fb.loss_fn, config).result()
+
+    return future(server.submit(run, req.model_id, req.seq_id), req.model_id)
+
+  @app.post(f"{api}/optim_step")
+  async def optim_step(request: fastapi.Request):
+    req = await body_of(request, types.OptimStepRequest)
+    with server._lock:  # pylint: disable=protected-access
+      model = server._model(req.model_id)  # pylint: disable=protected-access
+    return future(server.submit(lambda: model.trainer.optim_step(req.optim_params).result(),
+                                req.model_id, req.seq_id), req.model_id)
+
+  @app.post(f"{api}/save_weights")
+  async def save_weights(request: fastapi.Request):
+    req = await body_of(request, types.SaveWeightsRequest)
+    with server._lock:  # pylint: disable=protected-access
+      model = server._model(req.model_id)  # pylint: disable=protected-access
+    name = req.path or f"state-{req.seq_id}"
+    return future(server.submit(lambda: model.trainer.save_state(name).result(),
+                                req.model_id, req.seq_id), req.model_id)
+
+  @app.post(f"{api}/save_weights_for_sampler")
+  async def save_for_sampler(request: fastapi.Request):
+    req = await body_of(request, types.SaveWeightsForSamplerRequest)
+    with server._lock:  # pylint: disable=protected-access
+      model = server._model(req.model_id)  # pylint: disable=protected-access
+
+    def run():
+      if req.path is not None:
+        return model.trainer.save_weights_for_sampler(req.path).result()
+      # save_weights_and_get_sampling_client: an unnamed snapshot and a sampling session
+      saved = model.trainer.save_weights_for_sampler(f"sampler-{req.seq_id}").result()
+      sampler = server.service.create_sampling_client(model_path=saved.path).result()
+      sampling_session_id = f"{model.session_id}:sample:{req.sampling_session_seq_id}"
+      with server._lock:  # pylint: disable=protected-access
+        server.samplers[sampling_session_id] = sampler
+      return types.SaveWeightsForSamplerResponseInternal(
+          path=saved.path, sampling_session_id=sampling_session_id)
+
+    return future(server.submit(run, req.model_id, req.seq_id), req.model_id)
+
+  @app.post(f"{api}/load_weights")
+  async def load_weights(request: fastapi.Request):
+    req = await body_of(request, types.LoadWeightsRequest)
+    if req.model_id is not None:
+      with server._lock:  # pylint: disable=protected-access
+        model = server._model(req.model_id)  # pylint: disable=protected-access
+      load = (model.trainer.load_state_with_optimizer if req.optimizer
+              else model.trainer.load_state)
+      return future(server.submit(lambda: load(req.path).result(), req.model_id, req.seq_id),
+                    req.model_id)
+    # create_training_client_from_state: a new model from the saved state
+    if req.session_id not in server.sessions:
+      raise RequestError(404, f"session {req.session_id!r} is unknown: create one first")
+    model_id = f"{req.session_id}:train:{req.model_seq_id}"
+
+    def run():
+      lora, base_model = server.service.saved_lora(req.path)
+      trainer = server.service.create_lora_training_client(
+          base_model, rank=lora.rank, train_mlp=lora.train_mlp, train_attn=lora.train_attn,
+          train_unembed=lora.train_unembed, optimizer=req.optimizer_config,
+          run_id=model_id).result()
+      (trainer.load_state_with_optimizer if req.optimizer else trainer.load_state)(
+          req.path).result()
+      config = types.LoraConfig(rank=lora.rank, train_mlp=lora.train_mlp,
+                                train_attn=lora.train_attn, train_unembed=lora.train_unembed)
+      with server._lock:  # pylint: disable=protected-access
+        server.models[model_id] = _Model(model_id, req.session_id, base_model, trainer, config,
+                                         req.optimizer_config or types.AdamOptimizerConfig())
+      return types.LoadWeightsResponse(path=req.path, model_id=model_id)
+
+    return future(server.submit(run), model_id)
+
+  @app.post(f"{api}/weights_info")
+  async def weights_info(request: fastapi.Request):
+    data = await request.json()
+    path = data.get("tinker_path") if isinstance(data, dict) else None
+    if not isinstance(path, str):
+      raise RequestError(400, "weights_info takes {'tinker_path': 'tinker://...'}")
+    try:
+      lora, base_model = server.service.saved_lora(path)
+    except TinkerError as e:
+      raise RequestError(404, str(e)) from None
+    return types.WeightsInfoResponse(
+        base_model=base_model, is_lora=True, lora_rank=lora.rank,
+        train_unembed=lora.train_unembed, train_mlp=lora.train_mlp,
+        train_attn=lora.train_attn).model_dump(mode="json")
+
+  # ---------------------------------------------------------------- sampling
+
+  @app.post(f"{api}/create_sampling_session")
+  async def create_sampling_session(request: fastapi.Request):
+    req = await body_of(request, types.CreateSamplingSessionRequest)
+    if req.session_id not in server.sessions:
+      raise RequestError(404, f"session {req.session_id!r} is unknown: create one first")
+    if (req.model_path is None) == (req.base_model is None):
+      raise RequestError(400, "create_sampling_session takes one of model_path and base_model")
+    try:
+      sampler = await asyncio.to_thread(lambda: server.service.create_sampling_client(
+          model_path=req.model_path, base_model=req.base_model).result())
+    except TinkerError as e:
+      raise RequestError(404, str(e)) from None
+    sampling_session_id = f"{req.session_id}:sample:{req.sampling_session_seq_id}"
+    server.samplers[sampling_session_id] = sampler
+    return types.CreateSamplingSessionResponse(
+        sampling_session_id=sampling_session_id).model_dump(mode="json")
+
+  @app.post(f"{api}/asample")
+  async def asample(request: fastapi.Request):
+    req = await body_of(request, types.SampleRequest)
+    if req.sampling_session_id is not None:
+      if req.sampling_session_id not in server.samplers:
+        raise RequestError(404, f"sampling session {req.sampling_session_id!r} is unknown")
+      sampler = server.samplers[req.sampling_session_id]
+    else:
+      try:
+        sampler = await asyncio.to_thread(lambda: server.service.create_sampling_client(
+            model_path=req.model_path, base_model=req.base_model).result())
+      except TinkerError as e:
+        raise RequestError(404, str(e)) from None
+    ids = [uuid.uuid4().hex for _ in range(req.num_samples)]
+
+    def run():
+      return sampler.sample(req.prompt, req.num_samples, req.sampling_params,
+                            include_prompt_logprobs=bool(req.prompt_logprobs),
+                            topk_prompt_logprobs=req.topk_prompt_logprobs).result()
+
+    return future(server.submit(run), sample_sequence_ids=ids)
+
+  # ---------------------------------------------------------------- futures
+
+  @app.post(f"{api}/retrieve_future")
+  async def retrieve_future(request: fastapi.Request):
+    req = await body_of(request, types.FutureRetrieveRequest)
+    done = await asyncio.to_thread(server.wait, req.request_id, server.poll_seconds)
+    if not done.done:
+      return {"type": "try_again", "request_id": req.request_id, "queue_state": "active"}
+    if done.error is not None:
+      return {"error": done.error[0], "category": done.error[1]}
+    value = done.value
+    wants_proto = PROTO in request.headers.get("accept", "")
+    if wants_proto and isinstance(value, types.ForwardBackwardOutput):
+      return responses.Response(wire.forward_backward_output(value), media_type=PROTO)
+    if wants_proto and isinstance(value, types.SampleResponse):
+      return responses.Response(wire.sample_response(value), media_type=PROTO)
+    if isinstance(value, (types.ForwardBackwardOutput, types.SampleResponse)):
+      raise RequestError(406, f"{type(value).__name__} results are sent as protobuf: send "
+                         f"'Accept: {PROTO}' (the SDK does)")
+    return _dump(value)
+
+  @app.api_route(f"{api}/{{rest:path}}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+  async def unsupported(rest: str, request: fastapi.Request):
+    raise RequestError(501, f"{request.method} /api/v1/{rest} is not supported by this server "
+                       "(metalearn's Tinker-compatible server serves the SDK's training, "
+                       "sampling and checkpoint routes)")
+
+  return app
+
+
+def serve(server: TinkerServer, host: str = "127.0.0.1", port: int = 8000,
+          idle_exit_seconds: float = 0.0, log_level: str = "warning"):
+  """Runs the app with uvicorn until interrupted or, with ``idle_exit_seconds > 0``, until no
+  request has come for that long (a server a test or a notebook forgets stops by itself)."""
+  import uvicorn  # pylint: disable=g-import-not-at-top
+  uv = uvicorn.Server(uvicorn.Config(make_app(server), host=host, port=port,
+                                     log_level=log_level))
+  if idle_exit_seconds > 0:
+    def watch():
+      while not uv.should_exit:
+        time.sleep(min(1.0, idle_exit_seconds))
+        if time.monotonic() - server.last_request > idle_exit_seconds:
+          logging.warning("no request for %.0f s: stopping", idle_exit_seconds)
+          uv.should_exit = True
+    threading.Thread(target=watch, name="idle-exit", daemon=True).start()
+  uv.run()
+  server.stop()

@@ -1,0 +1,177 @@
+"""The official tinker SDK against experiments/serve_tinker.py on a free localhost port: the same
+losses and logprobs as the in-process API, sampled tokens' logprobs equal to compute_logprobs,
+bad requests answered with a message and no change of state, and save, kill -9, restart, load
+continuing with the same numbers."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+tinker = pytest.importorskip("tinker")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+from tinker import types  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from metalearn import lm  # pylint: disable=wrong-import-position
+from metalearn.lm import hf  # pylint: disable=wrong-import-position
+from metalearn.lm import tokenizer as tok_lib  # pylint: disable=wrong-import-position
+from metalearn.tinker.client import ServiceClient  # pylint: disable=wrong-import-position
+from tests.conftest import ROOT  # pylint: disable=wrong-import-position
+
+TEXT = "Ada Lovelace was born in London."
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+class _Server:
+  """experiments/serve_tinker.py in a subprocess (it exits by itself after 120 s idle)."""
+
+  def __init__(self, base, root):
+    self.base, self.root, self.port, self.proc = base, root, _free_port(), None
+
+  @property
+  def url(self) -> str:
+    return f"http://127.0.0.1:{self.port}"
+
+  def start(self):
+    self.proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "serve_tinker.py"),
+         f"--base_model=tiny={self.base}", f"--root={self.root}", f"--port={self.port}",
+         "--idle_exit_seconds=120", "--poll_seconds=2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+      if self.proc.poll() is not None:
+        raise RuntimeError(f"the server exited: {self.proc.stdout.read()[-3000:]}")
+      try:
+        if httpx.get(f"{self.url}/api/v1/healthz", timeout=1).status_code == 200:
+          return self
+      except httpx.HTTPError:
+        time.sleep(0.3)
+    raise RuntimeError("the server did not answer healthz within 60 s")
+
+  def kill(self):
+    if self.proc is not None and self.proc.poll() is None:
+      self.proc.send_signal(signal.SIGKILL)
+      self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  base = tmp_path_factory.mktemp("base")
+  tok = tok_lib.byte_level()
+  c = lm.from_group(dict(name="qwen3", vocab_size=tok.vocab_size, hidden_size=32,
+                         intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
+                         head_dim=8, max_position_embeddings=128, eos_token_id=tok.eos_id))
+  hf.save(lm.create(c, seed=0), base)
+  tok_lib.save(tok, base)
+  server = _Server(base, tmp_path_factory.mktemp("root")).start()
+  yield server, tok, base
+  server.kill()
+
+
+def _sdk(server):
+  return tinker.ServiceClient(base_url=server.url, api_key="tml-local")
+
+
+def _datum(tok, text=TEXT):
+  ids = tok.encode(text)
+  return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]),
+                     loss_fn_inputs={"target_tokens": ids[1:],
+                                     "weights": [0.0] * 4 + [1.0] * (len(ids) - 5)})
+
+
+def test_the_sdk_gets_the_in_process_numbers(setup, tmp_path):
+  server, tok, base = setup
+  remote = _sdk(server).create_lora_training_client("tiny", rank=4, seed=3).result()
+  local = ServiceClient({"tiny": base}, root=tmp_path).create_lora_training_client(
+      "tiny", rank=4, seed=3).result()
+  data = [_datum(tok), _datum(tok, "Alan Turing studied at Cambridge.")]
+  for step in range(3):
+    got = remote.forward_backward(data, "cross_entropy").result()
+    want = local.forward_backward(data, "cross_entropy").result()
+    assert got.metrics["loss:sum"] == pytest.approx(want.metrics["loss:sum"], rel=1e-5)
+    for g, w in zip(got.loss_fn_outputs, want.loss_fn_outputs):
+      np.testing.assert_allclose(g["logprobs"].to_numpy(), w["logprobs"].to_numpy(),
+                                 rtol=1e-5, atol=1e-6)
+    adam = types.AdamParams(learning_rate=1e-2)
+    assert remote.optim_step(adam).result().metrics["grad_norm:mean"] == pytest.approx(
+        local.optim_step(adam).result().metrics["grad_norm:mean"], rel=1e-4)
+  ppo = [types.Datum(model_input=d.model_input, loss_fn_inputs={
+      "target_tokens": d.loss_fn_inputs["target_tokens"],
+      "logprobs": [-1.0] * d.model_input.length, "advantages": [0.5] * d.model_input.length})
+      for d in data]
+  got = remote.forward(ppo, "ppo", {"clip_high_threshold": 1.1}).result()
+  want = local.forward(ppo, "ppo", {"clip_high_threshold": 1.1}).result()
+  assert got.metrics["loss:sum"] == pytest.approx(want.metrics["loss:sum"], rel=1e-5)
+
+  sampler = remote.save_weights_and_get_sampling_client().result()
+  prompt = types.ModelInput.from_ints(tok.encode("Ada"))
+  res = sampler.sample(prompt, num_samples=3, include_prompt_logprobs=True,
+                       sampling_params=types.SamplingParams(max_tokens=6, seed=5)).result()
+  local_sampler = local.save_weights_and_get_sampling_client("s").result()
+  ref = local_sampler.sample(prompt, 3, types.SamplingParams(max_tokens=6, seed=5)).result()
+  assert [s.tokens for s in res.sequences] == [s.tokens for s in ref.sequences]
+  assert len({s.sequence_id for s in res.sequences}) == 3
+  for seq in res.sequences:  # sampled tokens' logprobs are the model's
+    full = types.ModelInput.from_ints(prompt.to_ints() + seq.tokens)
+    lp = sampler.compute_logprobs(full).result()[prompt.length:]
+    np.testing.assert_allclose(seq.logprobs, lp, rtol=1e-4, atol=1e-4)
+
+
+def test_bad_requests_get_a_message_and_change_nothing(setup):
+  server, tok, _ = setup
+  trainer = _sdk(server).create_lora_training_client("tiny", rank=2, seed=1).result()
+  before = trainer.forward([_datum(tok)], "cross_entropy").result().metrics["loss:sum"]
+  r = httpx.post(f"{server.url}/api/v1/forward_backward", content=b"\xff\x00not a protobuf",
+                 headers={"Content-Type": "application/x-protobuf"})
+  assert r.status_code == 400 and "not a ForwardBackwardRequest" in r.json()["detail"]
+  r = httpx.post(f"{server.url}/api/v1/optim_step", json={"model_id": "nope",
+                                                          "optim_params": {}})
+  assert r.status_code in (400, 404) and r.json()["detail"]
+  r = httpx.post(f"{server.url}/api/v1/optim_step", json={
+      "model_id": "nope", "seq_id": 1, "optim_params": {"learning_rate": 1e-3}})
+  assert r.status_code == 404 and "is not a model of this server" in r.json()["detail"]
+  r = httpx.post(f"{server.url}/api/v1/copy_weights", json={})
+  assert r.status_code == 501 and "not supported" in r.json()["detail"]
+  with pytest.raises(tinker.RequestFailedError, match="not a built-in loss"):
+    trainer.forward_backward([_datum(tok)], "sft").result()
+  with pytest.raises(tinker.RequestFailedError, match="needs loss_fn_inputs"):
+    trainer.forward_backward([_datum(tok)], "ppo").result()
+  after = trainer.forward([_datum(tok)], "cross_entropy").result().metrics["loss:sum"]
+  assert after == before  # nothing was accumulated or stepped
+
+
+def test_save_kill_restart_load_continues(setup, tmp_path):
+  server, tok, base = setup
+  trainer = _sdk(server).create_lora_training_client("tiny", rank=4, seed=7).result()
+  data = [_datum(tok)]
+  for _ in range(2):
+    trainer.forward_backward(data, "cross_entropy").result()
+    trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+  path = trainer.save_state("before-kill").result().path
+  trainer.forward_backward(data, "cross_entropy").result()
+  expected = trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+  expected_loss = trainer.forward(data, "cross_entropy").result().metrics["loss:sum"]
+
+  server.kill()
+  server.start()  # the same root: the saved state survives
+  restored = _sdk(server).create_training_client_from_state_with_optimizer(path).result()
+  restored.forward_backward(data, "cross_entropy").result()
+  again = restored.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+  assert again.metrics["grad_norm:mean"] == pytest.approx(
+      expected.metrics["grad_norm:mean"], rel=1e-5)
+  loss = restored.forward(data, "cross_entropy").result().metrics["loss:sum"]
+  assert loss == pytest.approx(expected_loss, rel=1e-5)
