@@ -175,3 +175,77 @@ def test_save_kill_restart_load_continues(setup, tmp_path):
       expected.metrics["grad_norm:mean"], rel=1e-5)
   loss = restored.forward(data, "cross_entropy").result().metrics["loss:sum"]
   assert loss == pytest.approx(expected_loss, rel=1e-5)
+
+
+def _retrieve(url, request_id, proto=False, timeout=60.0):
+  headers = {"Accept": "application/x-protobuf"} if proto else {}
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    r = httpx.post(f"{url}/api/v1/retrieve_future", json={"request_id": request_id},
+                   headers=headers, timeout=30)
+    r.raise_for_status()
+    if "protobuf" in r.headers.get("content-type", ""):
+      return r.content
+    body = r.json()
+    if body.get("type") != "try_again":
+      return body
+  raise TimeoutError(request_id)
+
+
+def test_a_models_requests_run_in_seq_id_order(setup):
+  from tinker.proto import request_conv  # pylint: disable=g-import-not-at-top
+  server, tok, _ = setup
+  url = server.url
+  session = httpx.post(f"{url}/api/v1/create_session",
+                       json={"tags": [], "user_metadata": None,
+                             "sdk_version": "test"}).json()["session_id"]
+  created = httpx.post(f"{url}/api/v1/create_model", json={
+      "session_id": session, "model_seq_id": 0, "base_model": "tiny",
+      "lora_config": {"rank": 2}}).json()
+  model_id = _retrieve(url, created["request_id"])["model_id"]
+  fb = request_conv.forward_backward_request_to_proto(types.ForwardBackwardRequest(
+      forward_backward_input=types.ForwardBackwardInput(data=[_datum(tok)],
+                                                        loss_fn="cross_entropy"),
+      model_id=model_id, seq_id=1)).SerializeToString()
+  step = {"model_id": model_id, "seq_id": 2, "optim_params": {"learning_rate": 1e-2}}
+  # the optimizer step (seq 2) arrives first: it must wait for the gradient (seq 1)
+  second = httpx.post(f"{url}/api/v1/optim_step", json=step).json()["request_id"]
+  waiting = httpx.post(f"{url}/api/v1/retrieve_future", json={"request_id": second}).json()
+  assert waiting["type"] == "try_again"
+  first = httpx.post(f"{url}/api/v1/forward_backward", content=fb,
+                     headers={"Content-Type": "application/x-protobuf"}).json()["request_id"]
+  assert _retrieve(url, first, proto=True)
+  assert _retrieve(url, second)["metrics"]["grad_norm:mean"] > 0  # it saw seq 1's gradient
+  # a retry of seq 2 is the same request; an old seq_id is refused with a reason
+  assert httpx.post(f"{url}/api/v1/optim_step", json=step).json()["request_id"] == second
+
+
+def test_concurrent_clients_lose_nothing_and_keep_each_models_order(setup, tmp_path):
+  import concurrent.futures  # pylint: disable=g-import-not-at-top
+  server, tok, base = setup
+  texts = ["Ada Lovelace was born in London.", "Alan Turing studied at Cambridge.",
+           "Grace Hopper worked for the Navy.", "Emmy Noether was born in Erlangen."]
+  num_clients, num_steps = 8, 4
+
+  def run(i, service):
+    trainer = service.create_lora_training_client("tiny", rank=2, seed=i).result()
+    data = [_datum(tok, texts[i % len(texts)])]
+    # every request submitted before any result is read: the server orders them
+    futures = []
+    for _ in range(num_steps):
+      futures.append(trainer.forward_backward(data, "cross_entropy"))
+      futures.append(trainer.optim_step(types.AdamParams(learning_rate=2e-2)))
+    return [f.result().metrics for f in futures]
+
+  t0 = time.monotonic()
+  with concurrent.futures.ThreadPoolExecutor(num_clients) as pool:
+    remote = list(pool.map(lambda i: run(i, _sdk(server)), range(num_clients)))
+  seconds = time.monotonic() - t0
+  local_service = ServiceClient({"tiny": base}, root=tmp_path)
+  for i, got in enumerate(remote):
+    want = run(i, local_service)
+    assert len(got) == 2 * num_steps
+    for g, w in zip(got, want):
+      key = next(iter(w))
+      assert g[key] == pytest.approx(w[key], rel=1e-4), (i, g, w)
+  print(f"{num_clients} clients x {2 * num_steps} requests in {seconds:.1f} s")
