@@ -456,6 +456,73 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
 
     return future(server.submit(run), sample_sequence_ids=ids)
 
+  # ---------------------------------------------------------------- listings (the CLI's)
+
+  def checkpoints_of(run_id: str) -> list[types.Checkpoint]:
+    out = []
+    for kind, label in (("weights", "training"), ("sampler_weights", "sampler")):
+      for path in sorted((server.service.root / run_id / kind).glob("*/metalearn.json")):
+        d = path.parent
+        out.append(types.Checkpoint(
+            checkpoint_id=f"{kind}/{d.name}", checkpoint_type=label,
+            time=datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc),
+            tinker_path=f"tinker://{run_id}/{kind}/{d.name}", public=False,
+            size_bytes=sum(f.stat().st_size for f in d.rglob("*") if f.is_file())))
+    return sorted(out, key=lambda c: c.time)
+
+  def run_ids() -> list[str]:
+    on_disk = {d.name for d in server.service.root.iterdir()
+               if d.is_dir() and any(d.glob("*/*/metalearn.json"))}
+    return sorted(on_disk | set(server.models))
+
+  def training_run(run_id: str) -> types.TrainingRun:
+    checkpoints = checkpoints_of(run_id)
+    if run_id in server.models:
+      model = server.models[run_id]
+      base_model, rank = model.base_model, model.lora.rank
+    elif checkpoints:
+      lora, base_model = server.service.saved_lora(checkpoints[-1].tinker_path)
+      rank = lora.rank
+    else:
+      raise RequestError(404, f"training run {run_id!r} is unknown to this server")
+    last = lambda label: next((c for c in reversed(checkpoints)
+                               if c.checkpoint_type == label), None)
+    times = [c.time for c in checkpoints] or [datetime.datetime.now(datetime.timezone.utc)]
+    return types.TrainingRun(training_run_id=run_id, base_model=base_model,
+                             model_owner="local", is_lora=True, corrupted=False,
+                             lora_rank=rank, last_request_time=max(times),
+                             last_checkpoint=last("training"),
+                             last_sampler_checkpoint=last("sampler"))
+
+  def page(items, limit: int, offset: int):
+    if limit < 0 or offset < 0:
+      raise RequestError(400, f"limit={limit}, offset={offset}: both >= 0")
+    return items[offset:offset + limit], types.Cursor(offset=offset, limit=limit,
+                                                      total_count=len(items))
+
+  @app.get(f"{api}/training_runs")
+  async def list_runs(limit: int = 20, offset: int = 0):
+    runs, cursor = page(run_ids(), limit, offset)
+    return types.TrainingRunsResponse(training_runs=[training_run(r) for r in runs],
+                                      cursor=cursor).model_dump(mode="json")
+
+  @app.get(f"{api}/training_runs/{{run_id}}")
+  async def get_run(run_id: str):
+    return training_run(run_id).model_dump(mode="json")
+
+  @app.get(f"{api}/training_runs/{{run_id}}/checkpoints")
+  async def list_run_checkpoints(run_id: str):
+    training_run(run_id)  # 404 for an unknown run
+    return types.CheckpointsListResponse(checkpoints=checkpoints_of(run_id)).model_dump(
+        mode="json")
+
+  @app.get(f"{api}/checkpoints")
+  async def list_checkpoints(limit: int = 100, offset: int = 0):
+    everything = [c for r in run_ids() for c in checkpoints_of(r)]
+    chosen, cursor = page(everything, limit, offset)
+    return types.CheckpointsListResponse(checkpoints=chosen, cursor=cursor).model_dump(
+        mode="json")
+
   # ---------------------------------------------------------------- futures
 
   @app.post(f"{api}/retrieve_future")

@@ -249,3 +249,31 @@ def test_concurrent_clients_lose_nothing_and_keep_each_models_order(setup, tmp_p
       key = next(iter(w))
       assert g[key] == pytest.approx(w[key], rel=1e-4), (i, g, w)
   print(f"{num_clients} clients x {2 * num_steps} requests in {seconds:.1f} s")
+
+
+def test_runs_and_checkpoints_are_listed_as_the_cli_reads_them(setup):
+  server, tok, _ = setup
+  svc = _sdk(server)
+  trainer = svc.create_lora_training_client("tiny", rank=3, seed=0).result()
+  state = trainer.save_state("listed").result().path
+  sampler = trainer.save_weights_for_sampler("listed-sampler").result().path
+  rest = tinker.RestClient(base_url=server.url, api_key="tml-local")
+  run = rest.get_training_run(trainer.model_id).result()
+  assert run.lora_rank == 3 and run.base_model == "tiny"
+  assert run.last_checkpoint.tinker_path == state
+  assert run.last_sampler_checkpoint.tinker_path == sampler
+  paths = {c.tinker_path for c in rest.list_checkpoints(trainer.model_id).result().checkpoints}
+  assert paths == {state, sampler}
+  runs = rest.list_training_runs(limit=100).result()
+  assert trainer.model_id in {r.training_run_id for r in runs.training_runs}
+  assert runs.cursor.total_count >= 1
+  info = rest.get_weights_info_by_tinker_path(state).result()
+  assert info.lora_rank == 3 and info.base_model == "tiny"
+  everyone = rest.list_user_checkpoints(limit=1000).result()
+  assert {state, sampler} <= {c.tinker_path for c in everyone.checkpoints}
+  env = {**os.environ, "TINKER_BASE_URL": server.url, "TINKER_API_KEY": "tml-local"}
+  for command, expected in ((["run", "list"], trainer.model_id[:8]),
+                            (["checkpoint", "list", "--run-id", trainer.model_id], "listed")):
+    cli = subprocess.run([sys.executable, "-m", "tinker.cli", *command], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert cli.returncode == 0 and expected in cli.stdout, cli.stdout + cli.stderr
