@@ -4,8 +4,6 @@ bad requests answered with a message and no change of state, and save, kill -9, 
 continuing with the same numbers."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,72 +12,12 @@ import httpx
 import numpy as np
 import pytest
 
-tinker = pytest.importorskip("tinker")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-from tinker import types  # pylint: disable=g-import-not-at-top,wrong-import-position
+import tinker
+from tinker import types
 
-from metalearn import lm  # pylint: disable=wrong-import-position
-from metalearn.lm import hf  # pylint: disable=wrong-import-position
-from metalearn.lm import tokenizer as tok_lib  # pylint: disable=wrong-import-position
-from metalearn.tinker.client import ServiceClient  # pylint: disable=wrong-import-position
-from tests.conftest import ROOT  # pylint: disable=wrong-import-position
+from metalearn.tinker.client import ServiceClient
 
 TEXT = "Ada Lovelace was born in London."
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-class _Server:
-  """experiments/serve_tinker.py in a subprocess (it exits by itself after 120 s idle)."""
-
-  def __init__(self, base, root):
-    self.base, self.root, self.port, self.proc = base, root, _free_port(), None
-
-  @property
-  def url(self) -> str:
-    return f"http://127.0.0.1:{self.port}"
-
-  def start(self):
-    self.proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "experiments" / "serve_tinker.py"),
-         f"--base_model=tiny={self.base}", f"--root={self.root}", f"--port={self.port}",
-         "--idle_exit_seconds=120", "--poll_seconds=2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"}, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-      if self.proc.poll() is not None:
-        raise RuntimeError(f"the server exited: {self.proc.stdout.read()[-3000:]}")
-      try:
-        if httpx.get(f"{self.url}/api/v1/healthz", timeout=1).status_code == 200:
-          return self
-      except httpx.HTTPError:
-        time.sleep(0.3)
-    raise RuntimeError("the server did not answer healthz within 60 s")
-
-  def kill(self):
-    if self.proc is not None and self.proc.poll() is None:
-      self.proc.send_signal(signal.SIGKILL)
-      self.proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-  base = tmp_path_factory.mktemp("base")
-  tok = tok_lib.byte_level()
-  c = lm.from_group(dict(name="qwen3", vocab_size=tok.vocab_size, hidden_size=32,
-                         intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
-                         head_dim=8, max_position_embeddings=128, eos_token_id=tok.eos_id))
-  hf.save(lm.create(c, seed=0), base)
-  tok_lib.save(tok, base)
-  server = _Server(base, tmp_path_factory.mktemp("root")).start()
-  yield server, tok, base
-  server.kill()
 
 
 def _sdk(server):
@@ -93,8 +31,8 @@ def _datum(tok, text=TEXT):
                                      "weights": [0.0] * 4 + [1.0] * (len(ids) - 5)})
 
 
-def test_the_sdk_gets_the_in_process_numbers(setup, tmp_path):
-  server, tok, base = setup
+def test_the_sdk_gets_the_in_process_numbers(tinker_server, tmp_path):
+  server, tok, base = tinker_server
   remote = _sdk(server).create_lora_training_client("tiny", rank=4, seed=3).result()
   local = ServiceClient({"tiny": base}, root=tmp_path).create_lora_training_client(
       "tiny", rank=4, seed=3).result()
@@ -131,8 +69,8 @@ def test_the_sdk_gets_the_in_process_numbers(setup, tmp_path):
     np.testing.assert_allclose(seq.logprobs, lp, rtol=1e-4, atol=1e-4)
 
 
-def test_bad_requests_get_a_message_and_change_nothing(setup):
-  server, tok, _ = setup
+def test_bad_requests_get_a_message_and_change_nothing(tinker_server):
+  server, tok, _ = tinker_server
   trainer = _sdk(server).create_lora_training_client("tiny", rank=2, seed=1).result()
   before = trainer.forward([_datum(tok)], "cross_entropy").result().metrics["loss:sum"]
   r = httpx.post(f"{server.url}/api/v1/forward_backward", content=b"\xff\x00not a protobuf",
@@ -154,8 +92,8 @@ def test_bad_requests_get_a_message_and_change_nothing(setup):
   assert after == before  # nothing was accumulated or stepped
 
 
-def test_save_kill_restart_load_continues(setup, tmp_path):
-  server, tok, base = setup
+def test_save_kill_restart_load_continues(tinker_server, tmp_path):
+  server, tok, base = tinker_server
   trainer = _sdk(server).create_lora_training_client("tiny", rank=4, seed=7).result()
   data = [_datum(tok)]
   for _ in range(2):
@@ -192,9 +130,9 @@ def _retrieve(url, request_id, proto=False, timeout=60.0):
   raise TimeoutError(request_id)
 
 
-def test_a_models_requests_run_in_seq_id_order(setup):
+def test_a_models_requests_run_in_seq_id_order(tinker_server):
   from tinker.proto import request_conv  # pylint: disable=g-import-not-at-top
-  server, tok, _ = setup
+  server, tok, _ = tinker_server
   url = server.url
   session = httpx.post(f"{url}/api/v1/create_session",
                        json={"tags": [], "user_metadata": None,
@@ -220,9 +158,9 @@ def test_a_models_requests_run_in_seq_id_order(setup):
   assert httpx.post(f"{url}/api/v1/optim_step", json=step).json()["request_id"] == second
 
 
-def test_concurrent_clients_lose_nothing_and_keep_each_models_order(setup, tmp_path):
+def test_concurrent_clients_lose_nothing_and_keep_each_models_order(tinker_server, tmp_path):
   import concurrent.futures  # pylint: disable=g-import-not-at-top
-  server, tok, base = setup
+  server, tok, base = tinker_server
   texts = ["Ada Lovelace was born in London.", "Alan Turing studied at Cambridge.",
            "Grace Hopper worked for the Navy.", "Emmy Noether was born in Erlangen."]
   num_clients, num_steps = 8, 4
@@ -251,8 +189,8 @@ def test_concurrent_clients_lose_nothing_and_keep_each_models_order(setup, tmp_p
   print(f"{num_clients} clients x {2 * num_steps} requests in {seconds:.1f} s")
 
 
-def test_runs_and_checkpoints_are_listed_as_the_cli_reads_them(setup):
-  server, tok, _ = setup
+def test_runs_and_checkpoints_are_listed_as_the_cli_reads_them(tinker_server):
+  server, tok, _ = tinker_server
   svc = _sdk(server)
   trainer = svc.create_lora_training_client("tiny", rank=3, seed=0).result()
   state = trainer.save_state("listed").result().path
