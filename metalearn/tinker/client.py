@@ -163,7 +163,8 @@ class ServiceClient:
       base = self._base(base_name)
       template = jax.eval_shape(lambda: lora_lib.init(base.model.config, config,
                                                       jax.random.key(0)))
-      return Future(SamplingClient(base, _load_npz(path / "lora.npz", template), config))
+      return Future(SamplingClient(base, _load_npz(path / "lora.npz", template), config,
+                                   model_path))
     if base_model is None:
       raise TinkerError("create_sampling_client needs model_path or base_model")
     return Future(SamplingClient(self._base(base_model), None, None))
@@ -494,8 +495,10 @@ def _cut_at_strings(tok, out: generate.SampledSequence, strings) -> generate.Sam
 class SamplingClient:
   """Samples from a base model, with a saved adapter or without."""
 
-  def __init__(self, base: _Base, params: dict | None, config: lora_lib.LoRAConfig | None):
+  def __init__(self, base: _Base, params: dict | None, config: lora_lib.LoRAConfig | None,
+               model_path: str | None = None):
     self.base, self.params, self.config = base, params, config
+    self.model_path = model_path  # the tinker:// path of its adapter (None: the base model)
     self._graphdef, self._base_state = nnx.split(base.model)
 
   def _adapters(self, n):

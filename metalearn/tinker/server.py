@@ -67,6 +67,7 @@ class _Future:
   model_id: str | None = None
   seq_id: int | None = None
   created: float = dataclasses.field(default_factory=time.monotonic)
+  started: bool = False
   done: bool = False
   value: Any = None
   error: tuple[str, str] | None = None  # (message, category)
@@ -115,6 +116,10 @@ class TinkerServer:
       future = self._queue.get()
       if future is None:
         return
+      with self._lock:
+        if future.done:  # cancelled while queued
+          continue
+        future.started = True
       try:
         value, error = future.run(), None
       except _USER_ERRORS as e:
@@ -126,6 +131,20 @@ class TinkerServer:
         future.value, future.error, future.done = value, error, True
         self.counts["failed"] += error is not None
         self._lock.notify_all()
+
+  def cancel(self, request_id: str) -> bool:
+    """Cancels a request that has not started (its future fails as cancelled); one running
+    or done is left as it is. Returns whether it was cancelled."""
+    with self._lock:
+      if request_id not in self.futures:
+        raise RequestError(404, f"request_id {request_id!r} is unknown to this server")
+      future = self.futures[request_id]
+      if future.done or future.started:
+        return False
+      # a held request keeps its place in its model's order; the worker skips it
+      future.done, future.error = True, ("cancelled before it ran", "user")
+      self._lock.notify_all()
+      return True
 
   def stop(self):
     self._queue.put(None)
@@ -168,8 +187,7 @@ class TinkerServer:
     if (model is None or future.seq_id not in model.held
         or time.monotonic() - future.created < self.hold_seconds):
       return
-    del model.held[future.seq_id]
-    future.done = True
+    future.done = True  # it keeps its place in the order; the worker skips it
     future.error = (f"model {future.model_id}: seq_id {future.seq_id} waited "
                     f"{self.hold_seconds:.0f} s for seq_id {model.next_seq}, which never "
                     "arrived", "user")
@@ -523,7 +541,39 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
     return types.CheckpointsListResponse(checkpoints=chosen, cursor=cursor).model_dump(
         mode="json")
 
+  @app.get(f"{api}/sessions")
+  async def list_sessions(limit: int = 20, offset: int = 0):
+    chosen, _ = page(sorted(server.sessions), limit, offset)
+    return types.ListSessionsResponse(sessions=chosen).model_dump(mode="json")
+
+  @app.get(f"{api}/sessions/{{session_id}}")
+  async def get_session(session_id: str):
+    if session_id not in server.sessions:
+      raise RequestError(404, f"session {session_id!r} is unknown to this server")
+    prefix = f"{session_id}:"
+    return types.GetSessionResponse(
+        training_run_ids=sorted(m for m in server.models if m.startswith(prefix)),
+        sampler_ids=sorted(s for s in server.samplers if s.startswith(prefix))).model_dump(
+            mode="json")
+
+  @app.get(f"{api}/samplers/{{sampler_id}}")
+  async def get_sampler(sampler_id: str):
+    if sampler_id not in server.samplers:
+      raise RequestError(404, f"sampler {sampler_id!r} is unknown to this server")
+    sampler = server.samplers[sampler_id]
+    return types.GetSamplerResponse(sampler_id=sampler_id, base_model=sampler.base.name,
+                                    model_path=sampler.model_path).model_dump(mode="json")
+
   # ---------------------------------------------------------------- futures
+
+  @app.post(f"{api}/cancel_future")
+  async def cancel_future(request: fastapi.Request):
+    data = await request.json()
+    request_id = data.get("request_id") if isinstance(data, dict) else None
+    if not isinstance(request_id, str):
+      raise RequestError(400, "cancel_future takes {'request_id': '...'}")
+    server.cancel(request_id)
+    return None
 
   @app.post(f"{api}/retrieve_future")
   async def retrieve_future(request: fastapi.Request):

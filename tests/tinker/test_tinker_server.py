@@ -154,8 +154,18 @@ def test_a_models_requests_run_in_seq_id_order(tinker_server):
                      headers={"Content-Type": "application/x-protobuf"}).json()["request_id"]
   assert _retrieve(url, first, proto=True)
   assert _retrieve(url, second)["metrics"]["grad_norm:mean"] > 0  # it saw seq 1's gradient
-  # a retry of seq 2 is the same request; an old seq_id is refused with a reason
+  # a retry of seq 2 is the same request
   assert httpx.post(f"{url}/api/v1/optim_step", json=step).json()["request_id"] == second
+  # seq 4 waits for seq 3 and is cancelled there; seq 3 and seq 5 then run in order
+  fourth = httpx.post(f"{url}/api/v1/optim_step", json={**step, "seq_id": 4}).json()
+  assert httpx.post(f"{url}/api/v1/cancel_future",
+                    json={"request_id": fourth["request_id"]}).status_code == 200
+  assert "cancelled" in _retrieve(url, fourth["request_id"])["error"]
+  for seq in (3, 5):
+    rid = httpx.post(f"{url}/api/v1/optim_step", json={**step, "seq_id": seq}).json()
+    assert "metrics" in _retrieve(url, rid["request_id"]), seq
+  session_info = httpx.get(f"{url}/api/v1/sessions/{session}").json()
+  assert session_info["training_run_ids"] == [model_id]
 
 
 def test_concurrent_clients_lose_nothing_and_keep_each_models_order(tinker_server, tmp_path):
