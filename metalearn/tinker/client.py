@@ -32,6 +32,7 @@ import functools
 import json
 import os
 import pathlib
+import secrets
 import tempfile
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 import uuid
@@ -524,7 +525,8 @@ class SamplingClient:
       # the decoding loop stops early on each string's own tokens; the text check below
       # catches the string however the sampled tokens spell it
       stop = [tuple(tok.encode(w)) if isinstance(w, str) else int(w) for w in stop]
-    seed = 0 if sp.seed is None else sp.seed
+    # as in Tinker, no seed draws fresh randomness; a seed makes the samples reproducible
+    seed = secrets.randbits(31) if sp.seed is None else sp.seed
     params = generate.SamplingParams(
         max_tokens=sp.max_tokens, temperature=float(sp.temperature),
         top_k=0 if sp.top_k in (None, -1) else int(sp.top_k), top_p=float(sp.top_p),
