@@ -159,7 +159,7 @@ class ServiceClient:
     """A sampler of saved weights (``model_path``, a ``tinker://`` path from
     ``save_weights_for_sampler``) or of a base model."""
     if model_path is not None:
-      path = self._path(model_path)
+      path = self.path(model_path)
       base_name, config = _read_meta(path)
       base = self._base(base_name)
       template = jax.eval_shape(lambda: lora_lib.init(base.model.config, config,
@@ -172,10 +172,11 @@ class ServiceClient:
 
   def saved_lora(self, tinker_path: str) -> tuple[lora_lib.LoRAConfig, str]:
     """The LoRA config and base model of the state saved at ``tinker_path``."""
-    base_name, config = _read_meta(self._path(tinker_path))
+    base_name, config = _read_meta(self.path(tinker_path))
     return config, base_name
 
-  def _path(self, tinker_path: str) -> pathlib.Path:
+  def path(self, tinker_path: str) -> pathlib.Path:
+    """The directory a ``tinker://`` path names (refused if outside ``root`` or missing)."""
     if not tinker_path.startswith("tinker://"):
       raise TinkerError(f"{tinker_path!r} is not a tinker:// path (save_state and "
                         "save_weights_for_sampler return them)")
@@ -437,7 +438,7 @@ class TrainingClient:
     return Future(self._load(path, with_optimizer=True))
 
   def _load(self, tinker_path: str, with_optimizer: bool) -> types.LoadWeightsResponse:
-    path = self.service._path(tinker_path)  # pylint: disable=protected-access
+    path = self.service.path(tinker_path)
     base_name, config = _read_meta(path)
     if base_name != self.base.name or config != self.config:
       raise TinkerError(f"{tinker_path} holds a rank-{config.rank} adapter of {base_name!r}; "

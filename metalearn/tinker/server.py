@@ -31,6 +31,7 @@ import dataclasses
 import datetime
 import json
 import queue
+import shutil
 import threading
 import time
 from typing import Any, Callable
@@ -533,6 +534,19 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
     training_run(run_id)  # 404 for an unknown run
     return types.CheckpointsListResponse(checkpoints=checkpoints_of(run_id)).model_dump(
         mode="json")
+
+  @app.delete(f"{api}/training_runs/{{run_id}}/checkpoints/{{checkpoint_id:path}}")
+  async def delete_checkpoint(run_id: str, checkpoint_id: str):
+    kind, _, name = checkpoint_id.partition("/")
+    if kind not in ("weights", "sampler_weights") or not name or "/" in name:
+      raise RequestError(400, f"checkpoint_id {checkpoint_id!r}: 'weights/NAME' or "
+                         "'sampler_weights/NAME' (as the listings give)")
+    try:
+      path = server.service.path(f"tinker://{run_id}/{checkpoint_id}")
+    except TinkerError as e:
+      raise RequestError(404, str(e)) from None
+    shutil.rmtree(path)
+    return None
 
   @app.get(f"{api}/checkpoints")
   async def list_checkpoints(limit: int = 100, offset: int = 0):

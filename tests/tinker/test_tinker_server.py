@@ -219,6 +219,12 @@ def test_runs_and_checkpoints_are_listed_as_the_cli_reads_them(tinker_server):
   assert info.lora_rank == 3 and info.base_model == "tiny"
   everyone = rest.list_user_checkpoints(limit=1000).result()
   assert {state, sampler} <= {c.tinker_path for c in everyone.checkpoints}
+  rest.delete_checkpoint(trainer.model_id, "sampler_weights/listed-sampler").result()
+  paths = {c.tinker_path for c in rest.list_checkpoints(trainer.model_id).result().checkpoints}
+  assert paths == {state}
+  bad = httpx.delete(f"{server.url}/api/v1/training_runs/{trainer.model_id}/checkpoints/"
+                     "weights/..%2F..%2Fescape")
+  assert bad.status_code in (400, 404) and bad.json()["detail"]
   env = {**os.environ, "TINKER_BASE_URL": server.url, "TINKER_API_KEY": "tml-local"}
   for command, expected in ((["run", "list"], trainer.model_id[:8]),
                             (["checkpoint", "list", "--run-id", trainer.model_id], "listed")):
