@@ -68,6 +68,7 @@ class _Future:
   model_id: str | None = None
   seq_id: int | None = None
   created: float = dataclasses.field(default_factory=time.monotonic)
+  session: str | None = None  # the sampling session whose completions log it joins
   started: bool = False
   done: bool = False
   value: Any = None
@@ -94,15 +95,19 @@ class TinkerServer:
     service: the in-process service whose base models and ``root`` the server serves.
     poll_seconds: how long ``retrieve_future`` waits for a result before ``try_again``.
     hold_seconds: how long a request waits for a missing earlier ``seq_id``.
+    retrieve_futures: ask the SDK (its client config) to learn of finished samples by
+      long-polling ``retrieve_futures`` per sampling session, one poll for many requests.
   """
 
   def __init__(self, service: ServiceClient, poll_seconds: float = 10.0,
-               hold_seconds: float = 120.0):
+               hold_seconds: float = 120.0, retrieve_futures: bool = True):
     self.service, self.poll_seconds, self.hold_seconds = service, poll_seconds, hold_seconds
+    self.retrieve_futures = retrieve_futures
     self.sessions: dict[str, dict] = {}
     self.models: dict[str, _Model] = {}
     self.samplers: dict[str, Any] = {}
     self.futures: dict[str, _Future] = {}
+    self.completions: dict[str, list[tuple[str, str]]] = {}  # session -> (request_id, state)
     self.counts = {"requests": 0, "failed": 0, "refused": 0}
     self.last_request = time.monotonic()
     self._lock = threading.Condition()
@@ -131,7 +136,13 @@ class TinkerServer:
       with self._lock:
         future.value, future.error, future.done = value, error, True
         self.counts["failed"] += error is not None
+        self._log_completion(future)
         self._lock.notify_all()
+
+  def _log_completion(self, future: _Future) -> None:
+    if future.session is not None:
+      self.completions.setdefault(future.session, []).append(
+          (future.request_id, "failed" if future.error else "finished"))
 
   def cancel(self, request_id: str) -> bool:
     """Cancels a request that has not started (its future fails as cancelled); one running
@@ -144,6 +155,7 @@ class TinkerServer:
         return False
       # a held request keeps its place in its model's order; the worker skips it
       future.done, future.error = True, ("cancelled before it ran", "user")
+      self._log_completion(future)
       self._lock.notify_all()
       return True
 
@@ -152,8 +164,9 @@ class TinkerServer:
     self._worker.join(timeout=30)
 
   def submit(self, run: Callable[[], Any], model_id: str | None = None,
-             seq_id: int | None = None) -> str:
-    """A future for ``run``; with ``model_id`` and ``seq_id``, in that model's order."""
+             seq_id: int | None = None, session: str | None = None) -> str:
+    """A future for ``run``; with ``model_id`` and ``seq_id``, in that model's order; with
+    ``session``, its completion is logged for ``retrieve_futures``."""
     with self._lock:
       self.counts["requests"] += 1
       if model_id is not None and seq_id is not None:
@@ -163,7 +176,7 @@ class TinkerServer:
         if seq_id < model.next_seq:
           raise RequestError(409, f"model {model_id}: seq_id {seq_id} was already run and is "
                              f"no longer known; the next is {model.next_seq}")
-      future = _Future(uuid.uuid4().hex, run, model_id, seq_id)
+      future = _Future(uuid.uuid4().hex, run, model_id, seq_id, session=session)
       self.futures[future.request_id] = future
       if model_id is None or seq_id is None:
         self._queue.put(future)
@@ -193,6 +206,22 @@ class TinkerServer:
                     f"{self.hold_seconds:.0f} s for seq_id {model.next_seq}, which never "
                     "arrived", "user")
     self.counts["failed"] += 1
+
+  def completed_since(self, session: str, cursor: int, timeout: float
+                      ) -> tuple[list[tuple[str, str]], int]:
+    """The completions of ``session``'s requests after the first ``cursor``, waiting up to
+    ``timeout`` seconds for one; and the new cursor."""
+    deadline = time.monotonic() + timeout
+    with self._lock:
+      while True:
+        log = self.completions.get(session, [])
+        if cursor < 0 or cursor > len(log):
+          raise RequestError(400, f"prev_cursor {cursor} is not a cursor this server gave "
+                             f"for sampling session {session!r} (0..{len(log)})")
+        left = deadline - time.monotonic()
+        if len(log) > cursor or left <= 0:
+          return log[cursor:], len(log)
+        self._lock.wait(min(left, 1.0))
 
   def wait(self, request_id: str, timeout: float) -> _Future:
     """The future once done, or still running after ``timeout`` seconds."""
@@ -264,7 +293,8 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   async def client_config():
     return types.ClientConfigResponse(
         pjwt_auth_enabled=False, use_pyqwest_transport=False, proto_compress_fwdbwd=False,
-        parallel_fwdbwd_chunks=False).model_dump(mode="json")
+        parallel_fwdbwd_chunks=False,
+        sample_use_retrieve_futures=server.retrieve_futures).model_dump(mode="json")
 
   @app.post(f"{api}/client/dynamic_config")
   async def dynamic_config():
@@ -473,7 +503,8 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
                             include_prompt_logprobs=bool(req.prompt_logprobs),
                             topk_prompt_logprobs=req.topk_prompt_logprobs).result()
 
-    return future(server.submit(run), sample_sequence_ids=ids)
+    return future(server.submit(run, session=req.sampling_session_id),
+                  sample_sequence_ids=ids)
 
   # ---------------------------------------------------------------- listings (the CLI's)
 
@@ -579,6 +610,19 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
                                     model_path=sampler.model_path).model_dump(mode="json")
 
   # ---------------------------------------------------------------- futures
+
+  @app.post(f"{api}/retrieve_futures")
+  async def retrieve_futures(request: fastapi.Request):
+    req = await body_of(request, types.FuturesRetrieveRequest)
+    session = req.target.sampling_session_id
+    if session not in server.samplers:
+      raise RequestError(404, f"sampling session {session!r} is unknown")
+    timeout = server.poll_seconds if req.timeout is None else min(req.timeout,
+                                                                  server.poll_seconds)
+    done, cursor = await asyncio.to_thread(server.completed_since, session, req.prev_cursor,
+                                           timeout)
+    completions = [{"state": state, "request_id": rid} for rid, state in done]
+    return {"completions": completions, "cursor": cursor}
 
   @app.post(f"{api}/cancel_future")
   async def cancel_future(request: fastapi.Request):

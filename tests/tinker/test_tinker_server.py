@@ -258,3 +258,34 @@ def test_an_rl_loop_through_the_sdk_raises_its_reward(tinker_server):
     trainer.optim_step(types.AdamParams(learning_rate=2e-2)).result()
   # measured: 0.125 at first (about 26 of 259 tokens), 1.0 after 10 updates
   assert np.mean(rewards[-2:]) > np.mean(rewards[:2]) + 0.3, rewards
+
+
+def test_retrieve_futures_reports_a_sampling_sessions_completions(tinker_server):
+  server, tok, _ = tinker_server
+  url = server.url
+  session = httpx.post(f"{url}/api/v1/create_session", json={
+      "tags": [], "user_metadata": None, "sdk_version": "test"}).json()["session_id"]
+  sampling = httpx.post(f"{url}/api/v1/create_sampling_session", json={
+      "session_id": session, "sampling_session_seq_id": 0, "base_model": "tiny"}).json()
+  sid = sampling["sampling_session_id"]
+  sample = httpx.post(f"{url}/api/v1/asample", json={
+      "sampling_session_id": sid, "num_samples": 2, "seq_id": 0,
+      "prompt": types.ModelInput.from_ints(tok.encode("Ada")).model_dump(mode="json"),
+      "sampling_params": {"max_tokens": 3, "seed": 1}}).json()
+  assert len(sample["sample_sequence_ids"]) == 2
+  target = {"type": "sampling_session", "sampling_session_id": sid}
+  deadline = time.monotonic() + 60
+  while time.monotonic() < deadline:  # each poll waits up to the server's poll_seconds
+    polled = httpx.post(f"{url}/api/v1/retrieve_futures", timeout=30,
+                        json={"target": target, "prev_cursor": 0}).json()
+    if polled["completions"]:
+      break
+  assert polled["completions"] == [{"state": "finished", "request_id": sample["request_id"]}]
+  assert polled["cursor"] == 1
+  again = httpx.post(f"{url}/api/v1/retrieve_futures", json={
+      "target": target, "prev_cursor": 1, "timeout": 0}).json()
+  assert again == {"completions": [], "cursor": 1}
+  bad = httpx.post(f"{url}/api/v1/retrieve_futures", json={"target": target, "prev_cursor": 7})
+  assert bad.status_code == 400 and "prev_cursor 7" in bad.json()["detail"]
+  result = _retrieve(url, sample["request_id"], proto=True)
+  assert result  # the payload, fetched as the SDK does after the poll
