@@ -1,6 +1,6 @@
 """LoRA fine-tuning as a learner: meta-gradients through k Tinker-shaped steps checked against
-finite differences in float64; backprop meta-training improves fine-tuning; ES, PES and
-truncated backprop estimate the same meta-gradient; the learner is picked by name."""
+finite differences in float64; backprop meta-training improves fine-tuning; PES and truncated
+backprop estimate the same meta-gradient; the learner is picked by name."""
 
 import json
 import re
@@ -14,7 +14,6 @@ import pytest
 from metalearn import config as config_lib
 from metalearn import experiment, lm
 from metalearn.estimators.backprop import full_backprop, truncated_backprop
-from metalearn.estimators.es import antithetic_es
 from metalearn.estimators.pes import pes
 from metalearn.learners.lora_finetune import LoRAFineTuner
 from metalearn.lm.lora import LoRAConfig
@@ -92,7 +91,7 @@ def _learner(optimizer="sgd", steps=2, learn=("init", "lr")):
                        num_inner_steps=steps, optimizer=optimizer, init_lr=1e-2, learn=learn)
 
 
-def test_backprop_meta_training_improves_fine_tuning_and_es_points_the_same_way():
+def test_backprop_meta_training_improves_fine_tuning():
   learner, family = _learner(), _family()
   backprop = full_backprop(learner, family, final_loss, meta_batch_size=4, num_steps=2)
   theta = learner.init(jax.random.key(0))
@@ -106,16 +105,6 @@ def test_backprop_meta_training_improves_fine_tuning_and_es_points_the_same_way(
     updates, opt_state = opt.update(grads, opt_state, theta)
     theta = optax.apply_updates(theta, updates)
   assert losses[-1] < losses[0] - 0.5, losses  # measured: 3.20 -> 2.23 in 8 steps
-  # ES through the same loop: its estimate points along backprop's (cosine over all ~1,200
-  # meta-parameters; a random direction's would be about +-0.03)
-  theta0 = learner.init(jax.random.key(0))
-  theta0["init"] = jax.tree.map(lambda x: x + 0.1 * jax.random.normal(jax.random.key(2),
-                                                                      x.shape), theta0["init"])
-  g_bp = jax.jit(full_backprop(learner, family, final_loss, 64, 2).estimate)(
-      theta0, (), jax.random.key(7))[0]
-  es = antithetic_es(learner, family, final_loss, meta_batch_size=256, num_steps=2, sigma=0.01)
-  g_es = jax.jit(es.estimate)(theta0, (), jax.random.key(7))[0]
-  assert _cosine(g_es, g_bp) > 0.1, _cosine(g_es, g_bp)
 
 
 def test_adam_meta_gradient_from_a_fresh_adapter_is_finite():
