@@ -188,6 +188,19 @@ class TinkerServer:
         model.next_seq += 1
       return future.request_id
 
+  def model(self, model_id: str) -> _Model:
+    """The model ``model_id`` (a 404 if there is none)."""
+    with self._lock:
+      return self._model(model_id)
+
+  def add_model(self, model: _Model) -> None:
+    with self._lock:
+      self.models[model.model_id] = model
+
+  def add_sampler(self, sampling_session_id: str, sampler) -> None:
+    with self._lock:
+      self.samplers[sampling_session_id] = sampler
+
   def _model(self, model_id: str) -> _Model:
     if model_id not in self.models:
       raise RequestError(404, f"model_id {model_id!r} is not a model of this server (create "
@@ -340,9 +353,8 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
           req.base_model, rank=lora.rank, seed=lora.seed, train_mlp=lora.train_mlp,
           train_attn=lora.train_attn, train_unembed=lora.train_unembed,
           optimizer=req.optimizer_config, run_id=model_id).result()
-      with server._lock:  # pylint: disable=protected-access
-        server.models[model_id] = _Model(model_id, req.session_id, req.base_model, trainer,
-                                         lora, req.optimizer_config or types.AdamOptimizerConfig())
+      server.add_model(_Model(model_id, req.session_id, req.base_model, trainer, lora,
+                              req.optimizer_config or types.AdamOptimizerConfig()))
       return types.CreateModelResponse(model_id=model_id)
 
     return future(server.submit(run), model_id)
@@ -350,8 +362,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   @app.post(f"{api}/get_info")
   async def get_info(request: fastapi.Request):
     req = await body_of(request, types.GetInfoRequest)
-    with server._lock:  # pylint: disable=protected-access
-      model = server._model(req.model_id)  # pylint: disable=protected-access
+    model = server.model(req.model_id)
     base = model.trainer.base
     return types.GetInfoResponse(
         model_id=model.model_id, model_name=model.base_model, is_lora=True,
@@ -369,30 +380,26 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
       req, forward_only = wire.forward_backward_request(body)
     except wire.WireError as e:
       raise RequestError(400, str(e)) from None
-    with server._lock:  # pylint: disable=protected-access
-      model = server._model(req.model_id)  # pylint: disable=protected-access
+    model = server.model(req.model_id)
     fb = req.forward_backward_input
-    config = fb.loss_fn_config
 
     def run():
       call = model.trainer.forward if forward_only else model.trainer.forward_backward
-      return call(fb.data, fb.loss_fn, config).result()
+      return call(fb.data, fb.loss_fn, fb.loss_fn_config).result()
 
     return future(server.submit(run, req.model_id, req.seq_id), req.model_id)
 
   @app.post(f"{api}/optim_step")
   async def optim_step(request: fastapi.Request):
     req = await body_of(request, types.OptimStepRequest)
-    with server._lock:  # pylint: disable=protected-access
-      model = server._model(req.model_id)  # pylint: disable=protected-access
+    model = server.model(req.model_id)
     return future(server.submit(lambda: model.trainer.optim_step(req.optim_params).result(),
                                 req.model_id, req.seq_id), req.model_id)
 
   @app.post(f"{api}/save_weights")
   async def save_weights(request: fastapi.Request):
     req = await body_of(request, types.SaveWeightsRequest)
-    with server._lock:  # pylint: disable=protected-access
-      model = server._model(req.model_id)  # pylint: disable=protected-access
+    model = server.model(req.model_id)
     name = req.path or f"state-{req.seq_id}"
     return future(server.submit(lambda: model.trainer.save_state(name).result(),
                                 req.model_id, req.seq_id), req.model_id)
@@ -400,8 +407,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   @app.post(f"{api}/save_weights_for_sampler")
   async def save_for_sampler(request: fastapi.Request):
     req = await body_of(request, types.SaveWeightsForSamplerRequest)
-    with server._lock:  # pylint: disable=protected-access
-      model = server._model(req.model_id)  # pylint: disable=protected-access
+    model = server.model(req.model_id)
 
     def run():
       if req.path is not None:
@@ -410,8 +416,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
       saved = model.trainer.save_weights_for_sampler(f"sampler-{req.seq_id}").result()
       sampler = server.service.create_sampling_client(model_path=saved.path).result()
       sampling_session_id = f"{model.session_id}:sample:{req.sampling_session_seq_id}"
-      with server._lock:  # pylint: disable=protected-access
-        server.samplers[sampling_session_id] = sampler
+      server.add_sampler(sampling_session_id, sampler)
       return types.SaveWeightsForSamplerResponseInternal(
           path=saved.path, sampling_session_id=sampling_session_id)
 
@@ -421,8 +426,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   async def load_weights(request: fastapi.Request):
     req = await body_of(request, types.LoadWeightsRequest)
     if req.model_id is not None:
-      with server._lock:  # pylint: disable=protected-access
-        model = server._model(req.model_id)  # pylint: disable=protected-access
+      model = server.model(req.model_id)
       load = (model.trainer.load_state_with_optimizer if req.optimizer
               else model.trainer.load_state)
       return future(server.submit(lambda: load(req.path).result(), req.model_id, req.seq_id),
@@ -442,9 +446,8 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
           req.path).result()
       config = types.LoraConfig(rank=lora.rank, train_mlp=lora.train_mlp,
                                 train_attn=lora.train_attn, train_unembed=lora.train_unembed)
-      with server._lock:  # pylint: disable=protected-access
-        server.models[model_id] = _Model(model_id, req.session_id, base_model, trainer, config,
-                                         req.optimizer_config or types.AdamOptimizerConfig())
+      server.add_model(_Model(model_id, req.session_id, base_model, trainer, config,
+                              req.optimizer_config or types.AdamOptimizerConfig()))
       return types.LoadWeightsResponse(path=req.path, model_id=model_id)
 
     return future(server.submit(run), model_id)
@@ -479,7 +482,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
     except TinkerError as e:
       raise RequestError(404, str(e)) from None
     sampling_session_id = f"{req.session_id}:sample:{req.sampling_session_seq_id}"
-    server.samplers[sampling_session_id] = sampler
+    server.add_sampler(sampling_session_id, sampler)
     return types.CreateSamplingSessionResponse(
         sampling_session_id=sampling_session_id).model_dump(mode="json")
 

@@ -57,15 +57,22 @@ class _Server:
       self.proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def tinker_server(tmp_path_factory):
-  base = tmp_path_factory.mktemp("base")
+def save_tiny_base(directory) -> tok_lib.Tokenizer:
+  """A 2-layer Qwen3 over a byte-level tokenizer, saved in HF format in ``directory``; returns
+  the tokenizer."""
   tok = tok_lib.byte_level()
   c = lm.from_group(dict(name="qwen3", vocab_size=tok.vocab_size, hidden_size=32,
                          intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
                          head_dim=8, max_position_embeddings=128, eos_token_id=tok.eos_id))
-  hf.save(lm.create(c, seed=0), base)
-  tok_lib.save(tok, base)
+  hf.save(lm.create(c, seed=0), directory)
+  tok_lib.save(tok, directory)
+  return tok
+
+
+@pytest.fixture(scope="module")
+def tinker_server(tmp_path_factory):
+  base = tmp_path_factory.mktemp("base")
+  tok = save_tiny_base(base)
   server = _Server(base, tmp_path_factory.mktemp("root")).start()
   yield server, tok, base
   server.kill()

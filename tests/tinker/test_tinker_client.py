@@ -11,13 +11,11 @@ import pytest
 from tinker import types
 from tinker.types.optimizer import OptimizerConfigBase, OptimParamsBase
 
-from metalearn import lm
-from metalearn.lm import hf
-from metalearn.lm import tokenizer as tok_lib
 from metalearn.tinker.client import ServiceClient, TinkerError
 from metalearn.tinker import losses
 from metalearn.tinker.losses import LossError
 from metalearn.tinker.optimizers import OptimizerError
+from tests.tinker.conftest import save_tiny_base
 
 TEXT = "Ada Lovelace was born in London."
 
@@ -25,12 +23,7 @@ TEXT = "Ada Lovelace was born in London."
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
   directory = tmp_path_factory.mktemp("base")
-  tok = tok_lib.byte_level()
-  c = lm.from_group(dict(name="qwen3", vocab_size=tok.vocab_size, hidden_size=32,
-                         intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
-                         head_dim=8, max_position_embeddings=128, eos_token_id=tok.eos_id))
-  hf.save(lm.create(c, seed=0), directory)
-  tok_lib.save(tok, directory)
+  tok = save_tiny_base(directory)
   return ServiceClient({"tiny": directory}, root=tmp_path_factory.mktemp("runs")), tok
 
 
