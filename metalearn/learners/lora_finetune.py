@@ -74,6 +74,9 @@ class LoRAFineTuner(Learner):
     graphdef, state = nnx.split(self.model)
     object.__setattr__(self, "_graphdef", graphdef)
     object.__setattr__(self, "_base", state)
+    # the parts not meta-learned, drawn once: constants of every compiled step
+    fixed = self._initial(jax.random.key(self.fixed_seed))
+    object.__setattr__(self, "_fixed", {k: v for k, v in fixed.items() if k not in self.learn})
 
   def _initial(self, key) -> dict[str, Any]:
     return {"init": lora_lib.init(self.model.config, self.lora, key),
@@ -86,9 +89,7 @@ class LoRAFineTuner(Learner):
 
   def _part(self, theta, name):
     """``theta``'s ``name`` if meta-learned, else its fixed initial value."""
-    if name in theta:
-      return theta[name]
-    return self._initial(jax.random.key(self.fixed_seed))[name]
+    return theta[name] if name in self.learn else self._fixed[name]
 
   def _tx(self, lr):
     if self.optimizer == "sgd":
