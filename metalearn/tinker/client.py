@@ -28,15 +28,18 @@ two, padded rows and positions masked out of every loss), so a loop compiles a f
 """
 
 import dataclasses
+import datetime
 import functools
 import json
 import os
 import pathlib
 import secrets
+import shutil
 import tempfile
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 import uuid
 
+from absl import logging
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -54,6 +57,11 @@ from metalearn.tinker import optimizers
 
 T = TypeVar("T")
 BUCKET = 32
+# a checkpoint's directory under ``root``/RUN/ by kind, and the kind's name in Tinker's listings
+CHECKPOINT_KINDS = {"weights": "training", "sampler_weights": "sampler",
+                    "external_weights": "external"}
+TTL_SECONDS = (3600, 10 * 365 * 86400)  # Tinker's bounds on a checkpoint's time to live
+_SETTINGS = "checkpoint.json"  # a checkpoint's expiry and visibility, beside its weights
 
 
 class TinkerError(ValueError):
@@ -117,6 +125,7 @@ class ServiceClient:
     self._dirs = {k: pathlib.Path(v) for k, v in (base_models or {}).items()}
     self._bases: dict[str, _Base] = {}
     self.root = pathlib.Path(root or tempfile.mkdtemp(prefix="metalearn-tinker-"))
+    self.expired_deleted = 0  # checkpoints deleted because their time to live ran out
 
   def _base(self, name: str) -> _Base:
     if name not in self._bases:
@@ -176,7 +185,8 @@ class ServiceClient:
     return config, base_name
 
   def path(self, tinker_path: str) -> pathlib.Path:
-    """The directory a ``tinker://`` path names (refused if outside ``root`` or missing)."""
+    """The directory a ``tinker://`` path names (refused if outside ``root``, missing or
+    expired; an expired checkpoint is deleted)."""
     if not tinker_path.startswith("tinker://"):
       raise TinkerError(f"{tinker_path!r} is not a tinker:// path (save_state and "
                         "save_weights_for_sampler return them)")
@@ -184,8 +194,156 @@ class ServiceClient:
     if not path.resolve().is_relative_to(self.root.resolve()):
       raise TinkerError(f"{tinker_path!r} points outside the server's root")
     if not path.exists():
-      raise TinkerError(f"{tinker_path}: nothing was saved there (under {self.root})")
+      raise CheckpointNotFound(f"{tinker_path}: nothing was saved there (under {self.root})")
+    expires = _settings(path)["expires_at"]
+    if expires is not None and _now() >= expires:
+      self._delete_expired(path, tinker_path)
+      raise CheckpointNotFound(f"{tinker_path} expired at {expires.isoformat()} and was "
+                               "deleted")
     return path
+
+  # ---------------------------------------------------------------- checkpoint management
+
+  def checkpoint(self, tinker_path: str) -> types.Checkpoint:
+    """The listing entry of the checkpoint at ``tinker_path``
+    (``tinker://RUN/KIND/NAME``, KIND one of :data:`CHECKPOINT_KINDS`)."""
+    parsed = _parse_checkpoint_path(tinker_path)
+    path = self.path(tinker_path)
+    settings = _settings(path)
+    meta = path / "metalearn.json"
+    return types.Checkpoint(
+        checkpoint_id=parsed.checkpoint_id, checkpoint_type=parsed.checkpoint_type,
+        time=datetime.datetime.fromtimestamp(meta.stat().st_mtime, datetime.timezone.utc),
+        tinker_path=tinker_path, public=settings["public"],
+        expires_at=settings["expires_at"], user_metadata=settings["user_metadata"],
+        size_bytes=sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+
+  def checkpoints(self, run_id: str) -> list[types.Checkpoint]:
+    """Run ``run_id``'s checkpoints, oldest first (expired ones are deleted, not listed)."""
+    out = []
+    for kind in CHECKPOINT_KINDS:
+      for meta in sorted((self.root / run_id / kind).glob("*/metalearn.json")):
+        try:
+          out.append(self.checkpoint(f"tinker://{run_id}/{kind}/{meta.parent.name}"))
+        except CheckpointNotFound:  # expired: path() deleted it and counted it
+          continue
+    return sorted(out, key=lambda c: c.time)
+
+  def run_ids(self) -> list[str]:
+    """The runs with a checkpoint under ``root``."""
+    return sorted(d.name for d in self.root.iterdir()
+                  if d.is_dir() and any(d.glob("*/*/metalearn.json")))
+
+  def set_checkpoint_ttl(self, tinker_path: str, ttl_seconds: int | None) -> None:
+    """The checkpoint expires ``ttl_seconds`` from now (None: never); then it is deleted."""
+    _check_ttl(ttl_seconds)
+    path = self.path(tinker_path)
+    expires = (None if ttl_seconds is None
+               else _now() + datetime.timedelta(seconds=ttl_seconds))
+    _write_settings(path, expires_at=expires)
+
+  def set_checkpoint_public(self, tinker_path: str, public: bool) -> None:
+    """Marks the checkpoint public or private (refused if it already is)."""
+    path = self.path(tinker_path)
+    if _settings(path)["public"] == public:
+      raise CheckpointStateError(f"{tinker_path} is already {'public' if public else 'private'}")
+    _write_settings(path, public=public)
+
+  def delete_checkpoint(self, tinker_path: str) -> None:
+    _parse_checkpoint_path(tinker_path)
+    shutil.rmtree(self.path(tinker_path))
+
+  def copy_checkpoint(self, tinker_path: str, run_id: str,
+                      ttl_seconds: int | None = None) -> str:
+    """A copy of the checkpoint, of the same kind and name, in run ``run_id``; returns its
+    path. The copy is private and expires after ``ttl_seconds`` (the source's expiry is not
+    inherited)."""
+    _check_ttl(ttl_seconds)
+    parsed = _parse_checkpoint_path(tinker_path)
+    source = self.path(tinker_path)
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+      raise TinkerError(f"run id {run_id!r}: a non-empty name without '/'")
+    copy = f"tinker://{run_id}/{parsed.checkpoint_id}"
+    target = self.root / run_id / parsed.checkpoint_id
+    if target.exists():
+      raise CheckpointStateError(f"{copy} exists already")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    (partial / _SETTINGS).unlink(missing_ok=True)
+    partial.rename(target)
+    if ttl_seconds is not None:
+      self.set_checkpoint_ttl(copy, ttl_seconds)
+    return copy
+
+  def delete_expired(self) -> list[str]:
+    """Deletes every expired checkpoint under ``root``; returns their paths."""
+    gone = []
+    for settings in self.root.glob(f"*/*/*/{_SETTINGS}"):
+      path = settings.parent
+      expires = _settings(path)["expires_at"]
+      if expires is not None and _now() >= expires:
+        tinker_path = "tinker://" + path.relative_to(self.root).as_posix()
+        self._delete_expired(path, tinker_path)
+        gone.append(tinker_path)
+    return gone
+
+  def _delete_expired(self, path: pathlib.Path, tinker_path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    self.expired_deleted += 1
+    logging.info("deleted expired checkpoint %s", tinker_path)
+
+
+class CheckpointNotFound(TinkerError):
+  """A ``tinker://`` path with nothing saved there (never, deleted or expired)."""
+
+
+class CheckpointStateError(TinkerError):
+  """A checkpoint change that conflicts with its state (already public, already exists)."""
+
+
+def _now() -> datetime.datetime:
+  return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _check_ttl(ttl_seconds: int | None) -> None:
+  lo, hi = TTL_SECONDS
+  if ttl_seconds is not None and not lo <= ttl_seconds <= hi:
+    raise TinkerError(f"ttl_seconds={ttl_seconds}: between {lo} (1 hour) and {hi} (10 years), "
+                      "or None for no expiry")
+
+
+def _parse_checkpoint_path(tinker_path: str) -> types.ParsedCheckpointTinkerPath:
+  try:
+    return types.ParsedCheckpointTinkerPath.from_tinker_path(tinker_path)
+  except ValueError:
+    raise TinkerError(f"{tinker_path!r} is not a checkpoint path: tinker://RUN/KIND/NAME with "
+                      f"KIND one of {sorted(CHECKPOINT_KINDS)}") from None
+
+
+def _settings(path: pathlib.Path) -> dict:
+  """A checkpoint's expiry, visibility and user metadata (defaults if never set)."""
+  out = {"public": False, "expires_at": None, "user_metadata": None}
+  f = path / _SETTINGS
+  if f.exists():
+    try:
+      stored = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+      raise TinkerError(f"{f} is corrupt ({e}): delete it to make the checkpoint private "
+                        "and never expiring") from None
+    out.update(stored)
+    if out["expires_at"] is not None:
+      out["expires_at"] = datetime.datetime.fromisoformat(out["expires_at"])
+  return out
+
+
+def _write_settings(path: pathlib.Path, **changes) -> None:
+  settings = {**_settings(path), **changes}
+  if isinstance(settings["expires_at"], datetime.datetime):
+    settings["expires_at"] = settings["expires_at"].isoformat()
+  tmp = path / (_SETTINGS + ".partial")
+  tmp.write_text(json.dumps(settings))
+  os.replace(tmp, path / _SETTINGS)
 
 
 def _read_meta(path: pathlib.Path) -> tuple[str, lora_lib.LoRAConfig]:
@@ -309,8 +467,8 @@ class TrainingClient:
     else:
       loss, (logp, per_token) = self._loss_fn(loss_fn, False)(*args)
     if not bool(jnp.isfinite(loss)):
-      raise TinkerError(f"{losses.get(loss_fn).name}: the loss is not finite ({float(loss)}); nothing was "
-                        "accumulated (check the data's logprobs and advantages)")
+      raise TinkerError(f"{losses.get(loss_fn).name}: the loss is not finite ({float(loss)}); "
+                        "nothing was accumulated (check the data's logprobs and advantages)")
     if backward:
       self._grads = _accumulate(self._grads, grads)
       self._last_loss = loss
@@ -424,10 +582,19 @@ class TrainingClient:
     (path / "metalearn.json").write_text(json.dumps(
         {"base_model": self.base.name, "lora": dataclasses.asdict(self.config)}))
 
-  def save_state(self, name: str) -> Future[types.SaveWeightsResponse]:
-    """LoRA weights and optimizer state, for ``load_state_with_optimizer``."""
+  def _saved(self, tinker_path: str, path: pathlib.Path, ttl_seconds: int | None) -> None:
+    (path / _SETTINGS).unlink(missing_ok=True)  # a save under an old name starts afresh
+    if ttl_seconds is not None:
+      self.service.set_checkpoint_ttl(tinker_path, ttl_seconds)
+
+  def save_state(self, name: str, ttl_seconds: int | None = None
+                 ) -> Future[types.SaveWeightsResponse]:
+    """LoRA weights and optimizer state, for ``load_state_with_optimizer``; deleted after
+    ``ttl_seconds`` if given."""
+    _check_ttl(ttl_seconds)
     tinker_path, path = self._tinker_path("weights", name)
     self._write(path, with_optimizer=True)
+    self._saved(tinker_path, path, ttl_seconds)
     return Future(types.SaveWeightsResponse(path=tinker_path))
 
   def load_state(self, path: str) -> Future[types.LoadWeightsResponse]:
@@ -452,12 +619,33 @@ class TrainingClient:
     self._grads = _commit(jax.tree.map(jnp.zeros_like, self.params))
     return types.LoadWeightsResponse(path=tinker_path)
 
-  def save_weights_for_sampler(self, name: str) -> Future[types.SaveWeightsForSamplerResponse]:
+  def save_weights_for_sampler(self, name: str, ttl_seconds: int | None = None
+                               ) -> Future[types.SaveWeightsForSamplerResponse]:
+    _check_ttl(ttl_seconds)
     tinker_path, path = self._tinker_path("sampler_weights", name)
     self._write(path, with_optimizer=False)
     lora_lib.save_peft(self.params, self.config, self.base.model.config, path / "peft",
                        base_model=str(self.base.directory))
+    self._saved(tinker_path, path, ttl_seconds)
     return Future(types.SaveWeightsForSamplerResponse(path=tinker_path))
+
+  def save_weights_external(self, name: str, ttl_seconds: int | None = None,
+                            age_encryption_recipients: list[str] | None = None
+                            ) -> Future[types.SaveWeightsExternalResponse]:
+    """The adapter in PEFT's format (``peft/adapter_config.json``,
+    ``peft/adapter_model.safetensors``: ``peft.PeftModel.from_pretrained`` loads it onto the
+    transformers base model) at ``tinker://RUN/external_weights/NAME``, listed and deleted
+    like any checkpoint; the Tinker CLI's ``checkpoint download`` fetches its files."""
+    if age_encryption_recipients:
+      raise TinkerError("age_encryption_recipients: encrypted exports are not supported (the "
+                        "files stay under this server's root on this machine); export without")
+    _check_ttl(ttl_seconds)
+    tinker_path, path = self._tinker_path("external_weights", name)
+    self._write(path, with_optimizer=False)
+    lora_lib.save_peft(self.params, self.config, self.base.model.config, path / "peft",
+                       base_model=str(self.base.directory))
+    self._saved(tinker_path, path, ttl_seconds)
+    return Future(types.SaveWeightsExternalResponse(path=tinker_path))
 
   def save_weights_and_get_sampling_client(self, name: str | None = None
                                            ) -> Future["SamplingClient"]:
@@ -595,7 +783,8 @@ def _add_async_twins(cls, names, unwrap=False):
 
 _add_async_twins(TrainingClient, ("forward", "forward_backward", "forward_backward_custom",
                                   "optim_step", "save_state", "load_state",
-                                  "load_state_with_optimizer", "save_weights_for_sampler"))
+                                  "load_state_with_optimizer", "save_weights_for_sampler",
+                                  "save_weights_external"))
 _add_async_twins(TrainingClient, ("save_weights_and_get_sampling_client",
                                   "create_sampling_client"), unwrap=True)
 _add_async_twins(SamplingClient, ("sample", "compute_logprobs"), unwrap=True)

@@ -17,9 +17,17 @@ the first submission's future, and one whose predecessor never arrives fails aft
 ``hold_seconds`` with an error saying which ``seq_id`` is missing.
 
 Errors. A malformed body, an unknown model or an out-of-order request is answered with a 4xx
-and a JSON ``detail`` the SDK shows; a request that fails while running completes its future
-with ``{"error", "category"}``, which the SDK raises as ``RequestFailedError``. Neither changes
-the server's state: a request either runs whole or not at all.
+and a JSON ``detail`` the SDK shows (never 408, 409 or 429, which the SDK retries for minutes:
+a conflict such as publishing a public checkpoint is a 400); a request that fails while running
+completes its future with ``{"error", "category"}``, which the SDK raises as
+``RequestFailedError``. Neither changes the server's state: a request runs whole or not at all.
+
+Checkpoints. Besides saving and loading, the routes the SDK's ``RestClient`` and the ``tinker``
+CLI reach: listings, delete, publish/unpublish (a flag in the listings: one local user),
+time to live (an expired checkpoint is deleted when next listed or named), ``copy_weights``,
+``save_weights_external`` (the adapter in PEFT's format) and ``external_weights_urls``, whose
+download URLs are signed (HMAC, one hour) and served under ``/files/``: ``tinker checkpoint
+download`` works for training and external checkpoints.
 
 Restart. Saved weights live under ``root`` (``tinker://`` paths map to directories there), so a
 server restarted on the same ``root`` serves every saved state: ``load_state`` or
@@ -29,9 +37,11 @@ server restarted on the same ``root`` serves every saved state: ``load_state`` o
 import asyncio
 import dataclasses
 import datetime
+import hashlib
+import hmac
 import json
 import queue
-import shutil
+import secrets
 import threading
 import time
 from typing import Any, Callable
@@ -46,9 +56,13 @@ from tinker import types
 from metalearn.tinker import losses
 from metalearn.tinker import optimizers
 from metalearn.tinker import wire
-from metalearn.tinker.client import ServiceClient, TinkerError
+from metalearn.tinker.client import CHECKPOINT_KINDS
+from metalearn.tinker.client import CheckpointNotFound
+from metalearn.tinker.client import ServiceClient
+from metalearn.tinker.client import TinkerError
 
 PROTO = "application/x-protobuf"
+URL_SECONDS = 3600  # how long a signed download URL of external weights stays valid
 _USER_ERRORS = (TinkerError, losses.LossError, optimizers.OptimizerError, wire.WireError,
                 pydantic.ValidationError, ValueError)
 
@@ -103,6 +117,7 @@ class TinkerServer:
                hold_seconds: float = 120.0, retrieve_futures: bool = True):
     self.service, self.poll_seconds, self.hold_seconds = service, poll_seconds, hold_seconds
     self.retrieve_futures = retrieve_futures
+    self.url_key = secrets.token_bytes(32)  # signs download URLs; a restart voids old ones
     self.sessions: dict[str, dict] = {}
     self.models: dict[str, _Model] = {}
     self.samplers: dict[str, Any] = {}
@@ -174,7 +189,7 @@ class TinkerServer:
         if seq_id in model.seen:  # a retry of a request already taken
           return model.seen[seq_id]
         if seq_id < model.next_seq:
-          raise RequestError(409, f"model {model_id}: seq_id {seq_id} was already run and is "
+          raise RequestError(400, f"model {model_id}: seq_id {seq_id} was already run and is "
                              f"no longer known; the next is {model.next_seq}")
       future = _Future(uuid.uuid4().hex, run, model_id, seq_id, session=session)
       self.futures[future.request_id] = future
@@ -200,6 +215,32 @@ class TinkerServer:
   def add_sampler(self, sampling_session_id: str, sampler) -> None:
     with self._lock:
       self.samplers[sampling_session_id] = sampler
+
+  def finish_session(self, session_id: str, reason: str) -> None:
+    """Marks the session finished (the first reason stays) and drops its models and samplers
+    from memory; their saved checkpoints stay. Requests already queued still run."""
+    with self._lock:
+      session = self.session(session_id)
+      session.setdefault("finished", reason)
+      prefix = f"{session_id}:"
+      for table in (self.models, self.samplers):
+        for key in [k for k in table if k.startswith(prefix)]:
+          del table[key]
+
+  def session(self, session_id: str, open_only: bool = False) -> dict:
+    """The session ``session_id`` (404 if unknown; 400 if ``open_only`` and finished)."""
+    with self._lock:
+      if session_id not in self.sessions:
+        raise RequestError(404, f"session {session_id!r} is unknown to this server (create one "
+                           "with create_session; a restarted server forgets sessions)")
+      session = self.sessions[session_id]
+      if open_only and "finished" in session:
+        raise RequestError(400, f"session {session_id!r} was finished "
+                           f"({session['finished']}): start a new ServiceClient")
+      return session
+
+  def sign(self, relpath: str, expires: int) -> str:
+    return hmac.new(self.url_key, f"{relpath}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
   def _model(self, model_id: str) -> _Model:
     if model_id not in self.models:
@@ -263,6 +304,13 @@ def _dump(value) -> Any:
   return value
 
 
+def _refusal(detail: str, status: int) -> responses.JSONResponse:
+  # The SDK retries 408, 409, 429 and 5xx for minutes; a refusal that a retry cannot change is
+  # a 4xx outside those, and says so in the header its HTTP layer obeys.
+  headers = {"x-should-retry": "false"} if status < 500 else {}
+  return responses.JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
 def make_app(server: TinkerServer) -> fastapi.FastAPI:
   """The FastAPI application serving the SDK's routes under ``/api/v1/``."""
   app = fastapi.FastAPI(title="metalearn Tinker-compatible server")
@@ -276,7 +324,13 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   @app.exception_handler(RequestError)
   async def refused(request, e: RequestError):  # pylint: disable=unused-argument
     server.counts["refused"] += 1
-    return responses.JSONResponse({"detail": e.detail}, status_code=e.status)
+    return _refusal(e.detail, e.status)
+
+  @app.exception_handler(TinkerError)
+  async def tinker_refused(request, e: TinkerError):  # pylint: disable=unused-argument
+    server.counts["refused"] += 1
+    status = 404 if isinstance(e, CheckpointNotFound) else 400
+    return _refusal(str(e), status)
 
   @app.exception_handler(Exception)
   async def failed(request, e: Exception):
@@ -327,10 +381,19 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   @app.post(f"{api}/session_heartbeat")
   async def heartbeat(request: fastapi.Request):
     req = await body_of(request, types.SessionHeartbeatRequest)
-    if req.session_id not in server.sessions:
-      raise RequestError(404, f"session {req.session_id!r} is unknown (the server restarted?)")
-    server.sessions[req.session_id]["heartbeat"] = _now()
+    server.session(req.session_id)["heartbeat"] = _now()
     return {"type": "session_heartbeat"}
+
+  @app.post(f"{api}/sessions/{{session_id}}/finish")
+  async def finish_session(session_id: str, request: fastapi.Request):
+    data = await request.json()
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if not isinstance(reason, dict) or reason.get("type") not in ("success", "errored",
+                                                                  "interrupted"):
+      raise RequestError(400, "finish takes {'reason': {'type': 'success' | 'errored' | "
+                         "'interrupted'}, 'detail': ...}")
+    server.finish_session(session_id, reason["type"])
+    return None
 
   @app.post(f"{api}/telemetry")
   async def telemetry():
@@ -341,11 +404,10 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   @app.post(f"{api}/create_model")
   async def create_model(request: fastapi.Request):
     req = await body_of(request, types.CreateModelRequest)
-    if req.session_id not in server.sessions:
-      raise RequestError(404, f"session {req.session_id!r} is unknown: create one first")
+    server.session(req.session_id, open_only=True)
     model_id = f"{req.session_id}:train:{req.model_seq_id}"
     if model_id in server.models:
-      raise RequestError(409, f"model {model_id} exists (model_seq_id used twice)")
+      raise RequestError(400, f"model {model_id} exists (model_seq_id used twice)")
     lora = req.lora_config or types.LoraConfig(rank=32)
 
     def run():
@@ -401,8 +463,21 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
     req = await body_of(request, types.SaveWeightsRequest)
     model = server.model(req.model_id)
     name = req.path or f"state-{req.seq_id}"
-    return future(server.submit(lambda: model.trainer.save_state(name).result(),
+    return future(server.submit(lambda: model.trainer.save_state(name, req.ttl_seconds).result(),
                                 req.model_id, req.seq_id), req.model_id)
+
+  @app.post(f"{api}/save_weights_external")
+  async def save_weights_external(request: fastapi.Request):
+    req = await body_of(request, types.SaveWeightsExternalRequest)
+    model = server.model(req.model_id)
+
+    def run():
+      saved = model.trainer.save_weights_external(
+          req.path, req.ttl_seconds, req.age_encryption_recipients).result()
+      return types.SaveWeightsExternalResponseInternal(
+          path=saved.path, size_bytes=server.service.checkpoint(saved.path).size_bytes)
+
+    return future(server.submit(run, req.model_id, req.seq_id), req.model_id)
 
   @app.post(f"{api}/save_weights_for_sampler")
   async def save_for_sampler(request: fastapi.Request):
@@ -411,9 +486,10 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
 
     def run():
       if req.path is not None:
-        return model.trainer.save_weights_for_sampler(req.path).result()
+        return model.trainer.save_weights_for_sampler(req.path, req.ttl_seconds).result()
       # save_weights_and_get_sampling_client: an unnamed snapshot and a sampling session
-      saved = model.trainer.save_weights_for_sampler(f"sampler-{req.seq_id}").result()
+      saved = model.trainer.save_weights_for_sampler(f"sampler-{req.seq_id}",
+                                                     req.ttl_seconds).result()
       sampler = server.service.create_sampling_client(model_path=saved.path).result()
       sampling_session_id = f"{model.session_id}:sample:{req.sampling_session_seq_id}"
       server.add_sampler(sampling_session_id, sampler)
@@ -432,8 +508,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
       return future(server.submit(lambda: load(req.path).result(), req.model_id, req.seq_id),
                     req.model_id)
     # create_training_client_from_state: a new model from the saved state
-    if req.session_id not in server.sessions:
-      raise RequestError(404, f"session {req.session_id!r} is unknown: create one first")
+    server.session(req.session_id, open_only=True)
     model_id = f"{req.session_id}:train:{req.model_seq_id}"
 
     def run():
@@ -472,8 +547,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   @app.post(f"{api}/create_sampling_session")
   async def create_sampling_session(request: fastapi.Request):
     req = await body_of(request, types.CreateSamplingSessionRequest)
-    if req.session_id not in server.sessions:
-      raise RequestError(404, f"session {req.session_id!r} is unknown: create one first")
+    server.session(req.session_id, open_only=True)
     if (req.model_path is None) == (req.base_model is None):
       raise RequestError(400, "create_sampling_session takes one of model_path and base_model")
     try:
@@ -512,21 +586,17 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
   # ---------------------------------------------------------------- listings (the CLI's)
 
   def checkpoints_of(run_id: str) -> list[types.Checkpoint]:
-    out = []
-    for kind, label in (("weights", "training"), ("sampler_weights", "sampler")):
-      for path in sorted((server.service.root / run_id / kind).glob("*/metalearn.json")):
-        d = path.parent
-        out.append(types.Checkpoint(
-            checkpoint_id=f"{kind}/{d.name}", checkpoint_type=label,
-            time=datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc),
-            tinker_path=f"tinker://{run_id}/{kind}/{d.name}", public=False,
-            size_bytes=sum(f.stat().st_size for f in d.rglob("*") if f.is_file())))
-    return sorted(out, key=lambda c: c.time)
+    return server.service.checkpoints(run_id)
 
   def run_ids() -> list[str]:
-    on_disk = {d.name for d in server.service.root.iterdir()
-               if d.is_dir() and any(d.glob("*/*/metalearn.json"))}
-    return sorted(on_disk | set(server.models))
+    return sorted(set(server.service.run_ids()) | set(server.models))
+
+  def checkpoint_path(run_id: str, checkpoint_id: str) -> str:
+    kind, _, name = checkpoint_id.partition("/")
+    if kind not in CHECKPOINT_KINDS or not name or "/" in name or name in (".", ".."):
+      raise RequestError(400, f"checkpoint_id {checkpoint_id!r}: KIND/NAME with KIND one of "
+                         f"{sorted(CHECKPOINT_KINDS)} (as the listings give)")
+    return f"tinker://{run_id}/{checkpoint_id}"
 
   def training_run(run_id: str) -> types.TrainingRun:
     checkpoints = checkpoints_of(run_id)
@@ -569,18 +639,81 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
     return types.CheckpointsListResponse(checkpoints=checkpoints_of(run_id)).model_dump(
         mode="json")
 
+  # the routes under a checkpoint come before the one for the checkpoint itself, whose
+  # checkpoint_id (KIND/NAME) is a path that would also match their suffixes
+  @app.post(f"{api}/training_runs/{{run_id}}/checkpoints/{{checkpoint_id:path}}/publish")
+  async def publish(run_id: str, checkpoint_id: str):
+    server.service.set_checkpoint_public(checkpoint_path(run_id, checkpoint_id), True)
+    return None
+
+  @app.delete(f"{api}/training_runs/{{run_id}}/checkpoints/{{checkpoint_id:path}}/publish")
+  async def unpublish(run_id: str, checkpoint_id: str):
+    server.service.set_checkpoint_public(checkpoint_path(run_id, checkpoint_id), False)
+    return None
+
+  @app.put(f"{api}/training_runs/{{run_id}}/checkpoints/{{checkpoint_id:path}}/ttl")
+  async def set_ttl(run_id: str, checkpoint_id: str, request: fastapi.Request):
+    data = await request.json()
+    if not isinstance(data, dict) or "ttl_seconds" not in data or not (
+        data["ttl_seconds"] is None or type(data["ttl_seconds"]) is int):
+      raise RequestError(400, "ttl takes {'ttl_seconds': seconds or null}")
+    server.service.set_checkpoint_ttl(checkpoint_path(run_id, checkpoint_id),
+                                      data["ttl_seconds"])
+    return None
+
+  @app.get(f"{api}/training_runs/{{run_id}}/checkpoints/{{checkpoint_id:path}}"
+           "/external_weights_urls")
+  async def external_weights_urls(run_id: str, checkpoint_id: str, request: fastapi.Request):
+    tinker_path = checkpoint_path(run_id, checkpoint_id)
+    if not checkpoint_id.startswith("external_weights/"):
+      raise RequestError(400, f"{tinker_path} is not external weights: export them with "
+                         "save_weights_external (the CLI's download does)")
+    directory = server.service.path(tinker_path) / "peft"
+    expires = int(time.time()) + URL_SECONDS
+    base = str(request.base_url).rstrip("/")
+    urls = {}
+    for f in sorted(p for p in directory.rglob("*") if p.is_file()):
+      rel = f"{run_id}/{checkpoint_id}/peft/{f.relative_to(directory).as_posix()}"
+      urls[f.relative_to(directory).as_posix()] = (
+          f"{base}/files/{rel}?expires={expires}&signature={server.sign(rel, expires)}")
+    return types.ExternalWeightsUrlsResponse(
+        urls=urls, expires=datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+    ).model_dump(mode="json")
+
+  @app.get("/files/{relpath:path}")
+  async def download(relpath: str, expires: int = 0, signature: str = ""):
+    if not hmac.compare_digest(server.sign(relpath, expires), signature):
+      raise RequestError(403, "this download URL's signature is wrong (or the server was "
+                         "restarted since it was signed): ask external_weights_urls again")
+    if time.time() > expires:
+      raise RequestError(403, "this download URL expired: ask external_weights_urls again")
+    path = server.service.root / relpath
+    if not path.resolve().is_relative_to(server.service.root.resolve()) or not path.is_file():
+      raise RequestError(404, f"{relpath}: no such file (deleted since the URL was signed?)")
+    return responses.FileResponse(path)
+
   @app.delete(f"{api}/training_runs/{{run_id}}/checkpoints/{{checkpoint_id:path}}")
   async def delete_checkpoint(run_id: str, checkpoint_id: str):
-    kind, _, name = checkpoint_id.partition("/")
-    if kind not in ("weights", "sampler_weights") or not name or "/" in name:
-      raise RequestError(400, f"checkpoint_id {checkpoint_id!r}: 'weights/NAME' or "
-                         "'sampler_weights/NAME' (as the listings give)")
-    try:
-      path = server.service.path(f"tinker://{run_id}/{checkpoint_id}")
-    except TinkerError as e:
-      raise RequestError(404, str(e)) from None
-    shutil.rmtree(path)
+    server.service.delete_checkpoint(checkpoint_path(run_id, checkpoint_id))
     return None
+
+  @app.post(f"{api}/copy_weights")
+  async def copy_weights(request: fastapi.Request):
+    req = await body_of(request, types.CopyWeightsRequest)
+    if req.session_id is not None:
+      server.session(req.session_id, open_only=True)
+      if req.model_seq_id is None:
+        raise RequestError(400, "copy_weights with session_id needs its model_seq_id")
+      run_id = f"{req.session_id}:train:{req.model_seq_id}"
+    elif req.destination_project_id is not None:
+      # one user, one project: the copy is a new run whose name records the project
+      run_id = f"{req.destination_project_id}:copy:{uuid.uuid4().hex[:12]}"
+    else:
+      raise RequestError(400, "copy_weights takes destination_project_id, or session_id and "
+                         "model_seq_id")
+    copied = await asyncio.to_thread(server.service.copy_checkpoint, req.source_path, run_id,
+                                     req.ttl_seconds)
+    return types.CopyWeightsResponse(tinker_path=copied).model_dump(mode="json")
 
   @app.get(f"{api}/checkpoints")
   async def list_checkpoints(limit: int = 100, offset: int = 0):

@@ -3,6 +3,7 @@ losses and logprobs as the in-process API, sampled tokens' logprobs equal to com
 bad requests answered with a message and no change of state, and save, kill -9, restart, load
 continuing with the same numbers."""
 
+import json
 import os
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def test_bad_requests_get_a_message_and_change_nothing(tinker_server):
       "model_id": "nope", "seq_id": 1, "optim_params": {"learning_rate": 1e-3}})
   assert r.status_code == 404 and "is not a model of this server" in r.json()["detail"]
   r = httpx.post(f"{server.url}/api/v1/copy_weights", json={})
+  assert r.status_code == 400 and "source_path" in r.json()["detail"]
+  assert r.headers["x-should-retry"] == "false"  # the SDK would retry a 409 for minutes
+  r = httpx.get(f"{server.url}/api/v1/sessions/nope/trace_export")
   assert r.status_code == 501 and "not supported" in r.json()["detail"]
   with pytest.raises(tinker.RequestFailedError, match="not a built-in loss"):
     trainer.forward_backward([_datum(tok)], "sft").result()
@@ -289,3 +293,102 @@ def test_retrieve_futures_reports_a_sampling_sessions_completions(tinker_server)
   assert bad.status_code == 400 and "prev_cursor 7" in bad.json()["detail"]
   result = _retrieve(url, sample["request_id"], proto=True)
   assert result  # the payload, fetched as the SDK does after the poll
+
+
+def _cli(server, *args, timeout=120):
+  env = {**os.environ, "TINKER_BASE_URL": server.url, "TINKER_API_KEY": "tml-local"}
+  return subprocess.run([sys.executable, "-m", "tinker.cli", *args], capture_output=True,
+                        text=True, timeout=timeout, env=env)
+
+
+def test_the_clis_checkpoint_commands_publish_expire_copy_and_download(tinker_server,
+                                                                       tmp_path):
+  server, tok, _ = tinker_server
+  svc = _sdk(server)
+  trainer = svc.create_lora_training_client("tiny", rank=3, seed=0).result()
+  trainer.forward_backward([_datum(tok)], "cross_entropy").result()
+  trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+  state = trainer.save_state("cli").result().path
+  rest = tinker.RestClient(base_url=server.url, api_key="tml-local")
+
+  def listed(path):
+    run = types.ParsedCheckpointTinkerPath.from_tinker_path(path).training_run_id
+    return {c.tinker_path: c for c in rest.list_checkpoints(run).result().checkpoints}.get(path)
+
+  # publish / unpublish (refused when it changes nothing), time to live (set, refused out of
+  # range, removed): the CLI's commands for some, the RestClient's calls for the rest
+  assert _cli(server, "checkpoint", "publish", state).returncode == 0
+  assert listed(state).public
+  with pytest.raises(tinker.BadRequestError, match="already public"):
+    rest.publish_checkpoint_from_tinker_path(state).result()
+  rest.unpublish_checkpoint_from_tinker_path(state).result()
+  assert not listed(state).public
+  before = time.time()
+  assert _cli(server, "checkpoint", "set-ttl", state, "--ttl", "7200").returncode == 0
+  assert listed(state).expires_at.timestamp() == pytest.approx(before + 7200, abs=60)
+  bad = _cli(server, "checkpoint", "set-ttl", state, "--ttl", "10")
+  assert bad.returncode != 0 and "ttl_seconds=10" in bad.stdout + bad.stderr
+  assert listed(state).expires_at is not None  # the refused change left it as it was
+  rest.set_checkpoint_ttl_from_tinker_path(state, None).result()
+  assert listed(state).expires_at is None
+
+  # download: external weights directly; a training state through the CLI's own export
+  # (a new session loads it, exports it with a TTL, signs, downloads, deletes the export)
+  external = trainer.save_weights_external("cli-export").result().path
+  got = {}
+  for path in (external, state):
+    out = _cli(server, "checkpoint", "download", path, "--output", str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    folder = tmp_path / path.replace("tinker://", "").replace("/", "_")
+    assert sorted(f.name for f in folder.iterdir()) == ["adapter_config.json",
+                                                        "adapter_model.safetensors"]
+    got[path] = folder
+  run = trainer.model_id
+  assert {c.checkpoint_id for c in rest.list_checkpoints(run).result().checkpoints} == {
+      "weights/cli", "external_weights/cli-export"}  # the CLI's temporary export is gone
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  a = load_file(got[external] / "adapter_model.safetensors")
+  b = load_file(got[state] / "adapter_model.safetensors")
+  assert a.keys() == b.keys() and len(a) > 0
+  assert any(np.abs(v).max() > 0 for k, v in a.items() if "lora_B" in k)  # trained, not init
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+  # a signed URL works once signed, and not when tampered with
+  urls = rest.get_external_weights_urls(external).result().urls
+  url = urls["adapter_config.json"]
+  assert httpx.get(url).json()["r"] == 3
+  forged = httpx.get(url.replace("signature=", "signature=0"))
+  assert forged.status_code == 403 and "signature" in forged.json()["detail"]
+
+  # copy into a project: a new run holding the same weights
+  copy = rest.copy_weights(state, "archive").result()
+  assert copy != state and rest.get_weights_info_by_tinker_path(copy).result().lora_rank == 3
+
+  # expiry: a checkpoint past its time is deleted, not listed, not loadable
+  rest.set_checkpoint_ttl_from_tinker_path(copy, 3600).result()
+  settings = server.root / copy.replace("tinker://", "") / "checkpoint.json"
+  stored = json.loads(settings.read_text())
+  stored["expires_at"] = "2020-01-01T00:00:00+00:00"
+  settings.write_text(json.dumps(stored))
+  gone = httpx.post(f"{server.url}/api/v1/weights_info", json={"tinker_path": copy})
+  assert gone.status_code == 404 and "expired" in gone.json()["detail"]
+  assert not settings.parent.exists()
+  # ... and one that expires unseen is swept from the listings
+  other = rest.copy_weights(external, "archive", ttl_seconds=3600).result()
+  settings = server.root / other.replace("tinker://", "") / "checkpoint.json"
+  settings.write_text(settings.read_text().replace(
+      json.loads(settings.read_text())["expires_at"], "2020-01-01T00:00:00+00:00"))
+  everyone = rest.list_user_checkpoints(limit=1000).result().checkpoints
+  assert state in {c.tinker_path for c in everyone}
+  assert other not in {c.tinker_path for c in everyone} and not settings.parent.exists()
+
+  # a finished session refuses new models
+  session = httpx.post(f"{server.url}/api/v1/create_session",
+                       json={"tags": [], "user_metadata": None,
+                             "sdk_version": "0.38.0"}).json()["session_id"]
+  assert httpx.post(f"{server.url}/api/v1/sessions/{session}/finish",
+                    json={"reason": {"type": "success"}}).status_code == 200
+  refused = httpx.post(f"{server.url}/api/v1/create_model",
+                       json={"session_id": session, "model_seq_id": 0, "base_model": "tiny"})
+  assert refused.status_code == 400 and "finished" in refused.json()["detail"]
