@@ -93,3 +93,54 @@ def test_a_cookbook_rl_loop_raises_its_reward(tinker_server):
   rewards = asyncio.run(train())
   # measured: 0.09 at first, 0.80 / 0.96 / 0.99 / 1.0 over the last four iterations
   assert max(rewards[-3:]) > np.mean(rewards[:3]) + 0.3, rewards
+
+
+def test_the_cookbooks_sl_loop_recipe_runs_offline_and_resumes(tinker_server, tmp_path,
+                                                                monkeypatch):
+  """``tinker_cookbook/recipes/sl_loop.py``'s ``main`` unmodified, offline: its Hub dataset
+  (no_robots) replaced by procedural conversations, its renderer lookup (a registry of Hub
+  model names) by ``role_colon``; the base model is the server's, named by its directory,
+  which is also the cookbook's local tokenizer. It saves with a TTL, and a second run with a
+  larger ``max_steps`` resumes from its last saved state."""
+  import datasets  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  from tinker_cookbook import model_info  # pylint: disable=g-import-not-at-top
+  from tinker_cookbook.recipes import sl_loop  # pylint: disable=g-import-not-at-top
+
+  server, _, base = tinker_server
+  people = corpus.people(48, 1)
+  rows = [{"messages": [{"role": "user", "content": corpus.question(p, "city")[0]},
+                        {"role": "assistant", "content": corpus.question(p, "city")[1]}]}
+          for p in people]
+  monkeypatch.setattr(datasets, "load_dataset", lambda name, *a, **k: datasets.DatasetDict(
+      train=datasets.Dataset.from_list(rows)))
+  monkeypatch.setattr(model_info, "get_recommended_renderer_name", lambda name: "role_colon")
+  monkeypatch.setenv("TINKER_API_KEY", "tml-local")
+  log_path = tmp_path / "sl-loop"
+
+  def run(max_steps):
+    sl_loop.main(sl_loop.Config(base_url=server.url, log_path=str(log_path),
+                                model_name=str(base), batch_size=8, learning_rate=2e-2,
+                                max_length=128, lora_rank=8, save_every=3,
+                                max_steps=max_steps))
+    lines = (log_path / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if "train_mean_nll" in line]
+
+  def saved():
+    return [json.loads(line) for line in
+            (log_path / "checkpoints.jsonl").read_text().splitlines()]
+
+  first = run(4)
+  assert [m["step"] for m in first] == [0, 1, 2, 3]
+  assert [c["name"] for c in saved()] == ["000003", "final"]
+  # as if killed before its end: the recipe resumes from the last state it logged, step 3
+  (log_path / "checkpoints.jsonl").write_text(
+      (log_path / "checkpoints.jsonl").read_text().splitlines()[0] + "\n")
+  second = run(6)
+  assert [m["step"] for m in second] == [0, 1, 2, 3, 3, 4, 5]
+  nll = [m["train_mean_nll"] for m in second]
+  assert nll[4] == pytest.approx(nll[3], rel=1e-5)  # step 3 again, from the saved state
+  assert nll[-1] < nll[0] - 1.0, nll
+  print("train_mean_nll", [round(x, 2) for x in nll])
+  # the resumed run saves at its first step (3) again, then its final state
+  assert [c["name"] for c in saved()] == ["000003", "000003", "final"]

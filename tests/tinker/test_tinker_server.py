@@ -392,3 +392,33 @@ def test_the_clis_checkpoint_commands_publish_expire_copy_and_download(tinker_se
   refused = httpx.post(f"{server.url}/api/v1/create_model",
                        json={"session_id": session, "model_seq_id": 0, "base_model": "tiny"})
   assert refused.status_code == 400 and "finished" in refused.json()["detail"]
+
+
+def test_a_custom_loss_runs_client_side_through_the_server(tinker_server):
+  # create_custom_loss traces the loss with torch.fx; with the server's client config (no
+  # server-side custom losses) the SDK runs it itself between a forward and a backward whose
+  # linear loss the server serves: the gradient equals that of the same loss built in
+  pytest.importorskip("torch", reason="the SDK traces custom losses with torch: pip install "
+                      "-e '.[parity]'")
+  server, tok, _ = tinker_server
+  svc = _sdk(server)
+  data = [_datum(tok), _datum(tok, "Grace Hopper wrote compilers.")]
+
+  def neg_ll(logprobs, weights):
+    loss = -(logprobs * weights).sum()
+    return loss, {"custom/neg_ll:sum": loss}
+
+  handle = svc.create_custom_loss(neg_ll, input_ranks={"logprobs": 1, "weights": 1}).result()
+  assert handle.loss_id is None  # runs client-side
+  a = svc.create_lora_training_client("tiny", rank=2, seed=3).result()
+  b = svc.create_lora_training_client("tiny", rank=2, seed=3).result()
+  custom = a.forward_backward_custom(data, handle).result()
+  built_in = b.forward_backward(data, "cross_entropy").result()
+  assert custom.metrics["custom/neg_ll:sum"] == pytest.approx(
+      built_in.metrics["loss:sum"], rel=1e-5)
+  step = types.AdamParams(learning_rate=1e-2)
+  a.optim_step(step).result()
+  b.optim_step(step).result()
+  after_a = a.forward(data, "cross_entropy").result().metrics["loss:sum"]
+  after_b = b.forward(data, "cross_entropy").result().metrics["loss:sum"]
+  assert after_a == pytest.approx(after_b, rel=1e-5) and after_a < built_in.metrics["loss:sum"]
