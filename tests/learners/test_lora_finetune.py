@@ -23,7 +23,7 @@ from metalearn.tasks.biographies import BiographyFamily
 from metalearn.unroll import unroll
 from tests.conftest import CONFIGS, meta_train_tiny
 
-SIZES = dict(vocab_size=24, hidden_size=16, intermediate_size=24, num_layers=2, num_heads=2,
+SIZES = dict(vocab_size=24, hidden_size=16, intermediate_size=24, num_layers=1, num_heads=2,
              num_kv_heads=1, head_dim=8, max_position_embeddings=32)
 
 
