@@ -1,15 +1,16 @@
 # Shared by launch/reproduce/*.sh (sourced): one meta_train.py run per workdir, runs in parallel.
 # Needs ROOT, PYTHON, PIN (1: pin each concurrent run to its own core) and PARALLEL.
 
-# meta_train_in WORKDIR LABEL [meta_train.py flags...]: logs to WORKDIR/log.txt, records the
-# wall time in WORKDIR/wall_seconds.txt, prints "done: LABEL" or "FAILED: LABEL" (exit 1).
-meta_train_in() {
-  local workdir=$1 label=$2; shift 2
+# binary_in BINARY WORKDIR LABEL [flags...]: runs experiments/BINARY.py on WORKDIR, logs to
+# WORKDIR/log.txt, records the wall time in WORKDIR/wall_seconds.txt, prints "done: LABEL" or
+# "FAILED: LABEL" (exit 1).
+binary_in() {
+  local binary=$1 workdir=$2 label=$3; shift 3
   mkdir -p "$workdir"
   local pin=()
   if [ "$PIN" = 1 ]; then pin=(taskset -c $((SLOT % $(nproc)))); fi
   local t0=$SECONDS
-  "${pin[@]}" "$PYTHON" "$ROOT/experiments/meta_train.py" --workdir="$workdir" "$@" \
+  "${pin[@]}" "$PYTHON" "$ROOT/experiments/$binary.py" --workdir="$workdir" "$@" \
     >"$workdir/log.txt" 2>&1 \
     || { echo "FAILED: $label (see $workdir/log.txt)" >&2; tail -20 "$workdir/log.txt" >&2
          return 1; }
@@ -17,11 +18,14 @@ meta_train_in() {
   echo "done: $label in $((SECONDS - t0)) s"
 }
 
+# meta_train_in WORKDIR LABEL [meta_train.py flags...]: binary_in for meta_train.py.
+meta_train_in() { binary_in meta_train "$@"; }
+
 # run_parallel FUNCTION RUN...: FUNCTION (exported with its variables) once per RUN string,
 # PARALLEL at a time; returns non-zero if any run failed.
 run_parallel() {
   local fn=$1; shift
-  export -f meta_train_in "$fn"
+  export -f binary_in meta_train_in "$fn"
   export ROOT PYTHON PIN
   printf '%s\n' "$@" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
     bash -c "$fn \"\$@\"" _ {}

@@ -16,6 +16,7 @@ import functools
 import json
 import pathlib
 import time
+from typing import Callable
 
 from absl import logging
 from flax import nnx
@@ -28,6 +29,7 @@ import optax
 from metalearn import checkpoint as checkpoint_lib
 from metalearn import metrics_writer
 from metalearn.lm import config as lm_config
+from metalearn.lm import biography_book as bb
 from metalearn.lm import corpus as corpus_lib
 from metalearn.lm import generate, hf
 from metalearn.lm import model as model_lib
@@ -43,6 +45,9 @@ def _mesh_axis(default: int) -> Option:
 
 TOP = dict(
     seed=Option(0, ge=0, lt=2**31, doc="initialisation and data order"),
+    init_from=Option("", doc="an HF-format model directory to continue training (its "
+                     "tokenizer too; the lm and tokenizer groups are then unused); '': a "
+                     "fresh model"),
     batch_size=Option(32, ge=1, doc="sequences per optimizer step"),
     seq_len=Option(128, ge=2, doc="tokens per training sequence"),
     num_steps=Option(1000, ge=1, doc="optimizer steps"),
@@ -56,8 +61,23 @@ TOP = dict(
 )
 GROUPS = dict(
     corpus=dict(
-        name=Option("biographies", choices=("biographies", "files"), doc="the corpus"),
-        num_people=Option(2000, ge=1, doc="biographies: people in the training split"),
+        name=Option("biographies", choices=("biographies", "files", "knowledge"),
+                    doc="the corpus ('knowledge': the biography textbook with its questions, "
+                    "metalearn.lm.biography_book, and QA accuracy in every evaluation)"),
+        num_people=Option(2000, ge=1, doc="biographies, knowledge: people (knowledge: all of "
+                          "them, whose biographies are all in the corpus)"),
+        parts=Option("bios+qa", choices=("bios+qa", "bios", "qa"), doc="knowledge: the "
+                     "biographies and the QA of the qa_fraction people (mix training), or "
+                     "either alone (pretrain on bios, then fine-tune on qa)"),
+        qa_fraction=Option(0.5, gt=0, lt=1, doc="knowledge: share of people whose QA is "
+                           "trained on; the others' QA is the test"),
+        multiplicity=Option(1, ge=1, doc="knowledge: biographies per person, each written "
+                            "afresh"),
+        permute=Option(False, doc="knowledge: sentences in random order"),
+        fullname=Option(False, doc="knowledge: the full name in every sentence (else only "
+                        "the first)"),
+        qa_eval_people=Option(200, ge=1, doc="knowledge: people of each half whose questions "
+                              "each evaluation asks (at most)"),
         docs_per_person=Option(4, ge=1, doc="biographies: renderings of each person"),
         eval_people=Option(200, ge=1, doc="biographies: held-out people"),
         directory=Option("", doc="files: the directory of .txt / .md files"),
@@ -99,18 +119,92 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                         f"steps_per_call ({out.steps_per_call})")
   if out.corpus.name == "files" and not out.corpus.directory:
     raise ConfigError("corpus.name='files' needs corpus.directory")
+  if out.init_from and not (pathlib.Path(out.init_from) / "config.json").exists():
+    raise ConfigError(f"init_from={out.init_from!r} holds no config.json: an HF-format model "
+                      "directory, such as a pretraining run's WORKDIR/model")
   return out
+
+
+def knowledge_split(config) -> tuple[list[bb.QA], list[bb.QA], list[str]]:
+  """The knowledge corpus's ``(trained QA, test QA, biographies)``: everyone's biographies,
+  and the questions of the first ``qa_fraction`` of people (trained) and of the rest (test).
+  A function of ``corpus`` and ``seed`` alone, so the stages of a protocol share people."""
+  c = config.corpus
+  people = bb.people(c.num_people, config.seed)
+  n_qa = int(round(c.num_people * c.qa_fraction))
+  if not 1 <= n_qa < c.num_people:
+    raise ConfigError(f"corpus.qa_fraction={c.qa_fraction} of {c.num_people} people leaves "
+                      "no QA to train on or none to test: more people or another fraction")
+  rng = np.random.RandomState(config.seed + 1)
+  aug = bb.Augmentation(c.multiplicity, c.permute, c.fullname)
+  bios = [b for p in people for b in bb.biographies(p, aug, rng)]
+  trained = [q for p in people[:n_qa] for q in bb.questions(p)]
+  test = [q for p in people[n_qa:] for q in bb.questions(p)]
+  return trained, test, bios
 
 
 def _documents(config) -> tuple[list[str], list[str]]:
   c = config.corpus
   if c.name == "files":
     return corpus_lib.files(c.directory, c.eval_fraction)
+  if c.name == "knowledge":
+    trained, test, bios = knowledge_split(config)
+    docs = (bios if "bios" in c.parts else []) + (
+        [q.text for q in trained] if "qa" in c.parts else [])
+    order = np.random.RandomState(config.seed + 2).permutation(len(docs))
+    return [docs[i] for i in order], [q.text for q in test]
   return (corpus_lib.biographies(c.num_people, c.docs_per_person, config.seed),
           corpus_lib.biographies(c.eval_people, 1, config.seed + 10_000))
 
 
+def qa_rows(tok: tok_lib.Tokenizer, qas: list[bb.QA]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """``(tokens, valid, answer)``, each ``[N, L]``: each question, a space and its answer,
+  right-padded; ``valid`` marks the real tokens, ``answer`` the answer's (the targets an exact
+  answer must get right)."""
+  rows = []
+  for qa in qas:
+    prompt = tok.encode(qa.question, bos=True)
+    answer = tok.encode(" " + qa.answer, bos=False)
+    rows.append((prompt + answer, len(prompt)))
+  length = max(len(ids) for ids, _ in rows)
+  pad = tok.pad_id if tok.pad_id is not None else tok.eos_id
+  tokens = np.full((len(rows), length), pad, np.int32)
+  valid = np.zeros((len(rows), length), bool)
+  answer = np.zeros((len(rows), length), bool)
+  for i, (ids, start) in enumerate(rows):
+    tokens[i, :len(ids)] = ids
+    valid[i, :len(ids)] = True
+    answer[i, start:len(ids)] = True
+  return tokens, valid, answer
+
+
+def make_answer_check(graphdef) -> Callable:
+  """``check(params, tokens, valid, answer) -> bool [N]``: whether greedy next-token
+  predictions get every answer token right (teacher-forced: the same as greedy decoding
+  producing the answer exactly)."""
+
+  def check(params, tokens, valid, answer):
+    model = nnx.merge(graphdef, params)
+    logits, _ = model(tokens[:, :-1], attention_mask=valid[:, :-1])
+    right = jnp.argmax(logits, -1) == tokens[:, 1:]
+    return jnp.all(right | ~answer[:, 1:], axis=-1)
+
+  return check
+
+
+def qa_accuracy(correct: np.ndarray, qas: list[bb.QA], prefix: str) -> dict[str, float]:
+  """``{prefix}_accuracy`` (exact answers over all questions) and ``{prefix}/{attribute}``."""
+  out = {f"{prefix}_accuracy": float(np.mean(correct))}
+  for attribute in dict.fromkeys(q.attribute for q in qas):
+    picked = [i for i, q in enumerate(qas) if q.attribute == attribute]
+    out[f"{prefix}/{attribute}"] = float(np.mean(correct[picked]))
+  return out
+
+
 def _tokenizer(config, train_docs, workdir: pathlib.Path) -> tok_lib.Tokenizer:
+  if config.init_from:
+    return tok_lib.load(config.init_from)
   saved = workdir / "tokenizer"
   if (saved / "tokenizer.json").exists():
     return tok_lib.load(saved)
@@ -162,7 +256,10 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
   train_docs, eval_docs = _documents(config)
   tok = _tokenizer(config, train_docs, workdir)
-  c = model_config(config, tok)
+  if config.init_from:
+    c = lm_config.from_hf(lm_config.read_hf(pathlib.Path(config.init_from) / "config.json"))
+  else:
+    c = model_config(config, tok)
   tok_lib.check_matches(tok, c, "lm.vocab_size")
   if c.max_position_embeddings < config.seq_len:
     raise ConfigError(f"lm.max_position_embeddings ({c.max_position_embeddings}) < seq_len "
@@ -181,7 +278,8 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     raise ConfigError(f"batch_size ({config.batch_size}) must be a multiple of mesh.data x "
                       f"mesh.fsdp ({batch_devices})")
   optimizer = make_optimizer(config)
-  model = model_lib.create(c, config.seed, mesh)
+  model = (hf.load(config.init_from, mesh) if config.init_from
+           else model_lib.create(c, config.seed, mesh))
   graphdef, state = train_lib.init(model, optimizer, mesh)
   del model
   shardings = train_lib.state_shardings(state, mesh, optimizer)
@@ -218,6 +316,21 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
     _, metrics = train_lib.loss_and_metrics(params, graphdef, batch)
     return metrics
 
+  qa_sets = {}  # name -> (questions, their rows on the devices)
+  if config.corpus.name == "knowledge":
+    trained, test, _ = knowledge_split(config)
+    per = len(bb.ATTRIBUTES)
+    for name, qas in (("qa_train", trained), ("qa_test", test)):
+      qas = qas[:config.corpus.qa_eval_people * per]
+      qa_sets[name] = (qas, [jax.device_put(a, replicated) for a in qa_rows(tok, qas)])
+    answer_check = jax.jit(make_answer_check(graphdef))
+
+  def qa_metrics(params) -> dict[str, float]:
+    out = {}
+    for name, (qas, rows) in qa_sets.items():
+      out.update(qa_accuracy(np.asarray(answer_check(params, *rows)), qas, name))
+    return out
+
   summary_path = workdir / "summary.json"
   t_start, tokens_seen, last = time.time(), 0, {}
   step = start
@@ -235,7 +348,8 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
                         step, metrics["skipped"])
       if step % config.eval_every == 0 or step == config.num_steps:
         ev = jax.device_get(evaluate(state.params, eval_tokens))
-        metrics.update(eval_loss=float(ev["loss"]), eval_accuracy=float(ev["accuracy"]))
+        metrics.update(eval_loss=float(ev["loss"]), eval_accuracy=float(ev["accuracy"]),
+                       **qa_metrics(state.params))
       writer.write(step, metrics)
       last = metrics
       logging.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
@@ -251,6 +365,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
   tok_lib.save(tok, export, model_max_length=c.max_position_embeddings)
   with jax.set_mesh(mesh):
     ev = jax.device_get(evaluate(state.params, eval_tokens))
+    qa = qa_metrics(state.params)
   prompt = tok.encode(config.sample.prompt, bos=False)
   out = generate.sample(model, [prompt], generate.SamplingParams(
       max_tokens=min(config.sample.max_tokens, c.max_position_embeddings - len(prompt)),
@@ -265,7 +380,7 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
       train_seconds=round(train_seconds, 1) if tokens_seen else previous.get("train_seconds"),
       devices=f"{jax.device_count()} x {jax.devices()[0].device_kind}",
       sample_prompt=config.sample.prompt,
-      sample=tok.decode(out.tokens), model_dir=str(export))
+      sample=tok.decode(out.tokens), model_dir=str(export), **qa)
   if jax.process_index() == 0:
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
   return summary
