@@ -104,7 +104,9 @@ class BiographyFamily(EpisodeFamily):
             "answer_accuracy": jnp.sum(exact) / jnp.maximum(jnp.sum(rows), 1)}
 
 
-def _pad(rows: list[tuple[list[int], list[int]]], length: int, pad_id: int):
+def pad_rows(rows: list[tuple[list[int], int]], length: int, pad_id: int):
+  """``(x, y)`` ``[N, length]`` of token rows ``(ids, scored_from)``: inputs and next-token
+  targets, ``-1`` (no loss) before ``scored_from`` and on padding."""
   x = np.full((len(rows), length), pad_id, np.int32)
   y = np.full((len(rows), length), -1, np.int32)
   for i, (ids, scored_from) in enumerate(rows):
@@ -114,7 +116,7 @@ def _pad(rows: list[tuple[list[int], list[int]]], length: int, pad_id: int):
   return x, y
 
 
-def _tokenizer(path: str):
+def load_tokenizer(path: str):
   from metalearn.lm import tokenizer  # pylint: disable=g-import-not-at-top
   return tokenizer.load(path) if path else tokenizer.byte_level()
 
@@ -127,7 +129,7 @@ def build_family(t, split: str) -> BiographyFamily:
   count = t.num_people if split == "train" else t.eval_people
   everyone = corpus.people(t.num_people + 2 * t.eval_people, t.seed)
   people = everyone[start:start + count]
-  tok = _tokenizer(t.tokenizer)
+  tok = load_tokenizer(t.tokenizer)
   pad = tok.pad_id if tok.pad_id is not None else 0
   rng = np.random.RandomState(t.seed + 1 + SPLITS.index(split))
   reading, questions = [], []
@@ -144,8 +146,8 @@ def build_family(t, split: str) -> BiographyFamily:
     raise ConfigError(f"task.max_len={t.max_len}: a biography takes {longest} tokens with "
                       "this tokenizer; raise max_len (0: the longest) or read fewer "
                       "task.attributes")
-  sx, sy = _pad(reading, t.max_len or longest, pad)
-  qx, qy = _pad(questions, max(len(ids) - 1 for ids, _ in questions), pad)
+  sx, sy = pad_rows(reading, t.max_len or longest, pad)
+  qx, qy = pad_rows(questions, max(len(ids) - 1 for ids, _ in questions), pad)
   shape = lambda a, per: jnp.asarray(a.reshape(len(people), per, -1))
   return BiographyFamily(shape(sx, t.num_support), shape(sy, t.num_support),
                          shape(qx, len(t.attributes)), shape(qy, len(t.attributes)),
