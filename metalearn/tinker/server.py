@@ -127,6 +127,10 @@ class TinkerServer:
     self.last_request = time.monotonic()
     self._lock = threading.Condition()
     self._queue: queue.Queue = queue.Queue()
+    expired = service.delete_expired()
+    if expired:
+      logging.warning("deleted %d checkpoint(s) whose time to live ran out: %s", len(expired),
+                      ", ".join(expired))
     self._worker = threading.Thread(target=self._work, name="tinker-worker", daemon=True)
     self._worker.start()
 
