@@ -9,14 +9,17 @@ A run is an ``experiments/lm_pretrain.py`` workdir of the ``knowledge`` corpus
 in ``init_from``; the pair is one run of the second protocol.
 """
 
+import collections
 import csv
 import json
 import pathlib
 
+import ml_collections
 import numpy as np
 
 from metalearn import plots
 from metalearn.lm import biography_book as bb
+from metalearn.lm import pretrain
 from metalearn.reproductions.progress import mean_ci
 
 PROTOCOLS = {"bios+qa": "mix training (biographies + half the QA)",
@@ -43,10 +46,27 @@ def load_run(workdir: pathlib.Path) -> dict:
                      f"(corpus {corpus['name']!r}, parts {corpus['parts']!r})")
   rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   curve = [(r["step"], r["qa_test_accuracy"]) for r in rows if "qa_test_accuracy" in r]
+  train_curve = [(r["step"], r["qa_train_accuracy"]) for r in rows if "qa_train_accuracy" in r]
   return {"protocol": corpus["parts"], "writing": writing_of(corpus), "seed": config["seed"],
-          "summary": summary, "curve": np.asarray(curve, float), "workdir": str(workdir),
+          "summary": summary, "curve": np.asarray(curve, float),
+          "train_curve": np.asarray(train_curve, float), "workdir": str(workdir),
           "seconds": summary.get("train_seconds"), "devices": summary.get("devices"),
           "config": config}
+
+
+def majority_baseline(config: dict) -> dict[str, float]:
+  """Accuracy, on the test questions a run evaluates, of always giving each attribute's most
+  frequent answer among the trained questions: what knowing nobody scores."""
+  c = pretrain.validate(ml_collections.ConfigDict(config))
+  trained, test, _ = pretrain.knowledge_split(c)
+  test = test[:c.corpus.qa_eval_people * len(bb.ATTRIBUTES)]
+  out = {}
+  for a in bb.ATTRIBUTES:
+    top = collections.Counter(q.answer for q in trained if q.attribute == a).most_common(1)
+    asked = [q for q in test if q.attribute == a]
+    out[f"qa_test/{a}"] = float(np.mean([q.answer == top[0][0] for q in asked]))
+  out["qa_test_accuracy"] = float(np.mean([out[f"qa_test/{a}"] for a in bb.ATTRIBUTES]))
+  return out
 
 
 def summarise(runs: list[dict]) -> list[dict]:
@@ -67,23 +87,29 @@ def summarise(runs: list[dict]) -> list[dict]:
 def _plot(runs: list[dict], path: pathlib.Path) -> None:
   plt = plots.pyplot()
   protocols = [p for p in PROTOCOLS if any(r["protocol"] == p for r in runs)]
-  fig, axes = plt.subplots(1, len(protocols), figsize=(6 * len(protocols), 4), squeeze=False)
-  for ax, protocol in zip(axes[0], protocols):
+  fig, axes = plt.subplots(len(protocols), 1, figsize=(9, 3.6 * len(protocols)), squeeze=False)
+  for ax, protocol in zip(axes[:, 0], protocols):
     mine = [r for r in runs if r["protocol"] == protocol]
     for i, writing in enumerate(dict.fromkeys(r["writing"] for r in mine)):
       curves = [r["curve"] for r in mine if r["writing"] == writing]
       steps = curves[0][:, 0]
       values = np.stack([c[:, 1] for c in curves if len(c) == len(steps)])
       mean = 100 * values.mean(0)
-      ax.plot(steps, mean, marker="o", color=f"C{i}", label=f"{writing} ({len(values)} seeds)")
+      ax.plot(steps, mean, marker="o", color=f"C{i}",
+              label=f"{writing}: untrained people ({len(values)} seeds)")
+      trained = [r["train_curve"] for r in mine if r["writing"] == writing]
+      trained = np.stack([c[:, 1] for c in trained if len(c) == len(steps)])
+      ax.plot(steps, 100 * trained.mean(0), ls="--", color=f"C{i}",
+              label=f"{writing}: people whose questions were trained")
       if len(values) > 1:
         from metalearn import evaluators  # pylint: disable=g-import-not-at-top
         half = 100 * evaluators.mean_ci95(values)[1]
         ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.2)
+    chance = 100 * majority_baseline(mine[0]["config"])["qa_test_accuracy"]
+    ax.axhline(chance, color="gray", ls=":", label="majority answer per attribute")
     ax.set(xlabel="optimizer steps" + (" of fine-tuning" if protocol == "qa" else ""),
-           ylabel="exact answers on untrained people's questions (%)", ylim=(0, 100),
-           title=PROTOCOLS[protocol])
-    ax.legend(title="biographies", fontsize=8)
+           ylabel="exact answers (%)", ylim=(0, 100), title=PROTOCOLS[protocol])
+    ax.legend(title="biographies", fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   fig.suptitle("knowledge extraction: mean over seeds, 95% interval shaded")
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -122,6 +148,11 @@ def write(runs: list[dict], out: pathlib.Path, command: str) -> list[dict]:
                    f"{pct(r['qa_train_accuracy'], r['qa_train_accuracy_ci95'])} | "
                    + " | ".join(pct(r[f"qa_test/{a}"], r[f"qa_test/{a}_ci95"])
                                 for a in bb.ATTRIBUTES) + " |")
+    chance = majority_baseline(next(x for x in runs if x["protocol"] == protocol)["config"])
+    lines.append("| majority answer per attribute (seed 0's people) | | "
+                 f"{pct(chance['qa_test_accuracy'], float('nan'))} | | "
+                 + " | ".join(pct(chance[f"qa_test/{a}"], float("nan"))
+                              for a in bb.ATTRIBUTES) + " |")
     lines.append("")
   model = runs[0]["summary"]
   lines.append(f"Model: {model['arch']}, {model['params'] / 1e6:.2f}M parameters, on "
