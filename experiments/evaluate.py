@@ -1,7 +1,9 @@
 r"""Evaluates the newest checkpoint in ``--workdir``: eval.json, plots and a printed table.
 
-  python experiments/evaluate.py \
-    --config=experiments/configs/maml_sinusoid.py:maml --workdir=/tmp/maml_sinusoid
+  python experiments/evaluate.py --workdir=/tmp/maml_sinusoid
+
+The config is the workdir's (``config.json``, written by meta_train.py); ``--config`` (with
+``--config.eval.*`` overrides, say) must match it outside the keys a resumed run may change.
 """
 
 from absl import app
@@ -18,7 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a meta-training run.")
 _FORCE = flags.DEFINE_bool("force_eval", False, "Evaluate even when the workdir's eval.json "
                            "already evaluated its newest checkpoint with this config.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
@@ -26,7 +28,11 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logs.quiet_libraries()
   try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
-    config = config_lib.validate(_CONFIG.value)
+    if _CONFIG.value is None:
+      config = config_lib.validate(config_lib.workdir_config(_WORKDIR.value))
+    else:
+      config = config_lib.validate(_CONFIG.value)
+      config_lib.check_matches_workdir(config, _WORKDIR.value)
   except config_lib.ConfigError as e:
     raise app.UsageError(str(e)) from e
   parallel.use_compile_options(config.compile)

@@ -30,6 +30,7 @@ A group a config leaves out gets its default component: the learner's model kind
 import dataclasses
 import importlib.util
 import inspect
+import json
 import pathlib
 
 import ml_collections
@@ -388,6 +389,31 @@ def load_config_module(path: str):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def workdir_config(workdir) -> ml_collections.ConfigDict:
+  """The config a meta-training workdir was trained with (its ``config.json``)."""
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.exists():
+    raise ConfigError(f"{path} does not exist: {workdir} is not a meta_train.py workdir (or "
+                      "training has not started); give --config")
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except json.JSONDecodeError as e:
+    raise ConfigError(f"{path} is not valid JSON ({e}); give --config") from None
+
+
+def check_matches_workdir(config: ml_collections.ConfigDict, workdir) -> None:
+  """Refuses a (validated) config that differs from the one ``workdir`` was trained with,
+  outside :data:`RESUMABLE_CHANGES` (``eval`` among them), naming each difference."""
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.exists():
+    return
+  conflicts = resume_conflicts(json.loads(path.read_text()), json.loads(config.to_json()))
+  if conflicts:
+    raise ConfigError(f"{workdir} was trained with a different config:\n  "
+                      + "\n  ".join(conflicts) + "\nEvaluate it with its own (omit --config: "
+                      f"{path} is used) or give the config it was trained with.")
 
 
 def resume_conflicts(saved: dict, current: dict, prefix="") -> list[str]:

@@ -48,6 +48,16 @@ def test_meta_train_then_evaluate(tmp_path):
   again = _run("evaluate.py", f"--config={CONFIG}:metasgd,k=5", f"--workdir={tmp_path}", *TINY)
   assert again.returncode == 0, again.stderr[-3000:]
   assert json.loads((tmp_path / "eval.json").read_text())["methods"] == evaluated["methods"]
+  # the workdir's own config.json, no --config: the same evaluation, reported not redone
+  (tmp_path / "eval.json").unlink()
+  own = _run("evaluate.py", f"--workdir={tmp_path}")
+  assert own.returncode == 0, own.stderr[-3000:]
+  assert json.loads((tmp_path / "eval.json").read_text())["methods"] == evaluated["methods"]
+  # another learner's config on this workdir: one line naming the difference, no traceback
+  wrong = _run("evaluate.py", f"--config={CONFIG}:maml,k=5", f"--workdir={tmp_path}", *TINY)
+  assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+  assert "was trained with a different config" in wrong.stderr
+  assert "learner.name: 'metasgd' in the workdir, 'maml' now" in wrong.stderr
 
   report = _run("report.py", f"--workdirs={tmp_path}", f"--published={CONFIG}",
                 f"--out={tmp_path / 'table'}")
