@@ -1,4 +1,5 @@
-"""Console logging for the binaries: our progress lines, without orbax's per-save chatter."""
+"""Console logging for the binaries: our progress lines, without orbax's per-save chatter or
+JAX's backend probing (``Unable to initialize backend 'tpu'`` on every CPU run)."""
 
 import logging as std_logging
 
@@ -17,6 +18,6 @@ class _DropLibraryInfo(std_logging.Filter):
         lib in record.pathname for lib in self._libraries)
 
 
-def quiet_libraries(libraries=("orbax", "tensorstore")) -> None:
+def quiet_libraries(libraries=("orbax", "tensorstore", "jax")) -> None:
   """Keeps INFO lines from ``libraries`` off the absl handler."""
   logging.get_absl_handler().addFilter(_DropLibraryInfo(libraries))
