@@ -163,6 +163,12 @@ def write(runs: list[dict], out: pathlib.Path, command: str) -> list[dict]:
     seconds = [r["seconds"] for r in runs if r["protocol"] == protocol and r["seconds"]]
     if seconds:
       lines.append(f"* {PROTOCOLS[protocol]}: {min(seconds):.0f}-{max(seconds):.0f} s")
-  lines += ["", f"Curves: `{out.with_suffix('.png').name}`. Command: `{command}`."]
+  lines += ["", f"Curves: `{out.with_suffix('.png').name}`. Command: `{command}`.", "",
+            "The paper (Allen-Zhu and Li 2023, Physics of Language Models 3.1; its abstract): "
+            "knowledge that is not augmented in pretraining \"may be memorized but not "
+            "extractable, leading to 0% accuracy, regardless of subsequent instruction "
+            "fine-tuning\"; augmented (paraphrased, shuffled, full names) it is extracted "
+            "reliably. Its per-condition figures (bioS, 100k people, GPT-2-sized models) "
+            "could not be checked offline here and are not quoted."]
   out.with_suffix(".md").write_text("\n".join(lines) + "\n")
   return rows
