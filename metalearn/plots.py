@@ -52,15 +52,20 @@ def predictions(learner, theta, family, episodes, num_steps: int,
 
   preds = jax.jit(jax.vmap(along))(episodes)
   n = preds.shape[0]
-  fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
+  fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1.6, 3.0), squeeze=False, sharey=True)
   for i, ax in enumerate(axes[0]):
     info = jax.tree.map(lambda a: a[i], episodes.info)
-    ax.plot(grid[:, 0], family.target(info, grid)[:, 0], "k-", lw=1.5, label="true")
+    ax.plot(grid[:, 0], family.target(info, grid)[:, 0], "k-", lw=1.5, label="true function")
     for t, style in ((0, ":"), (1, "--"), (num_steps, "-")):
-      ax.plot(grid[:, 0], preds[i, t, :, 0], style, label=f"after {t} step{'s' * (t != 1)}")
+      ax.plot(grid[:, 0], preds[i, t, :, 0], style,
+              label=f"prediction after {t} step{'s' * (t != 1)}")
     ax.plot(episodes.support_x[i, :, 0], episodes.support_y[i, :, 0], "k^", ms=5,
-            label="support")
-  axes[0][0].legend(fontsize=7)
+            label=f"support ({episodes.support_x.shape[1]} points)")
+    ax.set(title=f"task {i + 1}", xlabel="x")
+  axes[0][0].set_ylabel("y")
+  # one legend for every panel, beside the last
+  axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+  fig.suptitle("held-out tasks: the learner's predictions as it adapts", fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
