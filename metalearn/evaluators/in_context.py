@@ -158,19 +158,29 @@ def plot(entry: dict, title: str, path: pathlib.Path) -> pathlib.Path:
   """Metric against the number of in-context examples, one line (with CI band) per method."""
   plt = plots.pyplot()
   metric = entry["metric"]
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig, ax = plt.subplots(figsize=(7, 4))
+  highs = []
   for name, m in entry["methods"].items():
     mean, ci = np.asarray(m[metric]), np.asarray(m[f"{metric}_ci95"])
     k = np.arange(len(mean))
-    ax.plot(k, mean, label=name, lw=2.5 if name == "model" else 1.2,
-            color="black" if name == "model" else None)
-    ax.fill_between(k, mean - ci, mean + ci, alpha=0.15)
+    model = name == "model"
+    line, = ax.plot(k, mean, label=name, lw=2.5 if model else 1.2, marker=None if model else ".",
+                    color="black" if model else None, zorder=3 if model else 2)
+    # the band in its line's colour; light for baselines, so that overlapping bands stay legible
+    ax.fill_between(k, mean - ci, mean + ci, color=line.get_color(),
+                    alpha=0.2 if model else 0.08, lw=0)
+    finite = np.isfinite(mean + ci)
+    highs.append(np.max((mean + ci)[finite], initial=0.0))
   ax.set_xlabel("in-context examples")
-  ax.set_ylabel({"nse": "normalised squared error"}.get(metric, metric))
-  if metric == "nse":
-    ax.set_ylim(0, 1.5)
+  top = max(highs)
+  label = {"nse": "normalised squared error"}.get(metric, metric)
+  if metric == "nse" and top > 3:  # e.g. least squares' spike where k ~ dim: every point shown,
+    ax.set_yscale("symlog", linthresh=1.0)  # linear up to 1 (where methods differ), log above
+    label += " (linear to 1, log above)"
+  ax.set_ylim(0, 1.1 * top if top > 0 else 1.0)
+  ax.set_ylabel(label)
   ax.set_title(title)
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
