@@ -34,7 +34,7 @@ def main(argv):
       config = config_lib.validate(_CONFIG.value)
       config_lib.check_matches_workdir(config, _WORKDIR.value)
   except config_lib.ConfigError as e:
-    raise app.UsageError(str(e)) from e
+    logs.exit_with(e)
   parallel.use_compile_options(config.compile)
   evaluators.evaluate_and_report(config, _WORKDIR.value, force=_FORCE.value)
 

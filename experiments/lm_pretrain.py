@@ -31,7 +31,7 @@ def main(argv):
   try:
     config = pretrain.validate(_CONFIG.value)
   except ConfigError as e:
-    raise app.UsageError(str(e)) from e
+    logs.exit_with(e)
   parallel.initialize()
   summary = pretrain.run(config, _WORKDIR.value)
   print(json.dumps(summary, indent=2))

@@ -29,7 +29,7 @@ def main(argv):
   try:
     config = config_lib.validate(_CONFIG.value)
   except config_lib.ConfigError as e:
-    raise app.UsageError(str(e)) from e
+    logs.exit_with(e)
   parallel.use_compile_options(config.compile)
   try:
     print(lopt.write(config, _WORKDIR.value, _OUT.value, _COMMAND.value))

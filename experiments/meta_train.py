@@ -35,7 +35,7 @@ def main(argv):
   try:  # an unknown key, wrong type or bad value: one clear line, before anything compiles
     config = config_lib.validate(_CONFIG.value)  # complete: every option at its value
   except config_lib.ConfigError as e:
-    raise app.UsageError(str(e)) from e
+    logs.exit_with(e)
   # before any other JAX call: CPU devices, then jax.distributed (a no-op for one process)
   parallel.use_cpu_devices(config.mesh.cpu_devices)
   parallel.use_compile_options(config.compile)

@@ -2,6 +2,7 @@
 JAX's backend probing (``Unable to initialize backend 'tpu'`` on every CPU run)."""
 
 import logging as std_logging
+import pathlib
 
 from absl import logging
 
@@ -21,3 +22,11 @@ class _DropLibraryInfo(std_logging.Filter):
 def quiet_libraries(libraries=("orbax", "tensorstore", "jax")) -> None:
   """Keeps INFO lines from ``libraries`` off the absl handler."""
   logging.get_absl_handler().addFilter(_DropLibraryInfo(libraries))
+
+
+def exit_with(error: Exception, what: str = "config error") -> None:
+  """Ends a binary on a bad input with one line on stderr (``app.UsageError`` would print the
+  module docstring and flag help before it) and exit status 2."""
+  import sys  # pylint: disable=g-import-not-at-top
+  print(f"{pathlib.Path(sys.argv[0]).name}: {what}: {error}", file=sys.stderr)
+  sys.exit(2)
