@@ -252,6 +252,7 @@ def _loop(config, exp, state, checkpointer, writer) -> TrainState:
       new_state, metrics = chunk_fn(state, exp.family, end - step)
       if step == start:
         logging.info("Compiled and dispatched the first chunk in %.1fs", time.perf_counter() - t0)
+        log_time = time.perf_counter()  # rates (and the ETA) leave compilation out
       dispatched = (end, new_state, metrics)
       step, state = end, new_state
     if pending is not None:
