@@ -233,3 +233,14 @@ def write_sweep(rows: list[dict], out: pathlib.Path, missing: Iterable[str] = ()
   md_path.write_text("\n".join(md) + "\n")
   csv_path.write_text(buf.getvalue())
   return md_path, csv_path
+
+
+def write_rows_csv(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
+  """``rows`` (dicts with the same keys, in order) as a CSV table with a header; creates the
+  directory."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+  return path

@@ -12,7 +12,6 @@ best monitored error, and the meta-training time. Writes ``OUT.md``, ``OUT.csv``
 (monitored error vs step per method; the teacher's chosen difficulty vs step).
 """
 
-import csv
 import json
 import pathlib
 
@@ -113,11 +112,7 @@ def _plot(runs: list[dict], path: pathlib.Path, metric: str) -> None:
 def write(runs: list[dict], out: pathlib.Path, command: str, metric: str) -> list[dict]:
   """Writes OUT.md / .csv / .png; returns the summary rows."""
   rows = summarise(runs)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  with open(out.with_suffix(".csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
+  reporting.write_rows_csv(rows, out.with_suffix(".csv"))
   _plot(runs, out.with_suffix(".png"), metric)
   config = json.loads((pathlib.Path(runs[0]["workdir"]) / "config.json").read_text())
   t, m = config["task"], config["model"]

@@ -10,7 +10,6 @@ in ``init_from``; the pair is one run of the second protocol.
 """
 
 import collections
-import csv
 import json
 import pathlib
 
@@ -18,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from metalearn import plots
+from metalearn import reporting
 from metalearn.lm import biography_book as bb
 from metalearn.lm import pretrain
 from metalearn.reproductions.progress import mean_ci
@@ -119,11 +119,7 @@ def _plot(runs: list[dict], path: pathlib.Path) -> None:
 def write(runs: list[dict], out: pathlib.Path, command: str) -> list[dict]:
   """Writes OUT.md / .csv / .png; returns the rows."""
   rows = summarise(runs)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  with open(out.with_suffix(".csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
+  reporting.write_rows_csv(rows, out.with_suffix(".csv"))
   _plot(runs, out.with_suffix(".png"))
   pct = lambda v, ci: f"{100 * v:.1f}" + ("" if ci != ci else f" ± {100 * ci:.1f}")
   c = runs[0]["config"]

@@ -14,13 +14,13 @@ intervals of the two best overlap (no clear winner at this number of seeds). Wri
 ``OUT.md``, ``OUT.csv`` and ``OUT.png``.
 """
 
-import csv
 import json
 import pathlib
 
 import numpy as np
 
 from metalearn import evaluators, plots
+from metalearn import reporting
 
 
 # metric -> True when higher is better
@@ -106,11 +106,7 @@ def _plot(runs: list[dict], path: pathlib.Path) -> None:
 def write(runs: list[dict], out: pathlib.Path, command: str) -> tuple[list[dict], dict]:
   """Writes OUT.md / .csv / .png; returns the rows and winners."""
   rows, winners = summarise(runs)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  with open(out.with_suffix(".csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
+  reporting.write_rows_csv(rows, out.with_suffix(".csv"))
   _plot(runs, out.with_suffix(".png"))
   c = runs[0]["config"]
   t = c["task"]

@@ -116,6 +116,13 @@ def pad_rows(rows: list[tuple[list[int], int]], length: int, pad_id: int):
   return x, y
 
 
+def question_row(tok, question: str, answer: str) -> tuple[list[int], int]:
+  """A question row for :func:`pad_rows`: the question, a space and the answer, scored from the
+  question's last token (whose target is the answer's first)."""
+  prompt = tok.encode(question, bos=True)
+  return prompt + tok.encode(" " + answer), len(prompt) - 1
+
+
 def load_tokenizer(path: str):
   from metalearn.lm import tokenizer  # pylint: disable=g-import-not-at-top
   return tokenizer.load(path) if path else tokenizer.byte_level()
@@ -138,9 +145,7 @@ def build_family(t, split: str) -> BiographyFamily:
       ids = tok.encode(corpus.biography(person, rng, t.attributes), bos=True)
       reading.append((ids, 0))
     for attribute in t.attributes:
-      question, answer = corpus.question(person, attribute)
-      prompt = tok.encode(question, bos=True)
-      questions.append((prompt + tok.encode(" " + answer), len(prompt) - 1))
+      questions.append(question_row(tok, *corpus.question(person, attribute)))
   longest = max(len(ids) - 1 for ids, _ in reading)
   if t.max_len and longest > t.max_len:
     raise ConfigError(f"task.max_len={t.max_len}: a biography takes {longest} tokens with "

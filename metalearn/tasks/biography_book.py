@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from metalearn.lm import biography_book as bb
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks.base import TASKS, TaskSpec
-from metalearn.tasks.biographies import BiographyFamily, load_tokenizer, pad_rows
+from metalearn.tasks.biographies import BiographyFamily, load_tokenizer, pad_rows, question_row
 
 SPLITS = ("train", "validation", "test")
 
@@ -52,9 +52,7 @@ def build_family(t, split: str) -> BiographyFamily:
   reading, questions = [], []
   for chapter in chapters:
     reading += [(tok.encode(b, bos=True), 0) for b in chapter.biographies]
-    for qa in chapter.qa:
-      prompt = tok.encode(qa.question, bos=True)
-      questions.append((prompt + tok.encode(" " + qa.answer), len(prompt) - 1))
+    questions += [question_row(tok, qa.question, qa.answer) for qa in chapter.qa]
   longest = max(len(ids) - 1 for ids, _ in reading)
   if t.max_len and longest > t.max_len:
     raise ConfigError(f"task.max_len={t.max_len}: a biography takes {longest} tokens with this "

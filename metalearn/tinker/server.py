@@ -351,6 +351,17 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
     except pydantic.ValidationError as e:
       raise RequestError(400, f"not a valid {cls.__name__}: {e}") from None
 
+  async def string_field(request: fastapi.Request, key: str, route: str, example: str) -> str:
+    """The string ``key`` of a JSON body whose request type the SDK does not export."""
+    try:
+      data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise RequestError(400, f"the body is not JSON ({e})") from None
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, str):
+      raise RequestError(400, f"{route} takes {{'{key}': '{example}'}}")
+    return value
+
   def future(request_id: str, model_id: str | None = None, **extra) -> dict:
     return {"request_id": request_id, "model_id": model_id, **extra}
 
@@ -533,10 +544,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
 
   @app.post(f"{api}/weights_info")
   async def weights_info(request: fastapi.Request):
-    data = await request.json()
-    path = data.get("tinker_path") if isinstance(data, dict) else None
-    if not isinstance(path, str):
-      raise RequestError(400, "weights_info takes {'tinker_path': 'tinker://...'}")
+    path = await string_field(request, "tinker_path", "weights_info", "tinker://...")
     try:
       lora, base_model = server.service.saved_lora(path)
     except TinkerError as e:
@@ -766,10 +774,7 @@ def make_app(server: TinkerServer) -> fastapi.FastAPI:
 
   @app.post(f"{api}/cancel_future")
   async def cancel_future(request: fastapi.Request):
-    data = await request.json()
-    request_id = data.get("request_id") if isinstance(data, dict) else None
-    if not isinstance(request_id, str):
-      raise RequestError(400, "cancel_future takes {'request_id': '...'}")
+    request_id = await string_field(request, "request_id", "cancel_future", "...")
     server.cancel(request_id)
     return None
 
