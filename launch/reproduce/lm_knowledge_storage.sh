@@ -43,7 +43,7 @@ one_run() {
       --config="$CONFIG:$SIZE,$writing,bios+qa" --config.seed="$seed"
   else
     binary_in lm_pretrain "$dir/pretrain" "pretrain $writing seed $seed" \
-      --config="$CONFIG:$SIZE,$writing,bios" --config.seed="$seed"
+      --config="$CONFIG:$SIZE,$writing,bios" --config.seed="$seed" || return 1
     binary_in lm_pretrain "$dir/finetune" "fine-tune $writing seed $seed" \
       --config="$CONFIG:$SIZE,$writing,qa" --config.seed="$seed" \
       --config.init_from="$dir/pretrain/model"

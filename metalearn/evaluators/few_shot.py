@@ -144,7 +144,8 @@ def evaluate(ctx) -> dict:
                                                 episodes)
 
   metric = family.primary_metric
-  results = {"num_tasks": config.eval.num_tasks, "num_support": config.task.num_support,
+  results = {"num_tasks": config.eval.num_tasks, "num_support": config.task.get("num_support"),
+             "support_rows": int(episodes.support_x.shape[1]),
              "num_query": config.eval.num_query, "metric": metric,
              "report_steps": list(config.eval.report_steps), "methods": {},
              # The task as evaluated: its classes are the eval split's.
@@ -207,9 +208,11 @@ def format_table(results: dict) -> str:
 
 
 def _title(results: dict) -> str:
-  return (f"Query {results['metric']} on {results['num_tasks']} fresh "
-          f"{results['num_support']}-shot tasks (mean ± 95% CI), checkpoint step "
-          f"{results['checkpoint_step']}:")
+  shots = results.get("num_support")  # tasks without one (a chapter to read) give their rows
+  tasks = (f"{shots}-shot tasks" if shots is not None
+           else f"tasks of {results['support_rows']} support rows")
+  return (f"Query {results['metric']} on {results['num_tasks']} fresh {tasks} (mean ± 95% "
+          f"CI), checkpoint step {results['checkpoint_step']}:")
 
 
 def _check(config) -> None:

@@ -92,16 +92,21 @@ class BiographyFamily(EpisodeFamily):
     return token_loss(predictions, targets)
 
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
-    """``loss``; ``token_accuracy`` (greedy next token right, over scored positions);
-    ``answer_accuracy``: the share of rows whose every scored token is right (a question
-    answered exactly)."""
-    scored = targets >= 0
-    right = (jnp.argmax(predictions, -1) == targets) & scored
-    rows = jnp.any(scored, axis=-1)
-    exact = jnp.all(right | ~scored, axis=-1) & rows
-    return {"loss": self.loss(predictions, targets),
-            "token_accuracy": jnp.sum(right) / jnp.maximum(jnp.sum(scored), 1),
-            "answer_accuracy": jnp.sum(exact) / jnp.maximum(jnp.sum(rows), 1)}
+    """:func:`answer_metrics`."""
+    return answer_metrics(predictions, targets)
+
+
+def answer_metrics(logits: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
+  """``loss`` (:func:`token_loss`); ``token_accuracy`` (greedy next token right, over scored
+  positions); ``answer_accuracy``: the share of rows with a scored token whose every scored
+  token is right (a question answered exactly)."""
+  scored = targets >= 0
+  right = (jnp.argmax(logits, -1) == targets) & scored
+  rows = jnp.any(scored, axis=-1)
+  exact = jnp.all(right | ~scored, axis=-1) & rows
+  return {"loss": token_loss(logits, targets),
+          "token_accuracy": jnp.sum(right) / jnp.maximum(jnp.sum(scored), 1),
+          "answer_accuracy": jnp.sum(exact) / jnp.maximum(jnp.sum(rows), 1)}
 
 
 def pad_rows(rows: list[tuple[list[int], int]], length: int, pad_id: int):

@@ -1,0 +1,82 @@
+r"""Meta-learned reading: a pretrained decoder LM reads a chapter about people it has never seen
+in ``T`` LoRA fine-tuning steps, then answers questions about them and about people it knew
+(``task.name='biography_reading'``, ``learner.name='lora_finetune'``).
+
+  python experiments/meta_train.py --config=experiments/configs/lm/meta_reading.py:small,token_weights \
+    --config.model.hf_dir=BASE --config.task.tokenizer=BASE --workdir=/tmp/metalearn/reading
+
+``BASE`` is a knowledge-storage pretraining run's model (``experiments/configs/lm/knowledge.py``
+with augmentation, ``WORKDIR/model``); the task's ``seed``, ``known_people`` and
+``qa_fraction`` must be that run's (the defaults are ``knowledge.py:small``'s).
+``launch/reproduce/lm_meta_reading.sh`` pretrains it, tunes the baseline and compares readers.
+
+Arguments (comma-separated): a size, ``tiny`` (the tests': a fresh 1-layer model, seconds),
+``small`` (this CPU) or ``gpu``; a reader:
+
+* ``adam``: plain fine-tuning with Adam at ``learner.init_lr`` (``learn=('lr',)`` with no
+  meta-training: evaluate it at step 0; the baseline, tuned over ``init_lr`` and
+  ``task.replay_share``);
+* ``token_weights``: meta-learned per-token loss weights (CaMeLS-style);
+* ``init``: a meta-learned LoRA initialisation (MAML over the adapters);
+* ``init+lr``: the initialisation and the learning rate.
+
+and an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``.
+"""
+
+import ml_collections
+
+SIZES = ("tiny", "small", "gpu")
+READERS = {"adam": ("lr",), "token_weights": ("token_weights",), "init": ("init",),
+           "init+lr": ("init", "lr")}
+ESTIMATORS = ("backprop", "truncated_backprop", "pes")
+
+
+def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
+  size, reader, estimator = "small", "token_weights", "backprop"
+  for token in filter(None, (t.strip() for t in (arg or "").split(","))):
+    if token in SIZES:
+      size = token
+    elif token in READERS:
+      reader = token
+    elif token in ESTIMATORS:
+      estimator = token
+    else:
+      raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
+                       f"{tuple(READERS)}, an estimator {ESTIMATORS}")
+  c = ml_collections.ConfigDict()
+  c.task = dict(name="biography_reading", known_people=300, qa_fraction=0.5,
+                num_chapters=50, eval_chapters=10, people_per_chapter=4, num_known=24,
+                tokenizer="")
+  c.model = dict(name="decoder_lm", hf_dir="")  # the launch script sets hf_dir and tokenizer
+  c.learner = dict(name="lora_finetune", num_inner_steps=30, rank=8, alpha=16.0,
+                   optimizer="adam", init_lr=1e-3, learn=READERS[reader], rows_per_step=4)
+  c.estimator = dict(name=estimator)
+  if estimator in ("truncated_backprop", "pes"):
+    c.estimator.truncation_length = 10
+  c.objective = dict(name="final")
+  c.curriculum = dict(name="")
+  c.optimizer = dict(learning_rate=3e-3)
+  c.eval = dict(num_tasks=10, num_query=24, num_inner_steps=30, report_steps=(0, 5, 10, 20, 30),
+                baselines=("initial",), num_plot_tasks=0)
+  c.mesh, c.monitor = dict(), dict()
+  c.meta_batch_size = 2
+  c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 200, 10, 10, 50
+  if size == "tiny":
+    c.task.update(known_people=16, num_chapters=4, eval_chapters=2, people_per_chapter=2,
+                  multiplicity=2, num_query=12, num_known=4)
+    c.model.lm = dict(name="llama", hidden_size=16, intermediate_size=32, num_layers=1,
+                      num_heads=2, num_kv_heads=1, head_dim=8)
+    c.learner.update(num_inner_steps=3, rank=2, alpha=4.0, rows_per_step=2)
+    if estimator != "backprop":
+      c.estimator.truncation_length = 1
+    c.compile = dict(optimize=False)
+    c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 4, 2, 2, 2
+    c.eval.update(num_tasks=2, num_query=12, num_inner_steps=3, report_steps=(0, 3))
+  elif size == "gpu":
+    c.task.update(known_people=10_000, num_chapters=500, eval_chapters=20,
+                  people_per_chapter=16, num_query=96, num_known=96)
+    c.learner.rows_per_step = 16
+    c.meta_batch_size = 8
+    c.num_steps = 1000
+    c.eval.update(num_tasks=20, num_query=96)
+  return c

@@ -1,0 +1,246 @@
+"""Meta-learned reading (``launch/reproduce/lm_meta_reading.sh``): a pretrained LM reads a
+chapter about new people in ``T`` LoRA steps; readers are compared on the new people's
+questions after ``T`` steps, with the questions about people it knew allowed to drop by at
+most ``limit`` (5 points).
+
+* The baseline, plain fine-tuning with Adam, is tuned here (:func:`tune_baseline`): every
+  learning rate x replay share of a grid is read on the validation chapters, the cell with the
+  most new-people accuracy within the limit is kept, and it is evaluated on the test chapters
+  as the few-shot evaluator evaluates a meta-trained reader (the same key, so the same
+  chapters and questions). Written to ``WORKDIR/baseline.json``.
+* Meta-learned readers are ``experiments/meta_train.py`` runs of
+  ``experiments/configs/lm/meta_reading.py``; their ``eval.json`` holds the ``meta`` curves.
+
+:func:`write` turns both kinds of workdir into ``OUT.md`` / ``.csv`` / ``.png``: per reader,
+mean over seeds with 95% intervals of the new-people accuracy after ``T`` steps, the probe's
+accuracy before and after and its drop, the area under the new-people curve, and the bar.
+"""
+
+import json
+import pathlib
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from metalearn import config as config_lib
+from metalearn import evaluators
+from metalearn import experiment as experiment_lib
+from metalearn import plots
+from metalearn import reporting
+from metalearn.evaluators import few_shot
+from metalearn.evaluators.base import sample
+from metalearn.reproductions.progress import mean_ci
+from metalearn.tasks import TASKS
+
+LIMIT = 0.05  # the largest allowed drop of the known people's accuracy
+BAR = 0.15  # the margin a meta-learned reader must beat the tuned baseline by
+
+
+def score(curves: dict) -> dict[str, float]:
+  """Means over tasks of per-task curves ``{metric: [N, T + 1]}``: the new people's accuracy
+  after ``T`` steps and its area (mean over steps ``1..T``), the probe's accuracy before and
+  after, and its drop."""
+  new = np.asarray(curves["answer_accuracy"], float)
+  known = np.asarray(curves["known_accuracy"], float)
+  return {"new_accuracy": float(new[:, -1].mean()), "new_auc": float(new[:, 1:].mean()),
+          "known_before": float(known[:, 0].mean()), "known_after": float(known[:, -1].mean()),
+          "known_drop": float(known[:, 0].mean() - known[:, -1].mean())}
+
+
+def _setup(config, split: str):
+  """``(learner, family, episodes)`` of ``config`` on ``split``: the few-shot evaluator's
+  tasks (its key) for ``eval.num_tasks`` readings."""
+  config = config_lib.validate(config)
+  exp = experiment_lib.build(config)
+  task = ml_collections.ConfigDict(config.task.to_dict())
+  task.num_query = config.eval.num_query
+  family = TASKS.get(task.name).build(task, split)
+  key = evaluators.eval_key(config, evaluators.EVALUATORS.get("few_shot").stream)
+  episodes = sample(family, jax.random.split(key, 4)[0], config.eval.num_tasks)
+  return exp.learner, family, episodes
+
+
+def _curves(config, learner, family, episodes, lr: float) -> dict[str, np.ndarray]:
+  """Curves of plain fine-tuning at learning rate ``lr`` (``learner.learn == ('lr',)``: the
+  learning rate is its only meta-parameter, an input of one compiled program)."""
+  theta = {"lr": jnp.log(jnp.float32(lr))}
+  curves = few_shot.learning_curves(learner, family, theta, episodes,
+                                    config.eval.num_inner_steps, config.eval.task_batch_size)
+  return {k: np.asarray(v) for k, v in curves.items()}
+
+
+def _with_share(config, share: float) -> ml_collections.ConfigDict:
+  out = ml_collections.ConfigDict(config.to_dict())
+  out.task.replay_share = float(share)
+  return out
+
+
+def tune_baseline(config: ml_collections.ConfigDict, lrs, shares, workdir: pathlib.Path,
+                  limit: float = LIMIT) -> dict:
+  """Tunes Adam's learning rate and the replay share on the validation chapters, evaluates
+  the chosen cell on the test chapters, writes ``workdir/baseline.json`` and returns it (see
+  the module docstring). ``config`` is a ``meta_reading.py:SIZE,adam`` config."""
+  if tuple(config.learner.learn) != ("lr",):
+    raise ValueError(f"the baseline reads at a fixed learning rate: learner.learn=('lr',) "
+                     f"(meta_reading.py's 'adam' reader), not {tuple(config.learner.learn)}")
+  config = config_lib.validate(config)
+  workdir.mkdir(parents=True, exist_ok=True)
+  grid = []
+  for share in shares:  # the share sets the support set's shape: one program per share
+    setup = _setup(_with_share(config, share), "validation")
+    for lr in lrs:
+      s = score(_curves(config, *setup, lr))
+      grid.append({"lr": float(lr), "replay_share": float(share), **s})
+      logging.info("validation lr %g replay %g: new %.3f, known %.3f -> %.3f", lr, share,
+                   s["new_accuracy"], s["known_before"], s["known_after"])
+  within = [g for g in grid if g["known_drop"] <= limit]
+  chosen = (max(within, key=lambda g: (g["new_accuracy"], -g["known_drop"])) if within
+            else min(grid, key=lambda g: g["known_drop"]))
+  best = _with_share(config, chosen["replay_share"])
+  best.learner.init_lr = chosen["lr"]
+  curves = _curves(config, *_setup(best, config.eval.split), chosen["lr"])
+  entry = {}
+  for k, v in curves.items():
+    mean, ci = evaluators.mean_ci95(v)
+    entry[k], entry[f"{k}_ci95"] = mean.tolist(), ci.tolist()
+  out = {"reader": "adam (tuned)", "seed": config.seed, "limit": limit, "grid": grid,
+         "chosen": {"lr": chosen["lr"], "replay_share": chosen["replay_share"],
+                    "within_limit_on_validation": bool(within)},
+         "test": score(curves), "curves": entry, "num_tasks": config.eval.num_tasks,
+         "split": config.eval.split, "hardware": evaluators.hardware(),
+         "config": config_lib.validate(best).to_dict()}
+  (workdir / "baseline.json").write_text(json.dumps(out, indent=2))
+  return out
+
+
+def reader_of(config: dict) -> str:
+  """A meta-trained reader's name: what it meta-learns, and how."""
+  return "+".join(config["learner"]["learn"]) + f" ({config['estimator']['name']})"
+
+
+def load_run(workdir: pathlib.Path) -> dict:
+  """A finished run: a tuned baseline (``baseline.json``) or a meta-trained reader
+  (``eval.json``); ``FileNotFoundError`` naming the missing file otherwise."""
+  if (workdir / "baseline.json").exists():
+    b = json.loads((workdir / "baseline.json").read_text())
+    return {"reader": b["reader"], "seed": b["seed"], "curves": b["curves"],
+            "score": b["test"], "chosen": b["chosen"], "workdir": str(workdir),
+            "config": b["config"], "hardware": b["hardware"]}
+  path = workdir / "eval.json"
+  if not path.exists():
+    raise FileNotFoundError(f"{workdir}: neither baseline.json nor eval.json (the run did not "
+                            "finish)")
+  e = json.loads(path.read_text())
+  meta = e["methods"]["meta"]
+  ends = {k: meta[k] for k in ("answer_accuracy", "known_accuracy")}
+  new, known = np.asarray(ends["answer_accuracy"]), np.asarray(ends["known_accuracy"])
+  return {"reader": reader_of(e["config"]), "seed": e["seed"], "curves": meta,
+          "score": {"new_accuracy": float(new[-1]), "new_auc": float(new[1:].mean()),
+                    "known_before": float(known[0]), "known_after": float(known[-1]),
+                    "known_drop": float(known[0] - known[-1])},
+          "workdir": str(workdir), "config": e["config"], "hardware": e["hardware"],
+          "meta_steps": e["checkpoint_step"],
+          "train_seconds": reporting.train_seconds_by_step(workdir).get(e["checkpoint_step"])}
+
+
+def summarise(runs: list[dict], limit: float = LIMIT) -> tuple[list[dict], dict]:
+  """Rows per reader (mean, 95% half-width over seeds of each score) and the bar: the best
+  meta-learned reader within the limit against the tuned baseline."""
+  rows = []
+  for reader in dict.fromkeys(r["reader"] for r in runs):
+    mine = [r for r in runs if r["reader"] == reader]
+    row = {"reader": reader, "seeds": len(mine)}
+    for k in mine[0]["score"]:
+      row[k], row[f"{k}_ci95"] = mean_ci([r["score"][k] for r in mine])
+    row["within_limit"] = row["known_drop"] <= limit
+    rows.append(row)
+  base = next((r for r in rows if r["reader"].startswith("adam")), None)
+  meta = [r for r in rows if not r["reader"].startswith("adam") and r["within_limit"]]
+  bar = {"baseline": base and base["reader"], "best": None, "margin": None, "met": False}
+  if base and meta:
+    best = max(meta, key=lambda r: r["new_accuracy"])
+    margin = best["new_accuracy"] - base["new_accuracy"]
+    apart = (best["new_accuracy"] - best["new_accuracy_ci95"]
+             > base["new_accuracy"] + base["new_accuracy_ci95"])
+    bar.update(best=best["reader"], margin=margin, met=bool(margin >= BAR and apart))
+  return rows, bar
+
+
+def _plot(runs: list[dict], path: pathlib.Path) -> None:
+  plt = plots.pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+  for i, reader in enumerate(dict.fromkeys(r["reader"] for r in runs)):
+    mine = [r for r in runs if r["reader"] == reader]
+    for ax, metric in zip(axes, ("answer_accuracy", "known_accuracy")):
+      values = 100 * np.stack([np.asarray(r["curves"][metric], float) for r in mine])
+      mean = values.mean(0)
+      steps = np.arange(len(mean))
+      ax.plot(steps, mean, color=f"C{i}", label=f"{reader} ({len(mine)} seeds)")
+      if len(mine) > 1:
+        half = evaluators.mean_ci95(values)[1]
+        ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.15)
+  axes[0].set(title="new people (the chapter read)", xlabel="fine-tuning steps",
+              ylabel="exact answers (%)", ylim=(0, 100))
+  axes[1].set(title="known people (forgetting probe)", xlabel="fine-tuning steps",
+              ylabel="exact answers (%)", ylim=(0, 100))
+  axes[1].legend(title="reader", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+  fig.suptitle("reading a chapter of new people: mean over seeds, 95% interval shaded")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def write(runs: list[dict], out: pathlib.Path, command: str, limit: float = LIMIT
+          ) -> tuple[list[dict], dict]:
+  """Writes OUT.md / .csv / .png; returns the rows and the bar."""
+  rows, bar = summarise(runs, limit)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  reporting.write_rows_csv(rows, out.with_suffix(".csv"))
+  _plot(runs, out.with_suffix(".png"))
+  pct = lambda v, ci: f"{100 * v:.1f}" + ("" if ci != ci else f" ± {100 * ci:.1f}")
+  c = runs[0]["config"]
+  t = c["task"]
+  steps = c["learner"]["num_inner_steps"]
+  lines = [
+      "# Meta-learned reading on the biography textbook", "",
+      f"A decoder LM pretrained on {t['known_people']} people (`{c['model']['hf_dir']}`) reads "
+      f"a chapter of {t['people_per_chapter']} people it has never seen ({t['multiplicity']} "
+      f"biographies each) for {steps} LoRA steps (rank {c['learner']['rank']}, "
+      f"{c['learner']['rows_per_step']} rows per step), then answers their questions ("
+      "`new`) and questions about known people it was never trained on (`known`, the "
+      f"forgetting probe). Exact answers in %, on {c['eval']['num_tasks']} chapter readings "
+      f"of the `{c['eval']['split']}` split per seed; mean over seeds ± 95% interval "
+      f"(Student t). A reader may lose at most {100 * limit:.0f} points of `known`.", "",
+      f"| reader | seeds | new after {steps} steps | new, mean over steps | known before | "
+      "known after | known drop | within limit |", "|---" * 8 + "|"]
+  for r in rows:
+    lines.append(
+        f"| {r['reader']} | {r['seeds']} | {pct(r['new_accuracy'], r['new_accuracy_ci95'])} | "
+        f"{pct(r['new_auc'], r['new_auc_ci95'])} | "
+        f"{pct(r['known_before'], r['known_before_ci95'])} | "
+        f"{pct(r['known_after'], r['known_after_ci95'])} | "
+        f"{pct(r['known_drop'], r['known_drop_ci95'])} | {'yes' if r['within_limit'] else 'no'} |")
+  chosen = [r["chosen"] for r in runs if "chosen" in r]
+  if chosen:
+    lines += ["", "The baseline's learning rate and replay share, tuned per seed on the "
+              "validation chapters: " + ", ".join(
+                  f"lr {ch['lr']:g} / replay {ch['replay_share']:g}"
+                  + ("" if ch["within_limit_on_validation"] else " (no cell within the limit)")
+                  for ch in chosen) + "."]
+  if bar["best"] is None:
+    verdict = "no meta-learned reader within the limit to compare"
+  else:
+    verdict = (f"best meta-learned reader within the limit: {bar['best']}, "
+               f"{100 * bar['margin']:+.1f} points over the tuned baseline; bar (>= "
+               f"{100 * BAR:.0f} points, intervals apart): {'met' if bar['met'] else 'not met'}")
+  seconds = [r.get("train_seconds") for r in runs if r.get("train_seconds")]
+  lines += ["", f"**{verdict}.**", "",
+            f"Learning curves: `{out.with_suffix('.png').name}`. Hardware: "
+            f"{runs[0]['hardware']}."
+            + (f" Meta-training {min(seconds):.0f}-{max(seconds):.0f} s per run." if seconds
+               else ""), "", f"Command: `{command}`", ""]
+  out.with_suffix(".md").write_text("\n".join(lines))
+  return rows, bar

@@ -1,0 +1,264 @@
+"""Reading a chapter about new people into a model that already knows others
+(``task.name='biography_reading'``): the episodes of meta-learned reading.
+
+The world is the one a knowledge-storage pretraining run (``experiments/configs/lm/
+knowledge.py``, corpus ``knowledge``) was trained on: :func:`metalearn.lm.biography_book.people`
+of ``seed``, whose first ``known_people`` the base model read, with the questions of the first
+``qa_fraction`` of them trained on too. The people after those are new; they are grouped into
+chapters of ``people_per_chapter``, each biography written as the augmentation options say. A
+task is one new chapter:
+
+* the support set (what a fine-tuning learner reads, row by row in order) is the chapter's
+  biographies, with replayed rows interleaved evenly so that ``replay_share`` of the rows are
+  old text: the trained questions of known people (question, answer, end of text, packed into
+  rows of the biographies' length), drawn per episode;
+* the query set is ``num_query`` of the chapter's questions (all, by default), followed by
+  ``num_known`` questions about known people whose questions were not trained on and are not
+  replayed: the forgetting probe. Answers alone are scored.
+
+Metrics (:meth:`ReadingFamily.metrics`): ``answer_accuracy`` (exact answers on the new people:
+the primary metric), ``token_accuracy`` and ``new_loss`` on them; ``known_accuracy`` and
+``known_loss`` on the probe; ``loss`` over all query rows (what a learner's query loss is, so
+a meta-objective on it rewards learning the new people without losing the known ones).
+
+Chapters are split by index: ``num_chapters`` for ``train``, then ``eval_chapters`` each for
+``validation`` and ``test``. Text is tokenised once on the host with ``tokenizer`` (the base
+model's directory: its ``tokenizer.json``) or one token per byte.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metalearn.lm import biography_book as bb
+from metalearn.registry import ConfigError, Option
+from metalearn.tasks.base import TASKS, Episode, EpisodeFamily, TaskSpec
+from metalearn.tasks.biographies import (answer_metrics, load_tokenizer, pad_rows,
+                                         question_row, token_loss)
+
+SPLITS = ("train", "validation", "test")
+
+
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=["support_x", "support_y", "replay_x", "replay_y", "query_x",
+                                "query_y", "known_x", "known_y"],
+                   meta_fields=["num_query", "num_known", "order", "vocab_size"])
+@dataclasses.dataclass(frozen=True)
+class ReadingFamily(EpisodeFamily):
+  """Chapters of new people, replayed rows and a forgetting probe (the module docstring).
+
+  Attributes:
+    support_x, support_y: ``int32 [chapters, R, L]``: each chapter's biographies.
+    replay_x, replay_y: ``int32 [pool, L]``: packed trained questions of known people.
+    query_x, query_y: ``int32 [chapters, Q, Lq]``: each chapter's questions.
+    known_x, known_y: ``int32 [probe, Lq]``: questions about known people (never trained on).
+    num_query: new questions per episode (at most ``Q``).
+    num_known: probe questions per episode.
+    order: the support rows' order: indices into the chapter's ``R`` rows followed by the
+      episode's replayed rows (``len(order) - R`` of them).
+    vocab_size: the tokenizer's ids.
+  """
+  support_x: jax.Array
+  support_y: jax.Array
+  replay_x: jax.Array
+  replay_y: jax.Array
+  query_x: jax.Array
+  query_y: jax.Array
+  known_x: jax.Array
+  known_y: jax.Array
+  num_query: int
+  num_known: int
+  order: tuple[int, ...]
+  vocab_size: int
+
+  primary_metric = "answer_accuracy"
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    return tuple(self.support_x.shape[2:])
+
+  @property
+  def output_dim(self) -> int:
+    return self.vocab_size
+
+  @property
+  def num_chapters(self) -> int:
+    return self.support_x.shape[0]
+
+  @property
+  def num_replayed(self) -> int:
+    return len(self.order) - self.support_x.shape[1]
+
+  def sample(self, key: jax.Array) -> Episode:
+    """A chapter drawn uniformly; its questions in random order, replayed rows and probe
+    questions drawn without replacement."""
+    k_chapter, k_questions, k_replay, k_known = jax.random.split(key, 4)
+    c = jax.random.randint(k_chapter, (), 0, self.num_chapters)
+    q = jax.random.permutation(k_questions, self.query_x.shape[1])[:self.num_query]
+    r = jax.random.permutation(k_replay, self.replay_x.shape[0])[:self.num_replayed]
+    k = jax.random.permutation(k_known, self.known_x.shape[0])[:self.num_known]
+    order = jnp.asarray(self.order, jnp.int32)
+    support_x = jnp.concatenate([self.support_x[c], self.replay_x[r]])[order]
+    support_y = jnp.concatenate([self.support_y[c], self.replay_y[r]])[order]
+    query_x = jnp.concatenate([self.query_x[c][q], self.known_x[k]])
+    query_y = jnp.concatenate([self.query_y[c][q], self.known_y[k]])
+    return Episode(support_x, support_y, query_x, query_y,
+                   {"chapter": c, "questions": q, "replayed": r, "known": k})
+
+  def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    """:func:`token_loss` over every query row, new and known."""
+    return token_loss(predictions, targets)
+
+  def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
+    """The module docstring's metrics; rows after ``num_query`` are the probe's."""
+    n = self.num_query
+    new = answer_metrics(predictions[:n], targets[:n])
+    out = {"loss": self.loss(predictions, targets), "answer_accuracy": new["answer_accuracy"],
+           "token_accuracy": new["token_accuracy"], "new_loss": new["loss"]}
+    if self.num_known:
+      known = answer_metrics(predictions[n:], targets[n:])
+      out.update(known_accuracy=known["answer_accuracy"], known_loss=known["loss"])
+    return out
+
+
+def interleave(reading: int, replayed: int) -> tuple[int, ...]:
+  """Row order spreading ``replayed`` rows (indices ``reading..``) evenly among ``reading``
+  ones: row ``i`` of a kind sits at ``(i + 1/2) / count`` of the way, reading rows first on
+  ties."""
+  keys = [((i + 0.5) / reading, 0, i) for i in range(reading)]
+  keys += [((j + 0.5) / replayed, 1, reading + j) for j in range(replayed)]
+  return tuple(index for _, _, index in sorted(keys))
+
+
+def num_replayed(reading: int, share: float) -> int:
+  """Replayed rows making ``share`` of a support set of ``reading`` rows plus them."""
+  return int(round(reading * share / (1.0 - share)))
+
+
+def world(t) -> dict:
+  """The people of task config ``t``: ``known`` (the base model's), of which ``trained`` had
+  their questions trained on, and the new people's ``chapters`` by split."""
+  total = t.num_chapters + 2 * t.eval_chapters
+  everyone = bb.people(t.known_people + total * t.people_per_chapter, t.seed)
+  known, new = everyone[:t.known_people], everyone[t.known_people:]
+  n_trained = int(round(t.known_people * t.qa_fraction))
+  rng = np.random.RandomState(t.seed + 3)
+  aug = bb.Augmentation(t.multiplicity, t.permute, t.fullname)
+  chapters = []
+  for c in range(total):
+    group = tuple(new[c * t.people_per_chapter:(c + 1) * t.people_per_chapter])
+    bios = tuple(b for p in group for b in bb.biographies(p, aug, rng))
+    chapters.append(bb.Chapter(group, bios, tuple(q for p in group for q in bb.questions(p))))
+  return {"trained": known[:n_trained], "probe": known[n_trained:],
+          "train": chapters[:t.num_chapters],
+          "validation": chapters[t.num_chapters:t.num_chapters + t.eval_chapters],
+          "test": chapters[t.num_chapters + t.eval_chapters:]}
+
+
+def pack_questions(tok, qas: list[bb.QA], length: int) -> list[list[int]]:
+  """Rows of at most ``length + 1`` tokens: a BOS, then whole ``question answer<eos>`` texts
+  (the pretraining corpus's documents) in order."""
+  rows, row = [], [tok.bos_id] if tok.bos_id is not None else []
+  start = len(row)
+  for qa in qas:
+    ids = tok.encode(qa.text, eos=True)
+    if len(ids) + start > length + 1:
+      raise ConfigError(f"a replayed question takes {len(ids)} tokens, over the rows' "
+                        f"{length}: raise task.max_len")
+    if len(row) + len(ids) > length + 1:
+      rows.append(row)
+      row = row[:start]
+    row = row + ids
+  if len(row) > start:
+    rows.append(row)
+  return rows
+
+
+def build_family(t, split: str) -> ReadingFamily:
+  """The family of task config ``t`` on ``split``."""
+  if split not in SPLITS:
+    raise ConfigError(f"task 'biography_reading' has splits {SPLITS}, not {split!r} "
+                      "(eval.split)")
+  w = world(t)
+  chapters = w[split]
+  tok = load_tokenizer(t.tokenizer)
+  pad = tok.pad_id if tok.pad_id is not None else 0
+  reading = [(tok.encode(b, bos=True), 0) for ch in chapters for b in ch.biographies]
+  longest = max(len(ids) - 1 for ids, _ in reading)
+  if t.max_len and longest > t.max_len:
+    raise ConfigError(f"task.max_len={t.max_len}: a biography takes {longest} tokens with this "
+                      "tokenizer; raise max_len (0: the longest)")
+  length = t.max_len or longest
+  sx, sy = pad_rows(reading, length, pad)
+  trained = [q for p in w["trained"] for q in bb.questions(p)]
+  np.random.RandomState(t.seed + 4).shuffle(trained)
+  rx, ry = pad_rows([(ids, 0) for ids in pack_questions(tok, trained, length)], length, pad)
+  questions = [question_row(tok, qa.question, qa.answer) for ch in chapters for qa in ch.qa]
+  probe = [question_row(tok, qa.question, qa.answer) for p in w["probe"]
+           for qa in bb.questions(p)]
+  lq = max(len(ids) - 1 for ids, _ in questions + probe)
+  qx, qy = pad_rows(questions, lq, pad)
+  kx, ky = pad_rows(probe, lq, pad)
+  n, per = len(chapters), len(chapters[0].biographies)
+  if t.num_query > len(chapters[0].qa):
+    raise ConfigError(f"task.num_query={t.num_query}: a chapter has {len(chapters[0].qa)} "
+                      "questions; at most that")
+  shape = lambda a: jnp.asarray(a.reshape(n, a.shape[0] // n, -1))
+  replayed = num_replayed(per, t.replay_share)
+  if replayed > rx.shape[0]:
+    raise ConfigError(f"task.replay_share={t.replay_share} needs {replayed} replayed rows per "
+                      f"chapter; the known people's questions fill {rx.shape[0]}: a lower share")
+  return ReadingFamily(shape(sx), shape(sy), jnp.asarray(rx), jnp.asarray(ry), shape(qx),
+                       shape(qy), jnp.asarray(kx), jnp.asarray(ky),
+                       t.num_query, t.num_known,
+                       interleave(per, replayed), tok.vocab_size)
+
+
+def _check(config) -> None:
+  t = config.task
+  n_trained = int(round(t.known_people * t.qa_fraction))
+  probe = (t.known_people - n_trained) * len(bb.ATTRIBUTES)
+  if t.num_known > probe:
+    raise ConfigError(f"task.num_known={t.num_known}: the {t.known_people - n_trained} known "
+                      f"people whose questions were not trained on have {probe} questions; "
+                      "at most that")
+  if t.replay_share > 0 and n_trained == 0:
+    raise ConfigError(f"task.replay_share={t.replay_share} with no trained questions to replay "
+                      "(task.qa_fraction of task.known_people rounds to 0)")
+  questions = t.people_per_chapter * len(bb.ATTRIBUTES)
+  for key, value in (("task.num_query", t.num_query),
+                     ("eval.num_query", config.eval.get("num_query", 0))):
+    if value > questions:
+      raise ConfigError(f"{key}={value}: a chapter has {questions} questions; at most that")
+
+
+TASKS.register(TaskSpec(
+    name="biography_reading", doc="read a chapter about new people into a model that knows "
+    "others; answer about both",
+    build=build_family, kinds=("episodes",), target="tokens", inputs="sequence",
+    evaluator="few_shot", check=_check,
+    eval_defaults=dict(num_query=24),
+    options=dict(
+        known_people=Option(300, ge=1, doc="people the base model was pretrained on (the "
+                            "knowledge corpus's corpus.num_people)"),
+        qa_fraction=Option(0.5, ge=0, le=1, doc="the share of them whose questions it was "
+                           "trained on (corpus.qa_fraction): replayed; the rest are probed"),
+        num_chapters=Option(50, ge=1, doc="chapters of new people in the train split"),
+        eval_chapters=Option(10, ge=1, doc="chapters of each of validation and test"),
+        people_per_chapter=Option(4, ge=1, doc="new people a chapter is about"),
+        multiplicity=Option(5, ge=1, doc="biographies per new person, each written afresh"),
+        permute=Option(True, doc="sentences in a random order"),
+        fullname=Option(True, doc="the full name in every sentence (else the first only)"),
+        replay_share=Option(0.0, ge=0, lt=1, doc="the share of support rows that replay known "
+                            "people's trained questions"),
+        num_query=Option(24, ge=1, doc="new questions per episode (a chapter has six per "
+                         "person)"),
+        num_known=Option(24, ge=0, doc="questions about known people per episode (the "
+                         "forgetting probe)"),
+        max_len=Option(0, ge=0, doc="support rows' length in tokens (0: the longest biography)"),
+        tokenizer=Option("", doc="the base model's directory, with tokenizer.json ('': one "
+                         "token per byte)"),
+        seed=Option(0, ge=0, lt=2**31, doc="the pretraining run's seed (its people)"))))

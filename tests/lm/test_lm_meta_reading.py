@@ -1,0 +1,69 @@
+"""Meta-learned reading's bookkeeping (metalearn.reproductions.meta_reading): scores of curves,
+the forgetting limit and the bar checked by value, and the reproduction script at its tiny
+size, end to end."""
+
+import csv
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from metalearn.reproductions import meta_reading
+from tests.conftest import ROOT
+
+
+def test_score_reads_the_curves_ends_and_area():
+  curves = {"answer_accuracy": np.array([[0.0, 0.5, 1.0], [0.0, 0.0, 0.5]]),
+            "known_accuracy": np.array([[0.8, 0.7, 0.6], [0.6, 0.6, 0.6]])}
+  s = meta_reading.score(curves)
+  assert s["new_accuracy"] == pytest.approx(0.75)
+  assert s["new_auc"] == pytest.approx((0.5 + 1.0 + 0.0 + 0.5) / 4)
+  assert s["known_before"] == pytest.approx(0.7) and s["known_after"] == pytest.approx(0.6)
+  assert s["known_drop"] == pytest.approx(0.1)
+
+
+def _run(reader, seed, new, drop):
+  return {"reader": reader, "seed": seed,
+          "score": {"new_accuracy": new, "new_auc": new / 2, "known_before": 0.7,
+                    "known_after": 0.7 - drop, "known_drop": drop}}
+
+
+def test_the_bar_takes_the_best_reader_within_the_limit_and_needs_intervals_apart():
+  runs = ([_run("adam (tuned)", s, v, 0.02) for s, v in enumerate((0.20, 0.22, 0.21))]
+          + [_run("token_weights (backprop)", s, v, 0.03)
+             for s, v in enumerate((0.40, 0.42, 0.41))]
+          + [_run("init (backprop)", s, v, 0.20) for s, v in enumerate((0.9, 0.9, 0.9))])
+  rows, bar = meta_reading.summarise(runs)
+  by = {r["reader"]: r for r in rows}
+  assert by["init (backprop)"]["within_limit"] is False  # forgets 20 points: out
+  assert by["adam (tuned)"]["new_accuracy"] == pytest.approx(0.21)
+  assert bar["best"] == "token_weights (backprop)" and bar["margin"] == pytest.approx(0.20)
+  assert bar["met"]
+  # 15 points apart on average, but the intervals overlap: not met
+  noisy = ([_run("adam (tuned)", s, v, 0.0) for s, v in enumerate((0.0, 0.4, 0.2))]
+           + [_run("init (backprop)", s, v, 0.0) for s, v in enumerate((0.1, 0.7, 0.25))])
+  _, bar = meta_reading.summarise(noisy)
+  assert bar["margin"] == pytest.approx(0.15) and not bar["met"]
+
+
+def test_reproduction_script_tiny(tmp_path):
+  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "READERS": "init",
+         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "1", "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "lm_meta_reading.sh"),
+                           "tiny"], capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  out = tmp_path / "results" / "lm_meta_reading_tiny"
+  with open(out.with_suffix(".csv")) as f:
+    rows = list(csv.DictReader(f))
+  assert [r["reader"] for r in rows] == ["adam (tuned)", "init (backprop)"]
+  assert "bar (>= 15 points" in out.with_suffix(".md").read_text()
+  assert out.with_suffix(".png").stat().st_size > 10_000
+  baseline = json.loads((tmp_path / "runs" / "adam_s0_tiny" / "baseline.json").read_text())
+  assert len(baseline["grid"]) == 4  # the tiny grid: 2 learning rates x 2 shares
+  assert baseline["chosen"]["lr"] in (1e-3, 1e-2)
+  # the baseline and the reader read the same base model, the one the script pretrained
+  reader = json.loads((tmp_path / "runs" / "init_s0_tiny" / "config.json").read_text())
+  assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"]
+  assert reader["model"]["hf_dir"].endswith("base_tiny/model")

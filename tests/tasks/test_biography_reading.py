@@ -1,0 +1,132 @@
+"""task.name='biography_reading': chapters of new people read into a model that knows others;
+the world matches the knowledge corpus, the replayed rows and the probe are the known people's
+(trained and untrained questions), the row order gives the replay share, and the metrics split
+new from known by value."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from metalearn import config as config_lib
+from metalearn.lm import biography_book as bb
+from metalearn.lm import pretrain
+from metalearn.lm import tokenizer as tok_lib
+from metalearn.registry import ConfigError
+from metalearn.tasks import biography_reading as task
+from metalearn.tasks.base import TASKS
+
+
+def _task(**overrides):
+  t = {k: o.default for k, o in TASKS.get("biography_reading").options.items()}
+  t.update(known_people=10, qa_fraction=0.5, num_chapters=3, eval_chapters=2,
+           people_per_chapter=2, multiplicity=2, num_query=12, num_known=6, seed=3)
+  t.update(overrides)
+  return ml_collections.ConfigDict(t)
+
+
+def _text(tok, row):
+  return tok.decode([int(i) for i in row if i >= 0], skip_special=True)
+
+
+def test_the_world_is_the_knowledge_corpus_people_then_disjoint_chapters_of_new_ones():
+  t = _task()
+  w = task.world(t)
+  c = ml_collections.ConfigDict(dict(seed=3, corpus=dict(num_people=10, qa_fraction=0.5,
+                                                          multiplicity=1, permute=False,
+                                                          fullname=False)))
+  trained, test, _ = pretrain.knowledge_split(c)
+  assert [q for p in w["trained"] for q in bb.questions(p)] == trained
+  assert [q for p in w["probe"] for q in bb.questions(p)] == test
+  known = {p.name for p in w["trained"] + w["probe"]}
+  seen = set()
+  for split in task.SPLITS:
+    for ch in w[split]:
+      names = {p.name for p in ch.people}
+      assert len(names) == 2 and not names & known and not names & seen
+      seen |= names
+      for p in ch.people:  # every answer is in the person's biographies
+        bios = [b for b in ch.biographies if p.name in b]
+        assert len(bios) == 2
+        for qa in bb.questions(p):
+          assert all(qa.answer[:-1] in b for b in bios), (qa, bios)
+  assert len(w["train"]) == 3 and len(w["validation"]) == len(w["test"]) == 2
+  assert task.world(t)["test"] == w["test"]  # a function of the seed
+
+
+def test_an_episode_reads_its_chapter_with_replay_and_asks_new_then_known():
+  t = _task(replay_share=1 / 3)
+  family = task.build_family(t, "validation")
+  w = task.world(t)
+  tok = tok_lib.byte_level()
+  assert family.support_x.shape[:2] == (2, 4) and family.num_replayed == 2
+  assert family.order == (0, 4, 1, 2, 5, 3)  # replayed rows spread evenly
+  episode = family.sample(jax.random.key(1))
+  chapter = w["validation"][int(episode.info["chapter"])]
+  names = [p.name for p in chapter.people]
+  trained = {p.name for p in w["trained"]}
+  probe = {p.name for p in w["probe"]}
+  rows = [_text(tok, r) for r in np.asarray(episode.support_x)]
+  for i, text in enumerate(rows):
+    if i in (1, 4):  # replayed: whole trained question-answer texts of known people
+      assert "?" in text and any(n in text for n in trained), text
+      assert not any(n in text for n in names + sorted(probe))
+  reading = [rows[i] for i in (0, 2, 3, 5)]  # the chapter's biographies, in order
+  assert all(b.startswith(r) and len(b) - len(r) == 1 for r, b in zip(reading,
+                                                                         chapter.biographies))
+  questions = [_text(tok, r) for r in np.asarray(episode.query_x)]
+  assert len(questions) == 12 + 6
+  assert all(any(n in q for n in names) for q in questions[:12])
+  assert all(any(n in q for n in probe) for q in questions[12:])
+  # answers alone are scored: a question row's scored targets decode to " " + its answer
+  for row, q in enumerate(np.asarray(episode.info["questions"])[:3]):
+    y = np.asarray(episode.query_y[row])
+    assert tok.decode([int(i) for i in y if i >= 0]) == " " + chapter.qa[q].answer
+
+
+def test_interleave_and_the_replay_share():
+  assert task.interleave(3, 0) == (0, 1, 2)
+  assert task.interleave(2, 2) == (0, 2, 1, 3)
+  assert task.num_replayed(20, 0.25) == 7 and task.num_replayed(20, 0.5) == 20
+  order = task.interleave(20, 7)
+  assert sorted(order) == list(range(27))
+  first_half = [i for i in order[:14] if i >= 20]
+  assert len(first_half) in (3, 4)  # spread, not bunched at the end
+
+
+def test_metrics_split_new_from_known_by_value():
+  family = task.build_family(_task(), "test")
+  episode = family.sample(jax.random.key(0))
+  y = episode.query_y
+  vocab = family.vocab_size
+  right = jax.nn.one_hot(jnp.maximum(y, 0), vocab) * 30.0  # every scored token right
+  wrong = jax.nn.one_hot((jnp.maximum(y, 0) + 1) % vocab, vocab) * 30.0
+  logits = jnp.concatenate([right[:12], wrong[12:]])  # new rows right, probe rows wrong
+  m = family.metrics(logits, y)
+  assert float(m["answer_accuracy"]) == 1.0 and float(m["known_accuracy"]) == 0.0
+  assert float(m["new_loss"]) < 1e-3 < float(m["known_loss"])
+  # the loss is over every query row: between the two halves'
+  assert float(m["new_loss"]) < float(m["loss"]) < float(m["known_loss"])
+  logits = jnp.concatenate([right[:11], wrong[11:]])  # one new question wrong
+  assert float(family.metrics(logits, y)["answer_accuracy"]) == pytest.approx(11 / 12)
+
+
+def test_bad_options_are_refused_with_the_fix():
+  base = dict(name="biography_reading", known_people=10, num_chapters=3, eval_chapters=2,
+              people_per_chapter=2, multiplicity=2)
+  def config(**task_overrides):
+    c = ml_collections.ConfigDict()
+    c.task = base | task_overrides
+    c.model = dict(name="decoder_lm")
+    c.learner = dict(name="lora_finetune")
+    c.eval = dict(num_query=12, num_tasks=2)
+    return c
+  with pytest.raises(ConfigError, match="a chapter has 12 questions"):
+    config_lib.validate(config(num_query=13))
+  with pytest.raises(ConfigError, match="have 30 questions"):
+    config_lib.validate(config(num_known=31))
+  with pytest.raises(ConfigError, match="no trained questions to replay"):
+    config_lib.validate(config(qa_fraction=0.0, replay_share=0.5, num_known=6))
+  with pytest.raises(ConfigError, match="a biography takes .* raise max_len"):
+    task.build_family(_task(max_len=20), "train")
