@@ -136,10 +136,48 @@ class LoRAFineTuner(Learner):
   def predict(self, theta, state, x):
     return self._logits(state["lora"], x)
 
+  def reader(self, book) -> "LoRABookReader":
+    """This fine-tuner reading ``book`` in order (``"reads_books"``): the same meta-parameters,
+    one exercise per step, the state carried across chapters."""
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    return LoRABookReader(**{**fields, "num_inner_steps": book.num_steps})
+
   def describe(self) -> dict:
     return {"learner": "LoRAFineTuner", "num_inner_steps": self.num_inner_steps,
             "rank": self.lora.rank, "optimizer": self.optimizer, "learn": list(self.learn),
             "inner_lr": self.init_lr if "lr" not in self.learn else None}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LoRABookReader(LoRAFineTuner):
+  """Reads a textbook (:class:`metalearn.tasks.biography_reading.ReadingBook`) in order: inner
+  step ``t`` fine-tunes on exercise ``t`` (``support_x[t]``, a few rows of one chapter) and the
+  adapters and optimizer state carry across chapters. The query loss is the mean over the
+  chapters read so far; :meth:`chapter_predictions` gives every chapter's (the textbook
+  evaluator's forgetting matrix)."""
+  mode: str = "lora"
+
+  def _rows(self, episode: Episode, t):
+    t = jnp.minimum(t, episode.support_x.shape[0] - 1)
+    return episode.support_x[t], episode.support_y[t]
+
+  def start_at(self, theta, episode: Episode, step):
+    """The initial state, positioned to read exercise ``step`` next (``c * E``: chapter ``c``
+    alone)."""
+    return {**self.init_state(theta, episode), "t": jnp.asarray(step, jnp.int32)}
+
+  def chapter_predictions(self, theta, state, episode: Episode) -> jax.Array:
+    """Logits on every chapter's queries, ``[C, Q, Lq, V]``."""
+    return jax.vmap(lambda x: self.predict(theta, state, x))(episode.query_x)
+
+  def query_loss(self, theta, state, episode: Episode):
+    """The mean query loss over the chapters read so far (before any step: the first)."""
+    steps = episode.info["chapter_of_step"]
+    current = steps[jnp.clip(state["t"] - 1, 0, steps.shape[0] - 1)]
+    read = jnp.arange(episode.query_x.shape[0]) <= current
+    losses = jax.vmap(token_loss)(self.chapter_predictions(theta, state, episode),
+                                  episode.query_y)
+    return jnp.sum(jnp.where(read, losses, 0.0)) / jnp.sum(read)
 
 
 def _build(config, family) -> LoRAFineTuner:
@@ -164,6 +202,7 @@ LEARNERS.register(LearnerSpec(
     name="lora_finetune", doc="LoRA fine-tuning of a frozen decoder LM, Tinker's inner step; "
     "meta-learns its initialisation, learning rate and/or per-token loss weights",
     build=_build, families=("episodes",), model="lm", targets=("tokens",), check=_check,
+    provides=frozenset({"stepwise", "reads_books"}),
     eval_defaults=dict(baselines=("initial",)),
     options=dict(
         num_inner_steps=Option(4, ge=1, doc="k, fine-tuning steps per task"),

@@ -57,7 +57,7 @@ def _setup(config, split: str):
   exp = experiment_lib.build(config)
   task = ml_collections.ConfigDict(config.task.to_dict())
   task.num_query = config.eval.num_query
-  family = TASKS.get(task.name).build(task, split)
+  family = TASKS.get(task.name).build(task, split).view("episodes")
   key = evaluators.eval_key(config, evaluators.EVALUATORS.get("few_shot").stream)
   episodes = sample(family, jax.random.split(key, 4)[0], config.eval.num_tasks)
   return exp.learner, family, episodes

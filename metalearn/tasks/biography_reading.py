@@ -24,6 +24,12 @@ a meta-objective on it rewards learning the new people without losing the known 
 Chapters are split by index: ``num_chapters`` for ``train``, then ``eval_chapters`` each for
 ``validation`` and ``test``. Text is tokenised once on the host with ``tokenizer`` (the base
 model's directory: its ``tokenizer.json``) or one token per byte.
+
+The family built is a book (:class:`ReadingBook`): ``book_chapters`` distinct chapters read in
+order, ``steps_per_chapter`` steps of ``rows_per_step`` rows each, so the textbook evaluator
+(``eval.name='textbook'``) gives the forgetting matrix R[s, c] (chapter ``c``'s questions after
+reading chapter ``s``), forward transfer and the probe along the book; learners of single
+chapters take its ``episodes`` view, the chapters themselves.
 """
 
 import dataclasses
@@ -35,7 +41,7 @@ import numpy as np
 
 from metalearn.lm import biography_book as bb
 from metalearn.registry import ConfigError, Option
-from metalearn.tasks.base import TASKS, Episode, EpisodeFamily, TaskSpec
+from metalearn.tasks.base import TASKS, BookFamily, Episode, EpisodeFamily, TaskSpec
 from metalearn.tasks.biographies import (answer_metrics, load_tokenizer, pad_rows,
                                          question_row, token_loss)
 
@@ -93,10 +99,15 @@ class ReadingFamily(EpisodeFamily):
     return len(self.order) - self.support_x.shape[1]
 
   def sample(self, key: jax.Array) -> Episode:
-    """A chapter drawn uniformly; its questions in random order, replayed rows and probe
-    questions drawn without replacement."""
-    k_chapter, k_questions, k_replay, k_known = jax.random.split(key, 4)
-    c = jax.random.randint(k_chapter, (), 0, self.num_chapters)
+    """A chapter drawn uniformly: :meth:`chapter_episode`."""
+    k_chapter, k_episode = jax.random.split(key)
+    return self.chapter_episode(jax.random.randint(k_chapter, (), 0, self.num_chapters),
+                                k_episode)
+
+  def chapter_episode(self, c: jax.Array, key: jax.Array) -> Episode:
+    """Chapter ``c``: its questions in random order, replayed rows and probe questions drawn
+    without replacement."""
+    k_questions, k_replay, k_known = jax.random.split(key, 3)
     q = jax.random.permutation(k_questions, self.query_x.shape[1])[:self.num_query]
     r = jax.random.permutation(k_replay, self.replay_x.shape[0])[:self.num_replayed]
     k = jax.random.permutation(k_known, self.known_x.shape[0])[:self.num_known]
@@ -122,6 +133,73 @@ class ReadingFamily(EpisodeFamily):
       known = answer_metrics(predictions[n:], targets[n:])
       out.update(known_accuracy=known["answer_accuracy"], known_loss=known["loss"])
     return out
+
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["chapters"],
+                   meta_fields=["num_chapters", "exercises_per_chapter", "rows_per_step"])
+@dataclasses.dataclass(frozen=True)
+class ReadingBook(BookFamily):
+  """Books of ``num_chapters`` distinct chapters of new people, read in order (the textbook
+  evaluator's forgetting matrix at LM scale).
+
+  A book's exercise ``t = c * E + e`` is ``rows_per_step`` of chapter ``c``'s support rows
+  (its biographies and replayed rows, cycled in order: the rows a reader of the chapter alone
+  takes at its step ``e``); chapter ``c``'s queries are its :class:`ReadingFamily` episode's,
+  so every chapter's metrics carry the probe's too (``known_accuracy`` after reading chapter
+  ``s``: what the known people lose along the book).
+
+  Attributes:
+    chapters: the split's :class:`ReadingFamily` (also the ``episodes`` view).
+    num_chapters: C, chapters per book.
+    exercises_per_chapter: E, reading steps per chapter.
+    rows_per_step: rows per exercise.
+  """
+  chapters: ReadingFamily
+  num_chapters: int
+  exercises_per_chapter: int
+  rows_per_step: int
+
+  @property
+  def num_steps(self) -> int:
+    return self.num_chapters * self.exercises_per_chapter
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    return self.chapters.input_shape
+
+  @property
+  def output_dim(self) -> int:
+    return self.chapters.output_dim
+
+  @property
+  def primary_metric(self) -> str:
+    return self.chapters.primary_metric
+
+  def sample(self, key: jax.Array) -> Episode:
+    """``num_chapters`` distinct chapters of the split in random order (see the class)."""
+    k_order, k_chapters = jax.random.split(key)
+    picked = jax.random.permutation(k_order, self.chapters.num_chapters)[:self.num_chapters]
+    episodes = jax.vmap(self.chapters.chapter_episode)(
+        picked, jax.random.split(k_chapters, self.num_chapters))
+    rows = len(self.chapters.order)
+    take = (jnp.arange(self.exercises_per_chapter)[:, None] * self.rows_per_step
+            + jnp.arange(self.rows_per_step)[None, :]) % rows  # [E, b]
+    exercises = lambda a: a[:, take].reshape((self.num_steps, self.rows_per_step)
+                                             + a.shape[2:])
+    return Episode(exercises(episodes.support_x), exercises(episodes.support_y),
+                   episodes.query_x, episodes.query_y,
+                   {"chapters": picked, "chapter_of_step": jnp.repeat(
+                       jnp.arange(self.num_chapters, dtype=jnp.int32),
+                       self.exercises_per_chapter)})
+
+  def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    return self.chapters.loss(predictions, targets)
+
+  def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
+    return self.chapters.metrics(predictions, targets)
+
+  def single_chapter_family(self) -> ReadingFamily:
+    return self.chapters
 
 
 def interleave(reading: int, replayed: int) -> tuple[int, ...]:
@@ -177,8 +255,9 @@ def pack_questions(tok, qas: list[bb.QA], length: int) -> list[list[int]]:
   return rows
 
 
-def build_family(t, split: str) -> ReadingFamily:
-  """The family of task config ``t`` on ``split``."""
+def build_family(t, split: str) -> ReadingBook:
+  """The family of task config ``t`` on ``split``: books of its chapters, whose
+  ``episodes`` view is the chapters themselves."""
   if split not in SPLITS:
     raise ConfigError(f"task 'biography_reading' has splits {SPLITS}, not {split!r} "
                       "(eval.split)")
@@ -211,10 +290,13 @@ def build_family(t, split: str) -> ReadingFamily:
   if replayed > rx.shape[0]:
     raise ConfigError(f"task.replay_share={t.replay_share} needs {replayed} replayed rows per "
                       f"chapter; the known people's questions fill {rx.shape[0]}: a lower share")
-  return ReadingFamily(shape(sx), shape(sy), jnp.asarray(rx), jnp.asarray(ry), shape(qx),
-                       shape(qy), jnp.asarray(kx), jnp.asarray(ky),
-                       t.num_query, t.num_known,
-                       interleave(per, replayed), tok.vocab_size)
+  if t.book_chapters > n:
+    raise ConfigError(f"task.book_chapters={t.book_chapters}: the {split} split has {n} "
+                      "chapters; at most that")
+  chapters = ReadingFamily(shape(sx), shape(sy), jnp.asarray(rx), jnp.asarray(ry), shape(qx),
+                           shape(qy), jnp.asarray(kx), jnp.asarray(ky), t.num_query,
+                           t.num_known, interleave(per, replayed), tok.vocab_size)
+  return ReadingBook(chapters, t.book_chapters, t.steps_per_chapter, t.rows_per_step)
 
 
 def _check(config) -> None:
@@ -228,6 +310,10 @@ def _check(config) -> None:
   if t.replay_share > 0 and n_trained == 0:
     raise ConfigError(f"task.replay_share={t.replay_share} with no trained questions to replay "
                       "(task.qa_fraction of task.known_people rounds to 0)")
+  if t.book_chapters > min(t.num_chapters, t.eval_chapters):
+    raise ConfigError(f"task.book_chapters={t.book_chapters}: a book takes distinct chapters "
+                      f"of one split (train {t.num_chapters}, validation and test "
+                      f"{t.eval_chapters} each); at most {min(t.num_chapters, t.eval_chapters)}")
   questions = t.people_per_chapter * len(bb.ATTRIBUTES)
   for key, value in (("task.num_query", t.num_query),
                      ("eval.num_query", config.eval.get("num_query", 0))):
@@ -238,7 +324,7 @@ def _check(config) -> None:
 TASKS.register(TaskSpec(
     name="biography_reading", doc="read a chapter about new people into a model that knows "
     "others; answer about both",
-    build=build_family, kinds=("episodes",), target="tokens", inputs="sequence",
+    build=build_family, kinds=("book", "episodes"), target="tokens", inputs="sequence",
     evaluator="few_shot", check=_check,
     eval_defaults=dict(num_query=24),
     options=dict(
@@ -261,4 +347,7 @@ TASKS.register(TaskSpec(
         max_len=Option(0, ge=0, doc="support rows' length in tokens (0: the longest biography)"),
         tokenizer=Option("", doc="the base model's directory, with tokenizer.json ('': one "
                          "token per byte)"),
+        book_chapters=Option(4, ge=1, doc="chapters per book (the textbook evaluator)"),
+        steps_per_chapter=Option(30, ge=1, doc="a book's reading steps per chapter"),
+        rows_per_step=Option(4, ge=1, doc="a book's rows per reading step"),
         seed=Option(0, ge=0, lt=2**31, doc="the pretraining run's seed (its people)"))))

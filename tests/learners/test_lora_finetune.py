@@ -203,3 +203,35 @@ def test_meta_train_binary_tiny(tmp_path):
     assert all(np.isfinite(method["loss"]))
   rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == [2, 4] and all(np.isfinite(r["meta_loss"]) for r in rows)
+
+
+def test_the_book_reader_reads_exercise_t_at_step_t_and_averages_the_chapters_read():
+  from metalearn.tasks.base import Episode  # pylint: disable=g-import-not-at-top
+  c = lm.from_group(dict(name="llama", **SIZES))
+  learner = LoRAFineTuner(lm.create(c, seed=0), LoRAConfig(rank=2, alpha=4.0),
+                          num_inner_steps=1, optimizer="sgd", init_lr=0.5, learn=("lr",))
+  fam = _family()  # a book of 2 chapters x 2 exercises of 1 row: people 0 and 1
+  book = Episode(fam.support_x[:2].reshape(4, 1, -1), fam.support_y[:2].reshape(4, 1, -1),
+                 fam.query_x[:2], fam.query_y[:2],
+                 {"chapter_of_step": jnp.array([0, 0, 1, 1], jnp.int32)})
+  reader = learner.reader(type("Book", (), {"num_steps": 4})())
+  assert reader.num_inner_steps == 4 and reader.mode == "lora"
+  theta = reader.init(jax.random.key(0))
+  state = reader.init_state(theta, book)
+  chapter_loss = lambda s, ch: float(fam.loss(reader.predict(theta, s, book.query_x[ch]),
+                                              book.query_y[ch]))
+  # before any step (and after the first chapter's steps): chapter 0 alone
+  assert float(reader.query_loss(theta, state, book)) == pytest.approx(chapter_loss(state, 0))
+  for t in range(4):
+    new = reader.step(theta, state, book)
+    # step t's update is the gradient on exercise t: the plain learner on that row agrees
+    one = Episode(book.support_x[t], book.support_y[t], book.query_x[0], book.query_y[0], {})
+    want = learner.step(theta, {**state, "t": jnp.zeros((), jnp.int32)}, one)
+    for a, b in zip(jax.tree.leaves(new["lora"]), jax.tree.leaves(want["lora"])):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    state = new
+    read = [0] if t < 2 else [0, 1]
+    assert float(reader.query_loss(theta, state, book)) == pytest.approx(
+        np.mean([chapter_loss(state, ch) for ch in read]), rel=1e-5)
+  assert reader.chapter_predictions(theta, state, book).shape[:2] == (2, 2)
+  assert int(reader.start_at(theta, book, 2)["t"]) == 2

@@ -67,3 +67,18 @@ def test_reproduction_script_tiny(tmp_path):
   reader = json.loads((tmp_path / "runs" / "init_s0_tiny" / "config.json").read_text())
   assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"]
   assert reader["model"]["hf_dir"].endswith("base_tiny/model")
+  # the same run read as books: the forgetting matrix, with the probe along the book
+  base = reader["model"]["hf_dir"]
+  result = subprocess.run(
+      ["python", str(ROOT / "experiments" / "evaluate.py"),
+       f"--workdir={tmp_path / 'runs' / 'init_s0_tiny'}",
+       f"--config={ROOT / 'experiments' / 'configs' / 'lm' / 'meta_reading.py'}:tiny,init,book",
+       f"--config.model.hf_dir={base}", f"--config.task.tokenizer={base}"],
+      capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  book = json.loads((tmp_path / "runs" / "init_s0_tiny" / "eval.json").read_text())
+  assert book["evaluator"] == "textbook" and book["mode"] == "lora"
+  R = np.asarray(book["methods"]["meta"]["answer_accuracy"]["R"])
+  assert R.shape == (2, 2) and ((0 <= R) & (R <= 1)).all()
+  assert np.asarray(book["methods"]["meta"]["known_accuracy"]["R"]).shape == (2, 2)
+  assert (tmp_path / "runs" / "init_s0_tiny" / "textbook_R.png").exists()

@@ -21,7 +21,8 @@ from metalearn.tasks.base import TASKS
 def _task(**overrides):
   t = {k: o.default for k, o in TASKS.get("biography_reading").options.items()}
   t.update(known_people=10, qa_fraction=0.5, num_chapters=3, eval_chapters=2,
-           people_per_chapter=2, multiplicity=2, num_query=12, num_known=6, seed=3)
+           people_per_chapter=2, multiplicity=2, num_query=12, num_known=6, seed=3,
+           book_chapters=2, steps_per_chapter=3, rows_per_step=2)
   t.update(overrides)
   return ml_collections.ConfigDict(t)
 
@@ -57,7 +58,7 @@ def test_the_world_is_the_knowledge_corpus_people_then_disjoint_chapters_of_new_
 
 def test_an_episode_reads_its_chapter_with_replay_and_asks_new_then_known():
   t = _task(replay_share=1 / 3)
-  family = task.build_family(t, "validation")
+  family = task.build_family(t, "validation").chapters
   w = task.world(t)
   tok = tok_lib.byte_level()
   assert family.support_x.shape[:2] == (2, 4) and family.num_replayed == 2
@@ -96,7 +97,7 @@ def test_interleave_and_the_replay_share():
 
 
 def test_metrics_split_new_from_known_by_value():
-  family = task.build_family(_task(), "test")
+  family = task.build_family(_task(), "test").chapters
   episode = family.sample(jax.random.key(0))
   y = episode.query_y
   vocab = family.vocab_size
@@ -114,7 +115,7 @@ def test_metrics_split_new_from_known_by_value():
 
 def test_bad_options_are_refused_with_the_fix():
   base = dict(name="biography_reading", known_people=10, num_chapters=3, eval_chapters=2,
-              people_per_chapter=2, multiplicity=2)
+              people_per_chapter=2, multiplicity=2, book_chapters=2)
   def config(**task_overrides):
     c = ml_collections.ConfigDict()
     c.task = base | task_overrides
@@ -128,5 +129,29 @@ def test_bad_options_are_refused_with_the_fix():
     config_lib.validate(config(num_known=31))
   with pytest.raises(ConfigError, match="no trained questions to replay"):
     config_lib.validate(config(qa_fraction=0.0, replay_share=0.5, num_known=6))
+  with pytest.raises(ConfigError, match="at most 2"):
+    config_lib.validate(config(book_chapters=3))
   with pytest.raises(ConfigError, match="a biography takes .* raise max_len"):
     task.build_family(_task(max_len=20), "train")
+
+
+def test_a_book_is_distinct_chapters_read_in_order_in_exercises_of_their_rows():
+  t = _task(replay_share=1 / 3, eval_chapters=3, book_chapters=3, steps_per_chapter=4,
+            rows_per_step=2)
+  book = task.build_family(t, "test")
+  assert book.view("episodes") is book.chapters and book.num_steps == 12
+  key = jax.random.key(5)
+  episode = book.sample(key)
+  picked = np.asarray(episode.info["chapters"])
+  assert sorted(picked.tolist()) == [0, 1, 2]  # distinct chapters, in a random order
+  assert episode.support_x.shape == (12, 2, book.chapters.support_x.shape[-1])
+  assert episode.query_x.shape[:2] == (3, 12 + 6)
+  np.testing.assert_array_equal(episode.info["chapter_of_step"], np.repeat([0, 1, 2], 4))
+  # chapter c's exercises are its own episode's rows (6: 4 biographies, 2 replayed), cycled
+  _, k_chapters = jax.random.split(key)
+  for c, k in enumerate(jax.random.split(k_chapters, 3)):
+    alone = book.chapters.chapter_episode(picked[c], k)
+    np.testing.assert_array_equal(episode.query_x[c], alone.query_x)
+    for e in range(4):
+      rows = [(e * 2 + j) % 6 for j in range(2)]
+      np.testing.assert_array_equal(episode.support_x[c * 4 + e], np.asarray(alone.support_x)[rows])

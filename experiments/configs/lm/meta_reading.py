@@ -20,7 +20,14 @@ Arguments (comma-separated): a size, ``tiny`` (the tests': a fresh 1-layer model
 * ``init``: a meta-learned LoRA initialisation (MAML over the adapters);
 * ``init+lr``: the initialisation and the learning rate.
 
-and an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``.
+an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``; and ``book``: evaluate
+by reading books of ``task.book_chapters`` chapters in order (``eval.name='textbook'``: the
+forgetting matrix R[s, c], forward transfer, the probe along the book) instead of single
+chapters (``few_shot``). A finished run is read as a book with
+
+  python experiments/evaluate.py --workdir=/tmp/metalearn/reading \
+    --config=experiments/configs/lm/meta_reading.py:small,token_weights,book \
+    --config.model.hf_dir=BASE --config.task.tokenizer=BASE
 """
 
 import ml_collections
@@ -32,7 +39,7 @@ ESTIMATORS = ("backprop", "truncated_backprop", "pes")
 
 
 def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
-  size, reader, estimator = "small", "token_weights", "backprop"
+  size, reader, estimator, book = "small", "token_weights", "backprop", False
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in SIZES:
       size = token
@@ -40,9 +47,11 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
       reader = token
     elif token in ESTIMATORS:
       estimator = token
+    elif token == "book":
+      book = True
     else:
       raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
-                       f"{tuple(READERS)}, an estimator {ESTIMATORS}")
+                       f"{tuple(READERS)}, an estimator {ESTIMATORS}, or 'book'")
   c = ml_collections.ConfigDict()
   c.task = dict(name="biography_reading", known_people=300, qa_fraction=0.5,
                 num_chapters=50, eval_chapters=10, people_per_chapter=4, num_known=24,
@@ -63,7 +72,8 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
   c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = 200, 10, 10, 50
   if size == "tiny":
     c.task.update(known_people=16, num_chapters=4, eval_chapters=2, people_per_chapter=2,
-                  multiplicity=2, num_query=12, num_known=4)
+                  multiplicity=2, num_query=12, num_known=4, book_chapters=2,
+                  steps_per_chapter=3, rows_per_step=2)
     c.model.lm = dict(name="llama", hidden_size=16, intermediate_size=32, num_layers=1,
                       num_heads=2, num_kv_heads=1, head_dim=8)
     c.learner.update(num_inner_steps=3, rank=2, alpha=4.0, rows_per_step=2)
@@ -79,4 +89,7 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
     c.meta_batch_size = 8
     c.num_steps = 1000
     c.eval.update(num_tasks=20, num_query=96)
+  if book:  # the same run, read as books of chapters in order
+    c.eval = dict(name="textbook", num_books=2 if size == "tiny" else 10, task_batch_size=10,
+                  baselines=("random_init",))
   return c
