@@ -13,7 +13,10 @@ What is meta-learned (``learner.learn``; the rest stays fixed at its initial val
 * ``"lr"``: the inner learning rate's log, ``theta["log_lr"]``;
 * ``"token_weights"``: a ``softplus``-positive weight per token id on the inner loss,
   ``theta["token_weights"]`` (which tokens fine-tuning learns from; CaMeLS-style weighting by
-  token identity, without the context).
+  token identity, without the context);
+* ``"optimizer"``: a learned optimizer over the adapters, ``theta["optimizer"]``, when
+  ``optimizer`` names one (``mlp_lopt``, ``lstm_lopt``, ...; its constructor options in
+  ``lopt``): the update rule replaces Adam, learning rate included.
 
 Episodes are token rows (:mod:`metalearn.tasks.biographies`): ``x`` input ids ``[rows, L]``, ``y``
 next-token targets with ``-1`` where no loss is taken. Inner step ``t`` trains on
@@ -36,8 +39,8 @@ from metalearn.registry import ConfigError, Option
 from metalearn.tasks import Episode
 from metalearn.tasks.biographies import token_loss
 
-INNER_OPTIMIZERS = ("sgd", "adam")
-LEARNABLE = ("init", "lr", "token_weights")
+INNER_OPTIMIZERS = ("sgd", "adam")  # or a learned optimizer's name (``rule``)
+LEARNABLE = ("init", "lr", "token_weights", "optimizer")
 _ONE = 0.5413248546129181  # softplus(_ONE) = 1: every token weighs 1 at the start
 
 
@@ -50,11 +53,13 @@ class LoRAFineTuner(Learner):
     lora: rank, alpha, targets.
     num_inner_steps: k.
     optimizer: the inner optimizer, ``"sgd"`` or ``"adam"`` (``betas 0.9 / 0.95``, ``eps``
-      1e-8, ``eps_root`` 1e-16), at ``exp(log_lr)``.
+      1e-8, ``eps_root`` 1e-16), at ``exp(log_lr)``; or the name of ``rule``.
     init_lr: the inner learning rate before meta-learning.
     learn: what is meta-learned, from :data:`LEARNABLE`.
     rows_per_step: support rows per inner step (0: all).
     fixed_seed: the seed of the adapters' initialisation when ``"init"`` is not learned.
+    rule: a learned optimizer (:class:`metalearn.learners.optimizer.UpdateRule`) updating the
+      adapters in place of ``optimizer``, or ``None``.
   """
   model: Transformer
   lora: lora_lib.LoRAConfig
@@ -64,13 +69,20 @@ class LoRAFineTuner(Learner):
   learn: tuple[str, ...] = ("init", "lr")
   rows_per_step: int = 1
   fixed_seed: int = 0
+  rule: Any = None
 
   def __post_init__(self):
-    if self.optimizer not in INNER_OPTIMIZERS:
-      raise ValueError(f"inner optimizer {self.optimizer!r}: one of {INNER_OPTIMIZERS}")
+    if self.rule is None and self.optimizer not in INNER_OPTIMIZERS:
+      raise ValueError(f"inner optimizer {self.optimizer!r}: one of {INNER_OPTIMIZERS} or a "
+                       "learned optimizer given as rule")
     unknown = set(self.learn) - set(LEARNABLE)
     if unknown or not self.learn:
       raise ValueError(f"learn={self.learn!r}: a non-empty tuple from {LEARNABLE}")
+    if self.rule is None and "optimizer" in self.learn:
+      raise ValueError("learn 'optimizer' needs a learned optimizer (rule)")
+    if self.rule is not None and "lr" in self.learn:
+      raise ValueError("a learned optimizer sets its own step sizes: learn 'lr' is for sgd "
+                       "and adam")
     graphdef, state = nnx.split(self.model)
     object.__setattr__(self, "_graphdef", graphdef)
     object.__setattr__(self, "_base", state)
@@ -81,7 +93,9 @@ class LoRAFineTuner(Learner):
   def _initial(self, key) -> dict[str, Any]:
     return {"init": lora_lib.init(self.model.config, self.lora, key),
             "lr": jnp.log(jnp.float32(self.init_lr)),
-            "token_weights": jnp.full((self.model.config.vocab_size,), _ONE, jnp.float32)}
+            "token_weights": jnp.full((self.model.config.vocab_size,), _ONE, jnp.float32),
+            "optimizer": ({} if self.rule is None
+                          else self.rule.init(jax.random.fold_in(key, 1)))}
 
   def init(self, key):
     initial = self._initial(key)
@@ -111,7 +125,11 @@ class LoRAFineTuner(Learner):
 
   def init_state(self, theta, episode: Episode):
     lora_params = self._part(theta, "init")
-    opt_state = self._tx(jnp.exp(self._part(theta, "lr"))).init(lora_params)
+    if self.rule is not None:
+      opt_state = self.rule.init_state(self._part(theta, "optimizer"), lora_params,
+                                       self.num_inner_steps)
+    else:
+      opt_state = self._tx(jnp.exp(self._part(theta, "lr"))).init(lora_params)
     return {"lora": lora_params, "opt": opt_state, "t": jnp.zeros((), jnp.int32)}
 
   def _rows(self, episode: Episode, t):
@@ -124,9 +142,13 @@ class LoRAFineTuner(Learner):
   def step(self, theta, state, episode: Episode):
     x, y = self._rows(episode, state["t"])
     token_weights = theta["token_weights"] if "token_weights" in self.learn else None
-    grads = jax.grad(self._inner_loss)(state["lora"], x, y, token_weights)
-    tx = self._tx(jnp.exp(self._part(theta, "lr")))
-    updates, opt = tx.update(grads, state["opt"], state["lora"])
+    loss, grads = jax.value_and_grad(self._inner_loss)(state["lora"], x, y, token_weights)
+    if self.rule is not None:
+      updates, opt = self.rule.update(self._part(theta, "optimizer"), state["opt"], grads,
+                                      state["lora"], loss)
+    else:
+      tx = self._tx(jnp.exp(self._part(theta, "lr")))
+      updates, opt = tx.update(grads, state["opt"], state["lora"])
     return {"lora": optax.apply_updates(state["lora"], updates), "opt": opt,
             "t": state["t"] + 1}
 
@@ -145,7 +167,8 @@ class LoRAFineTuner(Learner):
   def describe(self) -> dict:
     return {"learner": "LoRAFineTuner", "num_inner_steps": self.num_inner_steps,
             "rank": self.lora.rank, "optimizer": self.optimizer, "learn": list(self.learn),
-            "inner_lr": self.init_lr if "lr" not in self.learn else None}
+            "inner_lr": (self.init_lr if "lr" not in self.learn and self.rule is None
+                         else None)}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -185,8 +208,13 @@ def _build(config, family) -> LoRAFineTuner:
   model = models.MODELS.get(config.model.name).build(config.model, family.output_dim)
   lora = lora_lib.LoRAConfig(rank=c.rank, alpha=c.alpha, train_attn=c.train_attn,
                              train_mlp=c.train_mlp, train_unembed=c.train_unembed)
+  rule = None
+  if c.optimizer not in INNER_OPTIMIZERS:
+    spec = LEARNERS.get(c.optimizer)
+    rule = spec.make_rule({**{k: spec.options[k].default for k in spec.rule_options},
+                           **dict(c.lopt)})
   return LoRAFineTuner(model, lora, c.num_inner_steps, c.optimizer, c.init_lr,
-                       tuple(c.learn), c.rows_per_step, config.seed)
+                       tuple(c.learn), c.rows_per_step, config.seed, rule)
 
 
 def _check(config) -> None:
@@ -196,6 +224,27 @@ def _check(config) -> None:
                       "would train nothing; enable at least one")
   if len(set(c.learn)) != len(c.learn):
     raise ConfigError(f"learner.learn={tuple(c.learn)} names a part twice")
+  from metalearn.learners import export  # pylint: disable=g-import-not-at-top
+  learned = export.learned_optimizers()
+  if c.optimizer not in INNER_OPTIMIZERS + tuple(learned):
+    raise ConfigError(f"learner.optimizer={c.optimizer!r}: one of {INNER_OPTIMIZERS} or a "
+                      f"learned optimizer {learned}")
+  if c.optimizer in INNER_OPTIMIZERS:
+    if "optimizer" in c.learn:
+      raise ConfigError(f"learner.learn includes 'optimizer' but learner.optimizer="
+                        f"{c.optimizer!r} has nothing to learn: name a learned optimizer "
+                        f"{learned}")
+    if c.lopt:
+      raise ConfigError("learner.lopt sets a learned optimizer's options; learner.optimizer="
+                        f"{c.optimizer!r} is not one")
+  else:
+    if "lr" in c.learn:
+      raise ConfigError(f"learner.learn includes 'lr' but learner.optimizer={c.optimizer!r} "
+                        "sets its own step sizes: learn 'optimizer' instead")
+    rule_options = LEARNERS.get(c.optimizer).rule_options
+    unknown = sorted(set(c.lopt) - set(rule_options))
+    if unknown:
+      raise ConfigError(f"learner.lopt keys {unknown}: {c.optimizer} takes {list(rule_options)}")
 
 
 LEARNERS.register(LearnerSpec(
@@ -211,9 +260,12 @@ LEARNERS.register(LearnerSpec(
         train_attn=Option(True, doc="adapters on q, k, v, o (Tinker's train_attn)"),
         train_mlp=Option(True, doc="adapters on gate, up, down (train_mlp)"),
         train_unembed=Option(True, doc="an adapter on the unembedding (train_unembed)"),
-        optimizer=Option("adam", choices=INNER_OPTIMIZERS, doc="the inner optimizer"),
+        optimizer=Option("adam", doc="the inner optimizer: 'sgd', 'adam' or a learned "
+                         "optimizer's name ('mlp_lopt', ...)"),
+        lopt=Option({}, free=True, doc="a learned optimizer's constructor options (e.g. "
+                    "hidden, step_mult)"),
         init_lr=Option(1e-3, gt=0, doc="the inner learning rate before meta-learning"),
         learn=Option(("init", "lr"), choices=LEARNABLE, length=(1, None),
                      doc="what is meta-learned: the adapters' init, the inner learning rate, "
-                     "per-token loss weights"),
+                     "per-token loss weights, a learned optimizer"),
         rows_per_step=Option(1, ge=0, doc="support rows per inner step (0: all)"))))

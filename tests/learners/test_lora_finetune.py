@@ -182,6 +182,9 @@ def test_picked_by_name_with_clear_errors():
       (("eval.baselines", ("random_init",)), "not one; use ('initial',)"),
       (("model", dict(name="mlp")), "needs a lm model, one of ['decoder_lm']"),
       (("task.num_query", 3), "task.num_query=3"),
+      (("learner.optimizer", "lion"), "one of ('sgd', 'adam') or a learned optimizer"),
+      (("learner.learn", ("optimizer",)), "has nothing to learn: name a learned optimizer"),
+      (("learner.lopt", dict(hidden=(4,))), "learner.lopt sets a learned optimizer's"),
   ]
   for override, words in cases:
     with pytest.raises(ConfigError, match=re.escape(words)):
@@ -235,3 +238,29 @@ def test_the_book_reader_reads_exercise_t_at_step_t_and_averages_the_chapters_re
         np.mean([chapter_loss(state, ch) for ch in read]), rel=1e-5)
   assert reader.chapter_predictions(theta, state, book).shape[:2] == (2, 2)
   assert int(reader.start_at(theta, book, 2)["t"]) == 2
+
+
+def test_a_learned_optimizer_updates_the_adapters_and_its_meta_gradient_flows():
+  c = _config(("learner.optimizer", "mlp_lopt"), ("learner.learn", ("optimizer",)),
+              ("learner.lopt", dict(hidden=(8,), step_mult=0.1)))
+  exp = experiment.build(c)
+  learner = exp.learner
+  assert learner.rule.hidden == (8,) and learner.rule.step_mult == 0.1
+  theta = learner.init(jax.random.key(0))
+  assert set(theta) == {"optimizer"} and learner.describe()["inner_lr"] is None
+  episode = exp.family.sample(jax.random.key(1))
+  state = learner.init_state(theta, episode)
+  new = learner.step(theta, state, episode)
+  moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(new["lora"]),
+                                                       jax.tree.leaves(state["lora"]))]
+  assert max(moved) > 0  # the rule's update reached the adapters
+  # its meta-gradient through the fine-tuning steps differs from zero and is finite
+  grads, _ = jax.grad(lambda th: (final_loss(unroll(learner, th, learner.init_state(
+      th, episode), episode, 2)[1]), None), has_aux=True)(theta)
+  flat = _flat(grads)
+  assert bool(jnp.all(jnp.isfinite(flat))) and float(jnp.abs(flat).max()) > 0
+  for bad, words in ((("learner.learn", ("optimizer", "lr")), "sets its own step sizes"),
+                     (("learner.lopt", dict(width=3)), "mlp_lopt takes")):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+      config_lib.validate(_config(("learner.optimizer", "mlp_lopt"),
+                                  ("learner.learn", ("optimizer",)), bad))

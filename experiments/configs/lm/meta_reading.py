@@ -18,7 +18,9 @@ Arguments (comma-separated): a size, ``tiny`` (the tests': a fresh 1-layer model
   ``task.replay_share``);
 * ``token_weights``: meta-learned per-token loss weights (CaMeLS-style);
 * ``init``: a meta-learned LoRA initialisation (MAML over the adapters);
-* ``init+lr``: the initialisation and the learning rate.
+* ``init+lr``: the initialisation and the learning rate;
+* ``lopt``: a learned optimizer over the adapters (``mlp_lopt``, meta-trained with PES unless
+  an estimator is named).
 
 an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``; and ``book``: evaluate
 by reading books of ``task.book_chapters`` chapters in order (``eval.name='textbook'``: the
@@ -34,12 +36,12 @@ import ml_collections
 
 SIZES = ("tiny", "small", "gpu")
 READERS = {"adam": ("lr",), "token_weights": ("token_weights",), "init": ("init",),
-           "init+lr": ("init", "lr")}
+           "init+lr": ("init", "lr"), "lopt": ("optimizer",)}
 ESTIMATORS = ("backprop", "truncated_backprop", "pes")
 
 
 def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
-  size, reader, estimator, book = "small", "token_weights", "backprop", False
+  size, reader, estimator, book = "small", "token_weights", None, False
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in SIZES:
       size = token
@@ -52,6 +54,7 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
     else:
       raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
                        f"{tuple(READERS)}, an estimator {ESTIMATORS}, or 'book'")
+  estimator = estimator or ("pes" if reader == "lopt" else "backprop")
   c = ml_collections.ConfigDict()
   c.task = dict(name="biography_reading", known_people=300, qa_fraction=0.5,
                 num_chapters=50, eval_chapters=10, people_per_chapter=4, num_known=24,
@@ -59,6 +62,8 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
   c.model = dict(name="decoder_lm", hf_dir="")  # the launch script sets hf_dir and tokenizer
   c.learner = dict(name="lora_finetune", num_inner_steps=30, rank=8, alpha=16.0,
                    optimizer="adam", init_lr=1e-3, learn=READERS[reader], rows_per_step=4)
+  if reader == "lopt":  # step_mult: an untrained rule's updates near 1e-3, Adam's scale here
+    c.learner.update(optimizer="mlp_lopt", lopt=dict(step_mult=0.1))
   c.estimator = dict(name=estimator)
   if estimator in ("truncated_backprop", "pes"):
     c.estimator.truncation_length = 10
