@@ -12,10 +12,12 @@ with ``METALEARN_COORDINATOR`` / ``METALEARN_NUM_PROCESSES`` / ``METALEARN_PROCE
 
 from absl import app
 from absl import flags
+import jax
 from ml_collections import config_flags
 
 from metalearn import config as config_lib
 from metalearn import evaluators
+from metalearn import exported
 from metalearn import logs
 from metalearn import parallel
 from metalearn import train
@@ -41,6 +43,8 @@ def main(argv):
   parallel.use_compile_options(config.compile)
   parallel.initialize()
   train.train(config, _WORKDIR.value)
+  if jax.process_index() == 0:  # the trained learner, usable without configs
+    print(f"export: {exported.export(config, _WORKDIR.value)} (its README.md: how to load it)")
   if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes
     evaluators.evaluate_and_report(config, _WORKDIR.value, force=_FORCE.value)
 

@@ -10,6 +10,10 @@ The public surface, one module per idea:
 * :mod:`metalearn.config`, :mod:`metalearn.train`, :mod:`metalearn.evaluators`: configs, the
   meta-trainer and evaluation used by ``experiments/*.py``.
 
+A trained workdir's ``export/`` (:mod:`metalearn.exported`) loads with
+``metalearn.load_learner(path)`` (``adapt`` / ``predict``, ``predict_prompt``) or
+``metalearn.load_optimizer(path, num_steps)`` (an optax transformation).
+
 Example::
 
   from metalearn import config, evaluation, train
@@ -20,3 +24,12 @@ Example::
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+  # A trained workdir's export (metalearn.exported), imported on first use so that
+  # ``import metalearn`` stays light for the binaries' config checks.
+  if name in ("load_learner", "load_optimizer"):
+    from metalearn import exported  # pylint: disable=g-import-not-at-top
+    return getattr(exported, name)
+  raise AttributeError(f"module 'metalearn' has no attribute {name!r}")
