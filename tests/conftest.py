@@ -50,6 +50,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # team's shared data beside the repository.
 OMNIGLOT_DIR = pathlib.Path(os.environ.get("METALEARN_OMNIGLOT_DIR")
                             or ROOT.parent / "shared" / "data" / "omniglot")
+# The Python tutorial's sources: $METALEARN_PYTHON_TUTORIAL_DIR, else the shared data.
+PYTHON_TUTORIAL_DIR = pathlib.Path(os.environ.get("METALEARN_PYTHON_TUTORIAL_DIR")
+                                   or ROOT.parent / "shared" / "data" / "python_tutorial")
 
 
 CONFIGS = ROOT / "experiments" / "configs"
@@ -104,6 +107,16 @@ def check_tiny_run_time(workdir, config_file: str, arg: str) -> None:
   wall time in ``wall_seconds.txt``)."""
   seconds = float((pathlib.Path(workdir) / "wall_seconds.txt").read_text())
   check_tiny_time(config_file, arg, seconds, workdir)
+
+
+@pytest.fixture
+def python_tutorial_dir(monkeypatch):
+  """The Python tutorial's directory, exported as $METALEARN_PYTHON_TUTORIAL_DIR."""
+  if not (PYTHON_TUTORIAL_DIR / "index.rst.txt").exists():
+    pytest.skip(f"the Python tutorial's sources are not in {PYTHON_TUTORIAL_DIR}: set "
+                "METALEARN_PYTHON_TUTORIAL_DIR")
+  monkeypatch.setenv("METALEARN_PYTHON_TUTORIAL_DIR", str(PYTHON_TUTORIAL_DIR))
+  return PYTHON_TUTORIAL_DIR
 
 
 @pytest.fixture

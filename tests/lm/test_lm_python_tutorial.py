@@ -1,0 +1,65 @@
+"""The Python tutorial as a textbook: 16 chapters in order, prose without markup, examples kept
+only when executing them prints what the tutorial shows, cloze questions whose answers are in
+their chapters; and the examples' grading by execution checked on made-up examples."""
+
+import doctest
+
+import pytest
+
+from metalearn.lm import python_tutorial as pt
+
+
+def _examples(text: str):
+  return doctest.DocTestParser().get_examples(text)
+
+
+def test_examples_are_graded_by_running_them_in_order():
+  examples = _examples(">>> x = 3\n>>> x * 2\n6\n>>> x * 2\n7\n>>> 1 / 0\n"
+                       "Traceback (most recent call last):\n  ...\nZeroDivisionError: "
+                       "division by zero\n>>> print('a   b')\na b\n")
+  # state carries (x), a wrong output fails, a shown exception passes, whitespace normalised
+  assert pt.verify(examples) == [True, True, False, True, True]
+  # waiting for input or looping forever fails that example alone, within its time
+  stuck = _examples(">>> input('?')\n'y'\n>>> while True:\n...     pass\n>>> 2 + 2\n4\n")
+  assert pt.verify(stuck, seconds=0.5) == [False, False, True]
+
+
+def test_prose_and_cloze_drop_markup_and_blank_one_literal():
+  source = ("*****\nTitle\n*****\n\nThe function :func:`len` returns ``n`` items of a "
+            "sequence, see :ref:`the guide <tut-x>`.\n\n.. note::\n\n   hidden\n\nExample::\n\n"
+            "   code()\n\nAfter the block comes ``more`` text in a long enough sentence.\n")
+  title, text, paragraphs = pt.prose(source)
+  assert title == "Title"
+  assert "len returns n items of a sequence, see the guide." in text
+  assert "hidden" not in text and "code()" not in text and "Example:" in text
+  questions = pt.cloze_questions(paragraphs)
+  assert [(q.question, q.answer) for q in questions] == [
+      ("Fill in the blank: The function len returns ___ items of a sequence, see the guide. "
+       "Answer:", "n"),
+      ("Fill in the blank: After the block comes ___ text in a long enough sentence. Answer:",
+       "more")]
+
+
+def test_the_tutorial_reads_as_sixteen_chapters_with_graded_questions(python_tutorial_dir):
+  chapters = pt.read()  # found through $METALEARN_PYTHON_TUTORIAL_DIR
+  assert [c.name for c in chapters] == list(pt.CHAPTERS)
+  assert chapters[2].title == "An Informal Introduction to Python"
+  intro = chapters[2]
+  asked = {q.question: q.answer for q in intro.examples}
+  assert asked["What does this print?\n>>> 2 + 2\n"] == "4"
+  assert sum(len(c.examples) for c in chapters) > 200
+  assert sum(c.unverified for c in chapters) > 0  # e.g. input() and the busy-wait loop
+  for c in chapters:
+    # no examples (they are questions), no markup; ">>>" itself is named in the prose
+    assert not any(p.startswith(">>> ") for p in c.text.split("\n\n"))
+    assert "``" not in c.text and ":func:" not in c.text
+    for q in c.cloze:
+      assert q.question.count("___") == 1 and q.answer
+  assert sum(len(c.cloze) for c in chapters) > 200
+  assert pt.read(str(python_tutorial_dir))[5].cloze == chapters[5].cloze  # deterministic
+
+
+def test_a_missing_tutorial_names_the_fix(tmp_path, monkeypatch):
+  monkeypatch.delenv(pt.ENV, raising=False)
+  with pytest.raises(FileNotFoundError, match="METALEARN_PYTHON_TUTORIAL_DIR"):
+    pt.read(str(tmp_path))
