@@ -3,9 +3,10 @@
 ``meta_train.py`` writes it at the end of training, and ``experiments/export.py
 --workdir=DIR [--step=N]`` from any checkpoint. It holds ``export.json`` (the learner, its
 kind, the checkpoint step and the run's config), the meta-parameters (``theta/``, orbax), a
-``README.md`` with the calls below and, for a learned optimizer, ``optimizer/`` (the rule's
-name, options and meta-parameters: :func:`metalearn.learners.export.load_optax` reads it with
-nothing else installed from the run)::
+``README.md`` with the calls below, for a learned optimizer ``optimizer/`` (the rule's name,
+options and meta-parameters: :func:`metalearn.learners.export.load_optax` reads it with
+nothing else from the run), and what the learner writes for other tools
+(:meth:`~metalearn.learners.Learner.export_files`: LoRA readers' adapters in PEFT format)::
 
   import metalearn
 
@@ -87,12 +88,15 @@ def export(config: ml_collections.ConfigDict, workdir, step: int | None = None
     options = {k: config.learner[k] for k in spec.rule_options}
     options = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
     lopt_export.save(tmp / "optimizer", config.learner.name, options, theta)
+  files = exp.learner.export_files(theta, tmp)
   (tmp / "export.json").write_text(json.dumps(
       {"kind": kind, "learner": config.learner.name, "checkpoint_step": int(step),
-       "workdir": str(workdir), "config": config.to_dict()}, indent=2))
+       "workdir": str(workdir), "files": files, "config": config.to_dict()}, indent=2))
+  listed = "".join(f"* `{path}`: {what}\n" for what, path in files.items())
   (tmp / "README.md").write_text(
       f"# {config.learner.name}, checkpoint step {step}\n\n```python\nimport metalearn\n"
-      + USAGE[kind].format(path=str(out)) + "\n```\n")
+      + USAGE[kind].format(path=str(out)) + "\n```\n"
+      + (f"\nAlso here, for other tools:\n\n{listed}" if files else ""))
   if out.exists():
     _remove(out)
   tmp.rename(out)  # a complete export or none

@@ -84,6 +84,12 @@ class Learner:
     ``"reads_books"``."""
     raise TypeError(f"{type(self).__name__} cannot read textbooks")
 
+  def export_files(self, theta: MetaParams, directory) -> dict[str, str]:
+    """Writes files other tools read beside the exported meta-parameters (adapters in PEFT
+    format, say) into ``directory``: ``{what: relative path}``. None by default."""
+    del theta, directory
+    return {}
+
   def describe(self) -> dict:
     """A small JSON-able summary for reports."""
     return {"learner": type(self).__name__, "num_inner_steps": self.num_inner_steps}

@@ -24,6 +24,7 @@ next-token targets with ``-1`` where no loss is taken. Inner step ``t`` trains o
 """
 
 import dataclasses
+import pathlib
 from typing import Any
 
 from flax import nnx
@@ -157,6 +158,20 @@ class LoRAFineTuner(Learner):
 
   def predict(self, theta, state, x):
     return self._logits(state["lora"], x)
+
+  def export_files(self, theta, directory) -> dict[str, str]:
+    """The adapters' initialisation (meta-learned or fixed) in PEFT's format, ``peft/``, and
+    meta-learned token weights (``softplus``, one per token id), ``token_weights.npy``."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    directory = pathlib.Path(directory)
+    lora_lib.save_peft(self._part(theta, "init"), self.lora, self.model.config,
+                       directory / "peft")
+    out = {"adapters (PEFT: peft.PeftModel.from_pretrained(base, DIR/peft))": "peft"}
+    if "token_weights" in self.learn:
+      np.save(directory / "token_weights.npy",
+              np.asarray(jax.nn.softplus(theta["token_weights"])))
+      out["per-token loss weights, by token id"] = "token_weights.npy"
+    return out
 
   def reader(self, book) -> "LoRABookReader":
     """This fine-tuner reading ``book`` in order (``"reads_books"``): the same meta-parameters,

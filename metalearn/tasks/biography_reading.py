@@ -138,7 +138,8 @@ class ReadingFamily(EpisodeFamily):
 
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["chapters"],
-                   meta_fields=["num_chapters", "exercises_per_chapter", "rows_per_step"])
+                   meta_fields=["num_chapters", "exercises_per_chapter", "rows_per_step",
+                                "ordered"])
 @dataclasses.dataclass(frozen=True)
 class ReadingBook(BookFamily):
   """Books of ``num_chapters`` distinct chapters of new people, read in order (the textbook
@@ -155,11 +156,14 @@ class ReadingBook(BookFamily):
     num_chapters: C, chapters per book.
     exercises_per_chapter: E, reading steps per chapter.
     rows_per_step: rows per exercise.
+    ordered: the first ``num_chapters`` chapters in their order (a textbook's), instead of
+      distinct chapters in a random order.
   """
   chapters: ReadingFamily
   num_chapters: int
   exercises_per_chapter: int
   rows_per_step: int
+  ordered: bool = False
 
   @property
   def num_steps(self) -> int:
@@ -178,9 +182,12 @@ class ReadingBook(BookFamily):
     return self.chapters.primary_metric
 
   def sample(self, key: jax.Array) -> Episode:
-    """``num_chapters`` distinct chapters of the split in random order (see the class)."""
+    """``num_chapters`` distinct chapters of the split in random order, or the first ones in
+    order (``ordered``; see the class)."""
     k_order, k_chapters = jax.random.split(key)
     picked = jax.random.permutation(k_order, self.chapters.num_chapters)[:self.num_chapters]
+    if self.ordered:
+      picked = jnp.arange(self.num_chapters)
     episodes = jax.vmap(self.chapters.chapter_episode)(
         picked, jax.random.split(k_chapters, self.num_chapters))
     rows = len(self.chapters.order)

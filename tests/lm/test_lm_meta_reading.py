@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 
+import jax
 import numpy as np
 import pytest
 
@@ -67,6 +68,15 @@ def test_reproduction_script_tiny(tmp_path):
   reader = json.loads((tmp_path / "runs" / "init_s0_tiny" / "config.json").read_text())
   assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"]
   assert reader["model"]["hf_dir"].endswith("base_tiny/model")
+  # the meta-learned LoRA initialisation is exported in PEFT's format
+  from metalearn import exported  # pylint: disable=g-import-not-at-top
+  from metalearn.lm import lora as lora_lib  # pylint: disable=g-import-not-at-top
+  export = tmp_path / "runs" / "init_s0_tiny" / "export"
+  loaded = exported.load_learner(export)
+  peft, _ = lora_lib.load_peft(export / "peft", loaded.learner.model.config)
+  for a, b in zip(jax.tree.leaves(peft), jax.tree.leaves(loaded.theta["init"])):
+    np.testing.assert_array_equal(a, b)
+  assert "peft" in json.loads((export / "export.json").read_text())["files"].values()
   # the same run read as books: the forgetting matrix, with the probe along the book
   base = reader["model"]["hf_dir"]
   result = subprocess.run(
