@@ -17,7 +17,6 @@ book: every split is the whole tutorial.
 import functools
 
 import jax.numpy as jnp
-import numpy as np
 
 from metalearn.lm import python_tutorial as pt
 from metalearn.registry import ConfigError, Option
