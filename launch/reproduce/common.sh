@@ -30,3 +30,20 @@ run_parallel() {
   printf '%s\n' "$@" | xargs -P "$PARALLEL" --process-slot-var=SLOT -I{} \
     bash -c "$fn \"\$@\"" _ {}
 }
+
+# knowledge_base SIZE: the base model of the LM reading scripts, an HF directory: $BASE if set,
+# else a knowledge-storage pretraining (augmented, mix training, seed 0) in
+# $WORKDIR_ROOT/base_SIZE, run once. Prints its path.
+knowledge_base() {
+  local size=$1
+  if [ -n "${BASE:-}" ]; then
+    [ -f "$BASE/config.json" ] || { echo "BASE=$BASE holds no config.json (an HF model directory)" >&2; return 2; }
+    echo "$BASE"; return
+  fi
+  local run="$WORKDIR_ROOT/base_$size"
+  if [ ! -f "$run/summary.json" ]; then
+    SLOT=0 binary_in lm_pretrain "$run" "base model (augmented, mix training)" \
+      --config="$ROOT/experiments/configs/lm/knowledge.py:$size,augmented,bios+qa" >&2
+  fi
+  echo "$run/model"
+}

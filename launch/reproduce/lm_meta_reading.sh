@@ -32,15 +32,7 @@ read -r -a SEED_LIST <<<"${SEEDS:-$DEFAULT_SEEDS}"
 read -r -a READER_LIST <<<"${READERS:-token_weights init}"
 CONFIG="$ROOT/experiments/configs/lm/meta_reading.py"
 
-if [ -z "${BASE:-}" ]; then
-  BASE_RUN="$WORKDIR_ROOT/base_$SIZE"
-  if [ ! -f "$BASE_RUN/summary.json" ]; then
-    SLOT=0 binary_in lm_pretrain "$BASE_RUN" "base model (augmented, mix training)" \
-      --config="$ROOT/experiments/configs/lm/knowledge.py:$SIZE,augmented,bios+qa"
-  fi
-  BASE="$BASE_RUN/model"
-fi
-[ -f "$BASE/config.json" ] || { echo "BASE=$BASE holds no config.json (an HF model directory)" >&2; exit 2; }
+BASE=$(knowledge_base "$SIZE")
 
 # one_run "READER SEED": the tuned baseline (reading_baseline.py) or a meta-trained reader.
 one_run() {

@@ -107,6 +107,7 @@ class ReadingFamily(EpisodeFamily):
   def chapter_episode(self, c: jax.Array, key: jax.Array) -> Episode:
     """Chapter ``c``: its questions in random order, replayed rows and probe questions drawn
     without replacement."""
+    c = jnp.asarray(c, jnp.int32)
     k_questions, k_replay, k_known = jax.random.split(key, 3)
     q = jax.random.permutation(k_questions, self.query_x.shape[1])[:self.num_query]
     r = jax.random.permutation(k_replay, self.replay_x.shape[0])[:self.num_replayed]
