@@ -12,15 +12,10 @@ with ``METALEARN_COORDINATOR`` / ``METALEARN_NUM_PROCESSES`` / ``METALEARN_PROCE
 
 from absl import app
 from absl import flags
-import jax
 from ml_collections import config_flags
 
 from metalearn import config as config_lib
-from metalearn import evaluators
-from metalearn import exported
 from metalearn import logs
-from metalearn import parallel
-from metalearn import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
                                           lock_config=False, accept_new_attributes=True)
@@ -38,6 +33,9 @@ def main(argv):
     config = config_lib.validate(_CONFIG.value)  # complete: every option at its value
   except config_lib.ConfigError as e:
     logs.exit_with(e)
+  # the trainer, checkpoints and evaluators are imported once the config is known good
+  import jax  # pylint: disable=g-import-not-at-top
+  from metalearn import evaluators, exported, parallel, train  # pylint: disable=g-import-not-at-top
   # before any other JAX call: CPU devices, then jax.distributed (a no-op for one process)
   parallel.use_cpu_devices(config.mesh.cpu_devices)
   parallel.use_compile_options(config.compile)

@@ -27,15 +27,12 @@ import dataclasses
 import pathlib
 from typing import Any
 
-from flax import nnx
 import jax
 import jax.numpy as jnp
 import optax
 
 from metalearn import models
 from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
-from metalearn.lm import lora as lora_lib
-from metalearn.lm.model import Transformer
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks import Episode
 from metalearn.tasks.biographies import token_loss
@@ -43,6 +40,17 @@ from metalearn.tasks.biographies import token_loss
 INNER_OPTIMIZERS = ("sgd", "adam")  # or a learned optimizer's name (``rule``)
 LEARNABLE = ("init", "lr", "token_weights", "optimizer")
 _ONE = 0.5413248546129181  # softplus(_ONE) = 1: every token weighs 1 at the start
+
+
+def _nnx():
+  """flax NNX, imported when a model is built (the registry's name lookups stay light)."""
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  return nnx
+
+
+def _lora():
+  from metalearn.lm import lora  # pylint: disable=g-import-not-at-top
+  return lora
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -62,8 +70,8 @@ class LoRAFineTuner(Learner):
     rule: a learned optimizer (:class:`metalearn.learners.optimizer.UpdateRule`) updating the
       adapters in place of ``optimizer``, or ``None``.
   """
-  model: Transformer
-  lora: lora_lib.LoRAConfig
+  model: "metalearn.lm.Transformer"
+  lora: "metalearn.lm.lora.LoRAConfig"
   num_inner_steps: int
   optimizer: str = "adam"
   init_lr: float = 1e-3
@@ -84,7 +92,7 @@ class LoRAFineTuner(Learner):
     if self.rule is not None and "lr" in self.learn:
       raise ValueError("a learned optimizer sets its own step sizes: learn 'lr' is for sgd "
                        "and adam")
-    graphdef, state = nnx.split(self.model)
+    graphdef, state = _nnx().split(self.model)
     object.__setattr__(self, "_graphdef", graphdef)
     object.__setattr__(self, "_base", state)
     # the parts not meta-learned, drawn once: constants of every compiled step
@@ -92,7 +100,7 @@ class LoRAFineTuner(Learner):
     object.__setattr__(self, "_fixed", {k: v for k, v in fixed.items() if k not in self.learn})
 
   def _initial(self, key) -> dict[str, Any]:
-    return {"init": lora_lib.init(self.model.config, self.lora, key),
+    return {"init": _lora().init(self.model.config, self.lora, key),
             "lr": jnp.log(jnp.float32(self.init_lr)),
             "token_weights": jnp.full((self.model.config.vocab_size,), _ONE, jnp.float32),
             "optimizer": ({} if self.rule is None
@@ -114,9 +122,9 @@ class LoRAFineTuner(Learner):
     return optax.adam(lr, b1=0.9, b2=0.95, eps=1e-8, eps_root=1e-16)
 
   def _logits(self, lora_params, x):
-    adapters = lora_lib.Adapters(lora_params, jnp.zeros(x.shape[0], jnp.int32),
-                                 self.lora.scale)
-    return nnx.merge(self._graphdef, self._base)(x, adapters=adapters)[0]
+    adapters = _lora().Adapters(lora_params, jnp.zeros(x.shape[0], jnp.int32),
+                                self.lora.scale)
+    return _nnx().merge(self._graphdef, self._base)(x, adapters=adapters)[0]
 
   def _inner_loss(self, lora_params, x, y, token_weights):
     weights = None
@@ -164,8 +172,8 @@ class LoRAFineTuner(Learner):
     meta-learned token weights (``softplus``, one per token id), ``token_weights.npy``."""
     import numpy as np  # pylint: disable=g-import-not-at-top
     directory = pathlib.Path(directory)
-    lora_lib.save_peft(self._part(theta, "init"), self.lora, self.model.config,
-                       directory / "peft")
+    _lora().save_peft(self._part(theta, "init"), self.lora, self.model.config,
+                      directory / "peft")
     out = {"adapters (PEFT: peft.PeftModel.from_pretrained(base, DIR/peft))": "peft"}
     if "token_weights" in self.learn:
       np.save(directory / "token_weights.npy",
@@ -221,7 +229,7 @@ class LoRABookReader(LoRAFineTuner):
 def _build(config, family) -> LoRAFineTuner:
   c = config.learner
   model = models.MODELS.get(config.model.name).build(config.model, family.output_dim)
-  lora = lora_lib.LoRAConfig(rank=c.rank, alpha=c.alpha, train_attn=c.train_attn,
+  lora = _lora().LoRAConfig(rank=c.rank, alpha=c.alpha, train_attn=c.train_attn,
                              train_mlp=c.train_mlp, train_unembed=c.train_unembed)
   rule = None
   if c.optimizer not in INNER_OPTIMIZERS:
