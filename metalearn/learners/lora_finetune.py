@@ -25,7 +25,7 @@ next-token targets with ``-1`` where no loss is taken. Inner step ``t`` trains o
 
 import dataclasses
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +39,10 @@ from metalearn.tasks.biographies import token_loss
 
 INNER_OPTIMIZERS = ("sgd", "adam")  # or a learned optimizer's name (``rule``)
 LEARNABLE = ("init", "lr", "token_weights", "optimizer")
+if TYPE_CHECKING:  # for the annotations; imported when a model is built
+  from metalearn.lm import lora as lora_lib
+  from metalearn.lm.model import Transformer
+
 _ONE = 0.5413248546129181  # softplus(_ONE) = 1: every token weighs 1 at the start
 
 
@@ -70,8 +74,8 @@ class LoRAFineTuner(Learner):
     rule: a learned optimizer (:class:`metalearn.learners.optimizer.UpdateRule`) updating the
       adapters in place of ``optimizer``, or ``None``.
   """
-  model: "metalearn.lm.Transformer"
-  lora: "metalearn.lm.lora.LoRAConfig"
+  model: "Transformer"
+  lora: "lora_lib.LoRAConfig"
   num_inner_steps: int
   optimizer: str = "adam"
   init_lr: float = 1e-3
