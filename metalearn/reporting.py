@@ -235,6 +235,13 @@ def write_sweep(rows: list[dict], out: pathlib.Path, missing: Iterable[str] = ()
   return md_path, csv_path
 
 
+def short_path(path: str) -> str:
+  """A run's file or directory as ``PARENT/NAME`` (``RUN/model``), for tables that should not
+  carry one machine's absolute paths."""
+  p = pathlib.Path(path)
+  return f"{p.parent.name}/{p.name}"
+
+
 def write_rows_csv(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
   """``rows`` (dicts with the same keys, in order) as a CSV table with a header; creates the
   directory."""

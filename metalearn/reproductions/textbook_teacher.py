@@ -162,7 +162,8 @@ def _write(rows, runs, config, rounds, steps_per_round, out: pathlib.Path, comma
   t = config.task
   lines = [
       "# A learning-progress teacher over the chapters of a book", "",
-      f"A decoder LM pretrained on {t.known_people} people (`{config.model.hf_dir}`) reads the "
+      f"A decoder LM pretrained on {t.known_people} people (`{reporting.short_path(config.model.hf_dir)}`) "
+      "reads the "
       f"{t.eval_chapters} `{config.eval.split}` chapters of new people ({t.people_per_chapter} "
       f"per chapter) within {rounds} rounds x {steps_per_round} LoRA steps (Adam, lr "
       f"{config.learner.init_lr:g}, replay share {t.replay_share:g}); a teacher picks each "
