@@ -41,7 +41,11 @@ def main(argv):
   parallel.use_compile_options(config.compile)
   parallel.initialize()
   train.train(config, _WORKDIR.value)
-  if jax.process_index() == 0:  # the trained learner, usable without configs
+  if jax.process_count() > 1:  # orbax saves are collective: the export is a one-process job
+    if jax.process_index() == 0:
+      print(f"export: not written by a multi-process run; write it with python "
+            f"experiments/export.py --workdir={_WORKDIR.value}")
+  else:  # the trained learner, usable without configs
     print(f"export: {exported.export(config, _WORKDIR.value)} (its README.md: how to load it)")
   if config.eval.at_end:  # every process evaluates on its own devices; process 0 writes
     evaluators.evaluate_and_report(config, _WORKDIR.value, force=_FORCE.value)

@@ -197,5 +197,6 @@ for _name, _mode, _doc in (
      "2019)")):
   LEARNERS.register(LearnerSpec(
       name=_name, doc=_doc, build=_builder(_mode), families=("book",), model="network",
+      targets=("regression", "classification"),
       provides=frozenset({"stepwise", "reads_books"}), options=OPTIONS,
       horizon=lambda config: TASKS.get(config.task.name).steps(config.task)))
