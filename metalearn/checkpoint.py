@@ -18,6 +18,7 @@ import shutil
 
 from absl import logging
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from metalearn import parallel
@@ -41,6 +42,24 @@ def _file_hashes(step_dir: pathlib.Path) -> dict[str, str]:
   for path in sorted(p for p in step_dir.rglob("*") if p.is_file()):
     out[str(path.relative_to(step_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
   return out
+
+
+def _empty(x) -> bool:
+  return isinstance(x, (np.ndarray, jax.Array, jax.ShapeDtypeStruct)) and 0 in x.shape
+
+
+def _hollow(tree):
+  """``tree`` with its zero-size arrays (an episode's empty draw, say) as ``None``: orbax
+  refuses to save them; :func:`_refill` puts them back."""
+  return jax.tree.map(lambda x: None if _empty(x) else x, tree)
+
+
+def _refill(restored, template):
+  """``restored`` (a :func:`_hollow` tree) with ``template``'s zero-size arrays back."""
+  leaves, treedef = jax.tree.flatten(template)
+  kept = iter(jax.tree.leaves(restored))
+  return treedef.unflatten([np.zeros(x.shape, x.dtype) if _empty(x) else next(kept)
+                            for x in leaves])
 
 
 class Checkpointer:
@@ -71,7 +90,7 @@ class Checkpointer:
     if self._read_only:
       raise RuntimeError(f"this Checkpointer of {self.directory} is read-only")
     self._raise_if_failed()
-    host_tree = parallel.to_host(tree)
+    host_tree = _hollow(parallel.to_host(tree))
     self._pending = self._executor.submit(self._write, step, host_tree)
 
   def _write(self, step, host_tree):
@@ -148,7 +167,8 @@ class Checkpointer:
     reason = self._check(step)
     if reason is not None:
       raise ValueError(f"checkpoint at step {step} in {self.directory} is not usable: {reason}")
-    return self._manager.restore(step, args=ocp.args.StandardRestore(template))
+    return _refill(self._manager.restore(step, args=ocp.args.StandardRestore(
+        _hollow(template))), template)
 
   def restore_latest(self, template):
     """Restores the newest verified checkpoint into ``template``'s structure.
@@ -161,7 +181,8 @@ class Checkpointer:
       if reason is not None:
         self._quarantine(step, reason)
         continue
-      tree = self._manager.restore(step, args=ocp.args.StandardRestore(template))
+      tree = _refill(self._manager.restore(step, args=ocp.args.StandardRestore(
+          _hollow(template))), template)
       logging.info("Restored checkpoint at step %d from %s", step, self.directory)
       return tree, step
     return None

@@ -117,10 +117,8 @@ class ReadingFamily(EpisodeFamily):
     support_y = jnp.concatenate([self.support_y[c], self.replay_y[r]])[order]
     query_x = jnp.concatenate([self.query_x[c][q], self.known_x[k]])
     query_y = jnp.concatenate([self.query_y[c][q], self.known_y[k]])
-    info = {"chapter": c, "questions": q, "replayed": r, "known": k}
-    # empty draws are left out: checkpoints (a PES state holds episodes) refuse empty arrays
     return Episode(support_x, support_y, query_x, query_y,
-                   {name: v for name, v in info.items() if v.size})
+                   {"chapter": c, "questions": q, "replayed": r, "known": k})
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """:func:`token_loss` over every query row, new and known."""
