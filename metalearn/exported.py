@@ -30,6 +30,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+import shutil
 from typing import Any
 
 import jax
@@ -71,14 +72,11 @@ def export(config: ml_collections.ConfigDict, workdir, step: int | None = None
   config = config_lib.validate(config)
   workdir = pathlib.Path(workdir).absolute()
   exp = experiment.build(config)
-  if step is None:
-    theta, step = evaluators.load_theta(config, workdir, exp)
-  else:
-    theta = _theta_at(config, workdir, exp, step)
+  theta, step = evaluators.load_theta(config, workdir, exp, step)
   out = workdir / "export"
   tmp = workdir / "export.tmp"
   if tmp.exists():  # an export interrupted earlier
-    _remove(tmp)
+    shutil.rmtree(tmp)
   tmp.mkdir()
   with ocp.StandardCheckpointer() as checkpointer:
     checkpointer.save(tmp / "theta", theta)
@@ -98,28 +96,9 @@ def export(config: ml_collections.ConfigDict, workdir, step: int | None = None
       + USAGE[kind].format(path=str(out)) + "\n```\n"
       + (f"\nAlso here, for other tools:\n\n{listed}" if files else ""))
   if out.exists():
-    _remove(out)
+    shutil.rmtree(out)
   tmp.rename(out)  # a complete export or none
   return out
-
-
-def _remove(path: pathlib.Path) -> None:
-  import shutil  # pylint: disable=g-import-not-at-top
-  shutil.rmtree(path)
-
-
-def _theta_at(config, workdir: pathlib.Path, exp, step: int):
-  from metalearn import train as train_lib  # pylint: disable=g-import-not-at-top
-  from metalearn.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
-  checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
-  try:
-    if step not in checkpointer.steps():
-      raise FileNotFoundError(f"no checkpoint of step {step} in {workdir / 'checkpoints'}; it "
-                              f"has {checkpointer.steps()}")
-    state = checkpointer.restore(step, train_lib.state_template(exp, config.seed))
-  finally:
-    checkpointer.close()
-  return state.theta
 
 
 def _read(path) -> tuple[pathlib.Path, dict]:

@@ -127,13 +127,24 @@ def sample(family, key: jax.Array, num_tasks: int):
   return sample_batch(family, key, num_tasks)
 
 
-def load_theta(config, workdir: pathlib.Path, exp):
-  """Meta-parameters of the newest good checkpoint in ``workdir`` and its step."""
+def load_theta(config, workdir: pathlib.Path, exp, step: int | None = None):
+  """Meta-parameters of the newest good checkpoint in ``workdir`` (or of ``step``) and its
+  step."""
   from metalearn import train as train_lib  # pylint: disable=g-import-not-at-top
   from metalearn.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  workdir = pathlib.Path(workdir)
   checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
-  restored = checkpointer.restore_latest(train_lib.state_template(exp, config.seed))
-  checkpointer.close()
+  template = train_lib.state_template(exp, config.seed)
+  try:
+    if step is None:
+      restored = checkpointer.restore_latest(template)
+    elif step in checkpointer.steps():
+      restored = checkpointer.restore(step, template), step
+    else:
+      raise FileNotFoundError(f"no checkpoint of step {step} in {workdir / 'checkpoints'}; it "
+                              f"has {checkpointer.steps()}")
+  finally:
+    checkpointer.close()
   if restored is None:
     raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; meta-train first: "
                             f"python experiments/meta_train.py --config=... --workdir={workdir}")

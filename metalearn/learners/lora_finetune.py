@@ -33,6 +33,7 @@ import optax
 
 from metalearn import models
 from metalearn.learners.base import LEARNERS, Learner, LearnerSpec
+from metalearn.learners.sequential import chapters_read_after
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks import Episode
 from metalearn.tasks.biographies import token_loss
@@ -222,9 +223,7 @@ class LoRABookReader(LoRAFineTuner):
 
   def query_loss(self, theta, state, episode: Episode):
     """The mean query loss over the chapters read so far (before any step: the first)."""
-    steps = episode.info["chapter_of_step"]
-    current = steps[jnp.clip(state["t"] - 1, 0, steps.shape[0] - 1)]
-    read = jnp.arange(episode.query_x.shape[0]) <= current
+    read = chapters_read_after(state["t"], episode)
     losses = jax.vmap(token_loss)(self.chapter_predictions(theta, state, episode),
                                   episode.query_y)
     return jnp.sum(jnp.where(read, losses, 0.0)) / jnp.sum(read)

@@ -61,6 +61,14 @@ from metalearn.tasks import TASKS, Episode
 MODES = ("full", "oml")
 
 
+def chapters_read_after(step: jax.Array, episode: Episode) -> jax.Array:
+  """``bool [C]``: the chapters of a book episode read after ``step`` exercises (before any
+  step: the first one)."""
+  steps = episode.info["chapter_of_step"]
+  current = steps[jnp.clip(step - 1, 0, steps.shape[0] - 1)]
+  return jnp.arange(episode.query_x.shape[0]) <= current
+
+
 class SequentialState(NamedTuple):
   """The inner state of a reader.
 
@@ -156,9 +164,7 @@ class SequentialLearner(Learner):
 
   def chapters_read(self, state: SequentialState, episode: Episode) -> jax.Array:
     """``bool [C]``: the chapters read so far (before any step: the first one)."""
-    steps = episode.info["chapter_of_step"]
-    current = steps[jnp.clip(state.step - 1, 0, steps.shape[0] - 1)]
-    read = jnp.arange(episode.query_x.shape[0]) <= current
+    read = chapters_read_after(state.step, episode)
     if "active_chapters" in episode.info:  # a book cut short: the chapters past it never count
       read &= jnp.arange(episode.query_x.shape[0]) < episode.info["active_chapters"]
     return read
