@@ -45,11 +45,36 @@ def token_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array | None 
   return jnp.sum(w * nll) / jnp.maximum(jnp.sum(scored), 1)
 
 
+class TokenEpisodes(EpisodeFamily):
+  """What every family of token-row episodes shares: ``support_x [groups, rows, L]`` and a
+  ``vocab_size``; exact answers are the primary metric."""
+  support_x: jax.Array
+  vocab_size: int
+
+  primary_metric = "answer_accuracy"
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    return tuple(self.support_x.shape[2:])
+
+  @property
+  def output_dim(self) -> int:
+    return self.vocab_size
+
+
+def check_num_query(config, questions: int) -> None:
+  """``task.num_query`` and ``eval.num_query`` ask at most a chapter's ``questions``."""
+  for key, value in (("task.num_query", config.task.num_query),
+                     ("eval.num_query", config.eval.get("num_query", 1))):
+    if value > questions:
+      raise ConfigError(f"{key}={value}: a chapter has {questions} questions; at most that")
+
+
 @functools.partial(jax.tree_util.register_dataclass,
                    data_fields=["support_x", "support_y", "query_x", "query_y"],
                    meta_fields=["num_query", "vocab_size"])
 @dataclasses.dataclass(frozen=True)
-class BiographyFamily(EpisodeFamily):
+class BiographyFamily(TokenEpisodes):
   """Episodes of one person each (see the module docstring).
 
   Attributes:
@@ -64,16 +89,6 @@ class BiographyFamily(EpisodeFamily):
   query_y: jax.Array
   num_query: int
   vocab_size: int
-
-  primary_metric = "answer_accuracy"
-
-  @property
-  def input_shape(self) -> tuple[int, ...]:
-    return tuple(self.support_x.shape[2:])
-
-  @property
-  def output_dim(self) -> int:
-    return self.vocab_size
 
   @property
   def num_people(self) -> int:

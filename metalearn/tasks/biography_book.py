@@ -25,7 +25,8 @@ import jax.numpy as jnp
 from metalearn.lm import biography_book as bb
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks.base import TASKS, TaskSpec
-from metalearn.tasks.biographies import BiographyFamily, load_tokenizer, pad_rows, question_row
+from metalearn.tasks.biographies import (BiographyFamily, check_num_query, load_tokenizer,
+                                         pad_rows, question_row)
 
 SPLITS = ("train", "validation", "test")
 
@@ -67,12 +68,8 @@ def build_family(t, split: str) -> BiographyFamily:
 
 def _check(config) -> None:
   t = config.task
-  questions = t.people_per_chapter * (len(bb.ATTRIBUTES) + (len(bb.RELATIONS)
-                                                            if t.prerequisites else 0))
-  for key, value in (("task.num_query", t.num_query),
-                     ("eval.num_query", config.eval.get("num_query", 1))):
-    if value > questions:
-      raise ConfigError(f"{key}={value}: a chapter has {questions} questions; at most that")
+  check_num_query(config, t.people_per_chapter * (
+      len(bb.ATTRIBUTES) + (len(bb.RELATIONS) if t.prerequisites else 0)))
 
 
 TASKS.register(TaskSpec(

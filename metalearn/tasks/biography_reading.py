@@ -41,9 +41,9 @@ import numpy as np
 
 from metalearn.lm import biography_book as bb
 from metalearn.registry import ConfigError, Option
-from metalearn.tasks.base import TASKS, BookFamily, Episode, EpisodeFamily, TaskSpec
-from metalearn.tasks.biographies import (answer_metrics, load_tokenizer, pad_rows,
-                                         question_row, token_loss)
+from metalearn.tasks.base import TASKS, BookFamily, Episode, TaskSpec
+from metalearn.tasks.biographies import (TokenEpisodes, answer_metrics, check_num_query,
+                                         load_tokenizer, pad_rows, question_row, token_loss)
 
 SPLITS = ("train", "validation", "test")
 
@@ -53,7 +53,7 @@ SPLITS = ("train", "validation", "test")
                                 "query_y", "known_x", "known_y"],
                    meta_fields=["num_query", "num_known", "order", "vocab_size"])
 @dataclasses.dataclass(frozen=True)
-class ReadingFamily(EpisodeFamily):
+class ReadingFamily(TokenEpisodes):
   """Chapters of new people, replayed rows and a forgetting probe (the module docstring).
 
   Attributes:
@@ -79,16 +79,6 @@ class ReadingFamily(EpisodeFamily):
   num_known: int
   order: tuple[int, ...]
   vocab_size: int
-
-  primary_metric = "answer_accuracy"
-
-  @property
-  def input_shape(self) -> tuple[int, ...]:
-    return tuple(self.support_x.shape[2:])
-
-  @property
-  def output_dim(self) -> int:
-    return self.vocab_size
 
   @property
   def num_chapters(self) -> int:
@@ -322,11 +312,7 @@ def _check(config) -> None:
     raise ConfigError(f"task.book_chapters={t.book_chapters}: a book takes distinct chapters "
                       f"of one split (train {t.num_chapters}, validation and test "
                       f"{t.eval_chapters} each); at most {min(t.num_chapters, t.eval_chapters)}")
-  questions = t.people_per_chapter * len(bb.ATTRIBUTES)
-  for key, value in (("task.num_query", t.num_query),
-                     ("eval.num_query", config.eval.get("num_query", 0))):
-    if value > questions:
-      raise ConfigError(f"{key}={value}: a chapter has {questions} questions; at most that")
+  check_num_query(config, t.people_per_chapter * len(bb.ATTRIBUTES))
 
 
 TASKS.register(TaskSpec(
