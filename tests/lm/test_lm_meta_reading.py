@@ -25,6 +25,31 @@ def test_score_reads_the_curves_ends_and_area():
   assert s["known_drop"] == pytest.approx(0.1)
 
 
+def test_a_drop_of_exactly_the_limit_is_within_it():
+  # 165 -> 153 of 240 probe answers: 5 points, a few 1e-9 over 0.05 in float32
+  drop = float(np.float32(165 / 240) - np.float32(153 / 240))
+  assert drop > meta_reading.LIMIT and meta_reading.within_limit(drop)
+  assert not meta_reading.within_limit(0.0501)
+  rows, _ = meta_reading.summarise([_run("adam (tuned)", 0, 0.2, drop)])
+  assert rows[0]["within_limit"] is True
+
+
+def test_measured_cells_are_reused_only_under_the_same_config(tmp_path):
+  path = tmp_path / meta_reading.CELLS
+  cell = lambda lr, share, key: json.dumps({"lr": lr, "replay_share": share,
+                                            "new_accuracy": lr, "config_key": key})
+  path.write_text("\n".join([cell(1e-3, 0.0, "a"), cell(1e-2, 0.5, "a"), cell(1e-3, 0.0, "b"),
+                             '{"lr": 0.1, "replay_sh']))  # a kill while appending
+  cells = meta_reading.measured_cells(path, "a")
+  assert sorted(cells) == [(1e-3, 0.0), (1e-2, 0.5)] and cells[(1e-2, 0.5)]["new_accuracy"] == 1e-2
+  assert "config_key" not in cells[(1e-3, 0.0)]
+  assert meta_reading.measured_cells(path, "c") == {}
+  assert meta_reading.measured_cells(tmp_path / "none.jsonl", "a") == {}
+  path.write_text("\n".join(["{not json", cell(1e-3, 0.0, "a")]))
+  with pytest.raises(ValueError, match="line 1: not JSON"):
+    meta_reading.measured_cells(path, "a")
+
+
 def _run(reader, seed, new, drop):
   return {"reader": reader, "seed": seed,
           "score": {"new_accuracy": new, "new_auc": new / 2, "known_before": 0.7,
@@ -59,10 +84,14 @@ def test_reproduction_script_tiny(tmp_path):
   with open(out.with_suffix(".csv")) as f:
     rows = list(csv.DictReader(f))
   assert [r["reader"] for r in rows] == ["adam (tuned)", "init (backprop)"]
-  assert "bar (>= 15 points" in out.with_suffix(".md").read_text()
+  table = out.with_suffix(".md").read_text()
+  assert "bar (>= 15 points" in table and "seed 0: lr " in table and "(of 4 cells" in table
   assert out.with_suffix(".png").stat().st_size > 10_000
   baseline = json.loads((tmp_path / "runs" / "adam_s0_tiny" / "baseline.json").read_text())
   assert len(baseline["grid"]) == 4  # the tiny grid: 2 learning rates x 2 shares
+  cells = (tmp_path / "runs" / "adam_s0_tiny" / meta_reading.CELLS).read_text().splitlines()
+  assert [json.loads(c)["new_accuracy"] for c in cells] == [
+      g["new_accuracy"] for g in baseline["grid"]]
   assert baseline["chosen"]["lr"] in (1e-3, 1e-2)
   # the baseline and the reader read the same base model, the one the script pretrained
   reader = json.loads((tmp_path / "runs" / "init_s0_tiny" / "config.json").read_text())
