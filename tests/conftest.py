@@ -1,6 +1,7 @@
 """Shared test setup: the repo root, a small fast config, and the offline Omniglot zips."""
 
 import atexit
+import fcntl
 import json
 import os
 import pathlib
@@ -26,6 +27,14 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+
+# One directory per test session shared by the xdist workers and removed at its end, created
+# by the controller as the cache above: what several tests need is built there once
+# (:func:`built_once`).
+if "METALEARN_TESTS_SHARED_DIR" not in os.environ:
+  _SHARED = tempfile.mkdtemp(prefix="metalearn-tests-shared-")
+  atexit.register(shutil.rmtree, _SHARED, ignore_errors=True)
+  os.environ["METALEARN_TESTS_SHARED_DIR"] = _SHARED
 
 # The suite checks logic (values, shapes, gradients, determinism, resume, reports), not the
 # speed of compiled code, and it is bound by XLA compilation: compile with the backend's
@@ -109,6 +118,22 @@ def check_tiny_run_time(workdir, config_file: str, arg: str) -> None:
   check_tiny_time(config_file, arg, seconds, workdir)
 
 
+def built_once(name: str, build) -> pathlib.Path:
+  """The session's shared ``name`` directory, built by ``build(path)`` in the first worker
+  that asks for it; a worker asking meanwhile waits for it (a file lock), later ones reuse it.
+  A build that raised is not reused: the next asker builds again and meets the error itself."""
+  root = pathlib.Path(os.environ["METALEARN_TESTS_SHARED_DIR"])
+  path = root / name
+  with open(root / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (root / f"{name}.done").exists():
+      shutil.rmtree(path, ignore_errors=True)
+      path.mkdir()
+      build(path)
+      (root / f"{name}.done").touch()
+  return path
+
+
 @pytest.fixture
 def python_tutorial_dir(monkeypatch):
   """The Python tutorial's directory, exported as $METALEARN_PYTHON_TUTORIAL_DIR."""
@@ -156,7 +181,9 @@ def tiny_config():
 # under xdist, the heavy ones go first and one test at a time goes to whichever worker is
 # free (`--maxschedchunk=1`), so the workers end together instead of one finishing a long
 # test alone while the other idles (longest first; order within a module kept).
-_RUN_FIRST = ("tests/experiments/test_binaries.py", "tests/launch/test_reproduce.py",
+_RUN_FIRST = ("tests/lm/test_lm_knowledge.py", "tests/experiments/test_binaries.py",
+              "tests/launch/test_reproduce.py", "tests/learners/test_lora_finetune.py",
+              "tests/lm/test_lm_meta_reading.py", "tests/test_exported.py",
               "tests/launch/test_launchers.py", "tests/launch/test_reproduce_progress.py",
               "tests/colabs/", "tests/test_parallel.py", "tests/launch/",
               "tests/models/test_networks.py", "tests/test_train.py")

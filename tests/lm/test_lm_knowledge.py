@@ -67,13 +67,8 @@ def test_qa_accuracy_is_the_mean_overall_and_per_attribute():
   assert got["qa_test/major"] == 0.0 and len(got) == 7
 
 
-def test_reproduction_script_tiny(tmp_path):
-  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"),
-         "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "1", "JAX_PLATFORMS": "cpu"}
-  result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" /
-                                       "lm_knowledge_storage.sh"), "tiny"],
-                          capture_output=True, text=True, env=env)
-  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+def test_reproduction_script_tiny(knowledge_tiny):
+  tmp_path = knowledge_tiny  # the script's tiny run (tests/lm/conftest.py), shared
   out = tmp_path / "results" / "lm_knowledge_storage_tiny"
   table = out.with_suffix(".md").read_text()
   assert "## mix training" in table and "## pretrain on biographies, then fine-tune" in table

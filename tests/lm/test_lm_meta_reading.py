@@ -74,8 +74,39 @@ def test_the_bar_takes_the_best_reader_within_the_limit_and_needs_intervals_apar
   assert bar["margin"] == pytest.approx(0.15) and not bar["met"]
 
 
-def test_reproduction_script_tiny(tmp_path):
+def test_the_scripts_base_is_pretrained_once_unless_base_names_one(tmp_path):
+  # knowledge_base (launch/reproduce/common.sh) with a stand-in for python that records its
+  # arguments and writes what lm_pretrain.py leaves: summary.json and model/config.json
+  fake = tmp_path / "python"
+  fake.write_text(f"""#!/usr/bin/env bash
+echo "$@" >> {tmp_path / 'calls'}
+for a in "$@"; do case $a in --workdir=*) w=${{a#--workdir=}} ;; esac; done
+mkdir -p "$w/model" && echo {{}} > "$w/model/config.json" && echo {{}} > "$w/summary.json"
+""")
+  fake.chmod(0o755)
+  env = {**os.environ, "ROOT": str(ROOT), "PYTHON": str(fake), "PIN": "0",
+         "WORKDIR_ROOT": str(tmp_path / "runs")}
+  twice = f'source "{ROOT}/launch/reproduce/common.sh"; knowledge_base tiny; knowledge_base tiny'
+  out = subprocess.run(["bash", "-c", twice], env=env, capture_output=True, text=True)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.split() == [str(tmp_path / "runs" / "base_tiny" / "model")] * 2
+  calls = (tmp_path / "calls").read_text().splitlines()
+  assert len(calls) == 1 and calls[0].split()[0].endswith("experiments/lm_pretrain.py")
+  assert "lm/knowledge.py:tiny,augmented,bios+qa" in calls[0]
+  # BASE wins, and one that is not an HF model directory is refused
+  given = tmp_path / "runs" / "base_tiny" / "model"
+  out = subprocess.run(["bash", "-c", twice], env={**env, "BASE": str(given)},
+                       capture_output=True, text=True)
+  assert out.stdout.split() == [str(given)] * 2 and len(
+      (tmp_path / "calls").read_text().splitlines()) == 1
+  out = subprocess.run(["bash", "-c", twice], env={**env, "BASE": str(tmp_path)},
+                       capture_output=True, text=True)
+  assert out.returncode != 0 and "holds no config.json" in out.stderr
+
+
+def test_reproduction_script_tiny(tmp_path, tiny_base):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "READERS": "init",
+         "BASE": str(tiny_base),
          "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "1", "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "lm_meta_reading.sh"),
                            "tiny"], capture_output=True, text=True, env=env)
@@ -93,10 +124,9 @@ def test_reproduction_script_tiny(tmp_path):
   assert [json.loads(c)["new_accuracy"] for c in cells] == [
       g["new_accuracy"] for g in baseline["grid"]]
   assert baseline["chosen"]["lr"] in (1e-3, 1e-2)
-  # the baseline and the reader read the same base model, the one the script pretrained
+  # the baseline and the reader read the same base model, BASE
   reader = json.loads((tmp_path / "runs" / "init_s0_tiny" / "config.json").read_text())
-  assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"]
-  assert reader["model"]["hf_dir"].endswith("base_tiny/model")
+  assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"] == str(tiny_base)
   # the meta-learned LoRA initialisation is exported in PEFT's format
   from metalearn import exported  # pylint: disable=g-import-not-at-top
   from metalearn.lm import lora as lora_lib  # pylint: disable=g-import-not-at-top

@@ -55,8 +55,9 @@ def test_rounds_read_the_chapter_the_teacher_picks_with_the_state_carried():
     tt.run(config, ["bogus"], 2, 1, 1, ROOT / "unused", "")
 
 
-def test_reproduction_script_tiny(tmp_path):
+def test_reproduction_script_tiny(tmp_path, tiny_base):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "TEACHERS": "fixed,tscl",
+         "BASE": str(tiny_base),
          "RESULTS_DIR": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" /
                                        "lm_textbook_teacher.sh"), "tiny"],
