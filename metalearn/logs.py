@@ -19,9 +19,23 @@ class _DropLibraryInfo(std_logging.Filter):
         lib in record.pathname for lib in self._libraries)
 
 
+class _DropRestatements(std_logging.Filter):
+  """Drops library warnings that only restate what the caller asked for."""
+  # (where it is emitted, its format): orbax warns on every read-only CheckpointManager, which
+  # is what evaluation and export open by design
+  RESTATEMENTS = (("/orbax/checkpoint/checkpoint_manager.py", "Given directory is read only=%s"),)
+
+  def filter(self, record):
+    return not any(record.pathname.endswith(path) and record.msg == msg
+                   for path, msg in self.RESTATEMENTS)
+
+
 def quiet_libraries(libraries=("orbax", "tensorstore", "jax")) -> None:
-  """Keeps INFO lines from ``libraries`` off the absl handler."""
-  logging.get_absl_handler().addFilter(_DropLibraryInfo(libraries))
+  """Keeps INFO lines from ``libraries``, and their warnings that restate a setting the caller
+  chose, off the absl handler."""
+  handler = logging.get_absl_handler()
+  handler.addFilter(_DropLibraryInfo(libraries))
+  handler.addFilter(_DropRestatements())
 
 
 def exit_with(error: Exception, what: str = "config error") -> None:

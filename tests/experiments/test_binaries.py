@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -36,6 +37,9 @@ def test_meta_train_then_evaluate(tmp_path):
   assert "| meta |" in result.stdout and "| pretrained |" in result.stdout
   assert f"plot (predictions): {tmp_path / 'predictions.png'}" in result.stdout
   assert "steps/s | ETA" in result.stderr
+  # a normal run is quiet: no library warnings (absl's "W" lines), the read-only
+  # checkpoint manager's of the evaluation and export included
+  assert not re.findall(r"^W\d{4} .*", result.stderr, re.M), result.stderr[-3000:]
   evaluated = json.loads((tmp_path / "eval.json").read_text())
   assert evaluated["checkpoint_step"] == 60 and evaluated["num_support"] == 5
   assert set(evaluated["methods"]) == {"meta", "random_init", "pretrained"}
@@ -52,6 +56,7 @@ def test_meta_train_then_evaluate(tmp_path):
   (tmp_path / "eval.json").unlink()
   own = _run("evaluate.py", f"--workdir={tmp_path}")
   assert own.returncode == 0, own.stderr[-3000:]
+  assert not re.findall(r"^W\d{4} .*", own.stderr, re.M), own.stderr[-3000:]
   assert json.loads((tmp_path / "eval.json").read_text())["methods"] == evaluated["methods"]
   # another learner's config on this workdir: one line naming the difference, no traceback
   wrong = _run("evaluate.py", f"--config={CONFIG}:maml,k=5", f"--workdir={tmp_path}", *TINY)
