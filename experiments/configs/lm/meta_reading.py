@@ -17,6 +17,8 @@ Arguments (comma-separated): a size, ``tiny`` (the tests': a fresh 1-layer model
   meta-training: evaluate it at step 0; the baseline, tuned over ``init_lr`` and
   ``task.replay_share``);
 * ``token_weights``: meta-learned per-token loss weights (CaMeLS-style);
+* ``token_weights+lr``: the weights and Adam's learning rate (Adam is invariant to the loss's
+  scale, so the weights alone only shift its updates between tokens, never enlarge them);
 * ``init``: a meta-learned LoRA initialisation (MAML over the adapters);
 * ``init+lr``: the initialisation and the learning rate;
 * ``lopt``: a learned optimizer over the adapters (``mlp_lopt``, meta-trained with PES unless
@@ -35,7 +37,8 @@ chapters (``few_shot``). A finished run is read as a book with
 import ml_collections
 
 SIZES = ("tiny", "small", "gpu")
-READERS = {"adam": ("lr",), "token_weights": ("token_weights",), "init": ("init",),
+READERS = {"adam": ("lr",), "token_weights": ("token_weights",),
+           "token_weights+lr": ("token_weights", "lr"), "init": ("init",),
            "init+lr": ("init", "lr"), "lopt": ("optimizer",)}
 ESTIMATORS = ("backprop", "truncated_backprop", "pes")
 
