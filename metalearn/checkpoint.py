@@ -21,7 +21,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from metalearn import logs
 from metalearn import parallel
+
+logs.drop_restatements()  # orbax's warning on every read-only manager, which we open by design
 
 
 def flatten_by_path(tree) -> dict:

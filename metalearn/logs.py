@@ -30,12 +30,17 @@ class _DropRestatements(std_logging.Filter):
                    for path, msg in self.RESTATEMENTS)
 
 
+def drop_restatements() -> None:
+  """Drops library warnings that restate a setting we chose, on absl's logger itself (so in a
+  notebook too, where absl's handler is not installed). Idempotent."""
+  logger = std_logging.getLogger("absl")
+  if not any(isinstance(f, _DropRestatements) for f in logger.filters):
+    logger.addFilter(_DropRestatements())
+
+
 def quiet_libraries(libraries=("orbax", "tensorstore", "jax")) -> None:
-  """Keeps INFO lines from ``libraries``, and their warnings that restate a setting the caller
-  chose, off the absl handler."""
-  handler = logging.get_absl_handler()
-  handler.addFilter(_DropLibraryInfo(libraries))
-  handler.addFilter(_DropRestatements())
+  """Keeps INFO lines from ``libraries`` off the absl handler (the binaries' console)."""
+  logging.get_absl_handler().addFilter(_DropLibraryInfo(libraries))
 
 
 def exit_with(error: Exception, what: str = "config error") -> None:

@@ -1,6 +1,7 @@
 """Meta-trainer: determinism, resume after SIGKILL, corrupt checkpoints, non-finite steps."""
 
 import json
+import logging
 import os
 import pathlib
 import signal
@@ -92,14 +93,16 @@ def test_read_only_checkpointer_skips_a_bad_step_without_moving_it(tiny_config, 
   assert not (tmp_path / "checkpoints_corrupt").exists()
 
 
-def test_empty_arrays_round_trip_through_a_checkpoint(tmp_path):
+def test_empty_arrays_round_trip_through_a_checkpoint(tmp_path, caplog):
   # orbax refuses to save zero-size arrays (an episode's empty draw in a PES state): the
   # checkpointer leaves them out and restores them from the template
   tree = {"a": np.arange(3.0), "draw": {"empty": np.zeros((0, 4), np.int32), "k": np.ones(2)}}
   writer = Checkpointer(tmp_path, 2)
   writer.save(5, tree)
   writer.close()
-  reader = Checkpointer(tmp_path, 2, read_only=True)
+  with caplog.at_level(logging.WARNING):  # a read-only reader is opened without a warning
+    reader = Checkpointer(tmp_path, 2, read_only=True)
+  assert not caplog.records, [r.getMessage() for r in caplog.records]
   template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
   for restored in (reader.restore(5, template), reader.restore_latest(template)[0]):
     assert jax.tree.structure(restored) == jax.tree.structure(tree)
