@@ -107,3 +107,32 @@ np.save('icl.npy', np.asarray(learner.predict_prompt(np.load('x.npy'), np.load('
     exported.load_learner(lopt / "export").predict_prompt(x, y)
   with pytest.raises(TypeError, match="for 'adapts' learners; this export is 'in_context'"):
     exported.load_learner(icl / "export").adapt(x, y)
+
+
+
+def check_protonet_export(run, tmp_path) -> None:
+  """A finished ProtoNet run's export (``run/export``), loaded in a fresh process outside the
+  repository, without the dataset it was trained on: its class scores for a support set of
+  random images equal the learner's own (tests/launch/test_reproduce.py::test_omniglot_tiny
+  calls it on the launch script's ProtoNet run)."""
+  config, exp, theta, _ = _in_process(run)
+  rng = np.random.RandomState(0)
+  ways = config.task.num_ways
+  support_x = rng.rand(2 * ways, *exp.family.input_shape).astype(np.float32)
+  support_y = np.repeat(np.arange(ways), 2).astype(np.int32)
+  query_x = rng.rand(7, *exp.family.input_shape).astype(np.float32)
+  for name, a in (("sx", support_x), ("sy", support_y), ("qx", query_x)):
+    np.save(tmp_path / f"{name}.npy", a)
+  _fresh(f"""
+import numpy as np, metalearn
+learner = metalearn.load_learner({str(run / 'export')!r})
+state = learner.adapt(np.load('sx.npy'), np.load('sy.npy'))
+np.save('logits.npy', np.asarray(learner.predict(state, np.load('qx.npy'))))
+""", tmp_path)
+  episode = Episode(jnp.asarray(support_x), jnp.asarray(support_y), jnp.asarray(query_x),
+                    jnp.zeros(7, jnp.int32), {})
+  want = exp.learner.predict(theta, exp.learner.init_state(theta, episode),
+                             jnp.asarray(query_x))
+  got = np.load(tmp_path / "logits.npy")
+  assert got.shape == (7, ways)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

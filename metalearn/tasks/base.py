@@ -206,6 +206,11 @@ class TaskSpec(Component):
       book's exercises; a prompt's positions after the first), for families that set it.
     eval_defaults: defaults this task gives its evaluator's options (e.g. the baselines that
       apply to it), used where a config leaves them out.
+    without_data: ``(task_config, shapes) -> TaskFamily``, for families that hold a dataset:
+      the family with none of it, from the shapes an export recorded (``{"input_shape",
+      "output_dim"}``), which is all a learner reads of it, so that an exported learner
+      loads where the data are not (:func:`metalearn.load_learner`). ``None``: the family is
+      built as usual (it holds no data, or draws it on the fly).
   """
   build: Callable[[ml_collections.ConfigDict, str], TaskFamily]
   kinds: tuple[str, ...]
@@ -216,6 +221,7 @@ class TaskSpec(Component):
   variants: tuple[str, ...] = ()
   steps: Callable[[ml_collections.ConfigDict], int] | None = None
   eval_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  without_data: Callable[[ml_collections.ConfigDict, Mapping[str, Any]], TaskFamily] | None = None
 
   def __post_init__(self):
     unknown = set(self.kinds) - set(KINDS)

@@ -102,6 +102,13 @@ def _build(t, split: str) -> FewShotClassification:
                                             t.num_query)
 
 
+def _without_data(t, shapes) -> FewShotClassification:
+  """No classes: the input shape, episode sizes and loss a learner reads (an export's)."""
+  return FewShotClassification(jnp.zeros((0, 1, *shapes["input_shape"]), jnp.uint8),
+                               jnp.zeros((0,), jnp.int32), t.num_ways, t.num_support,
+                               t.num_query)
+
+
 def _check(config) -> None:
   if config.model.name == "mlp" and not config.model.hidden:
     raise ConfigError("model.hidden must list at least one layer width for few_shot tasks")
@@ -113,7 +120,7 @@ def _check(config) -> None:
 TASKS.register(TaskSpec(
     name="few_shot", doc="N-way K-shot image classification over a base dataset's classes",
     build=_build, kinds=("episodes",), target="classification", inputs="image",
-    evaluator="few_shot", check=_check,
+    evaluator="few_shot", check=_check, without_data=_without_data,
     options=dict(
         dataset=Option("omniglot", check=bool, accepts="a tfds dataset name ('omniglot', "
                        "'mnist', 'cifar10', ...)", doc="the base dataset"),

@@ -5,6 +5,7 @@ import os
 import subprocess
 
 from tests.conftest import ROOT, check_tiny_run_time
+from tests.test_exported import check_protonet_export
 
 
 # The runs of a reproduction share programs (the evaluation and its baselines, the first-step
@@ -44,6 +45,8 @@ def test_omniglot_tiny(tmp_path, omniglot_dir):
   assert len((tmp_path / "results" / "omniglot_tiny.csv").read_text().splitlines()) == 3
   for learner in ("maml", "protonet"):
     check_tiny_run_time(tmp_path / "runs" / f"{learner}_5w1s", "omniglot.py", f"{learner},tiny")
+  # the ProtoNet's export/ classifies outside the repository as the learner does
+  check_protonet_export(tmp_path / "runs" / "protonet_5w1s", tmp_path)
 
 
 def test_pes_influence_balancing_tiny(tmp_path):
