@@ -79,14 +79,14 @@ class Checkpointer:
     self._manifests = self.directory / "manifests"
     self._read_only = read_only
     self._is_writer = jax.process_index() == 0 and not read_only
-    # read-only: the options orbax would otherwise override, with a warning each
-    writes = {} if not read_only else dict(max_to_keep=None, save_interval_steps=0,
-                                           create=False, cleanup_tmp_directories=False)
+    if read_only:  # what read-only implies (orbax overrides each other value with a warning)
+      mode = dict(max_to_keep=None, save_interval_steps=0, create=False,
+                  cleanup_tmp_directories=False)
+    else:
+      mode = dict(max_to_keep=max_to_keep, cleanup_tmp_directories=True)
     self._manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(
-            **{"max_to_keep": max_to_keep, "cleanup_tmp_directories": True, **writes},
-            enable_async_checkpointing=False, read_only=read_only))
+        self.directory, options=ocp.CheckpointManagerOptions(
+            **mode, enable_async_checkpointing=False, read_only=read_only))
     self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     self._pending: concurrent.futures.Future | None = None
 

@@ -38,12 +38,16 @@ class Experiment(NamedTuple):
     return self.make_estimator(self.family)
 
 
-def make_family(config: ml_collections.ConfigDict, split: str = "train") -> TaskFamily:
+def make_family(config: ml_collections.ConfigDict, split: str = "train",
+                shapes: dict | None = None) -> TaskFamily:
   """The task family of ``config.task`` on ``split`` (e.g. few-shot classes ``train``,
   ``validation`` or ``test``), taken as the kind the learner learns on (a textbook read as
-  single chapters by a MAML-family learner)."""
+  single chapters by a MAML-family learner). With ``shapes`` (an export's), a task that
+  declares ``without_data`` gives its family without the dataset."""
   task_spec = TASKS.get(config.task.name, "task.name")
   kind = config_lib.used_kind(task_spec, LEARNERS.get(config.learner.name, "learner.name"))
+  if shapes is not None and task_spec.without_data is not None:
+    return task_spec.without_data(config.task, shapes).view(kind)
   return task_spec.build(config.task, split).view(kind)
 
 

@@ -91,8 +91,7 @@ def export(config: ml_collections.ConfigDict, workdir, step: int | None = None
   meta = {"kind": kind, "learner": config.learner.name, "checkpoint_step": int(step),
           "workdir": str(workdir), "files": files, "config": config.to_dict()}
   if TASKS.get(config.task.name).without_data is not None:  # loads without the dataset
-    meta["family"] = {"input_shape": list(exp.family.input_shape),
-                      "output_dim": int(exp.family.output_dim)}
+    meta["family"] = {"input_shape": list(exp.family.input_shape)}
   (tmp / "export.json").write_text(json.dumps(meta, indent=2))
   listed = "".join(f"* `{path}`: {what}\n" for what, path in files.items())
   (tmp / "README.md").write_text(
@@ -171,16 +170,10 @@ def load_learner(path) -> ExportedLearner:
   """The learner of an export directory (``WORKDIR/export``)."""
   from metalearn import config as config_lib  # pylint: disable=g-import-not-at-top
   from metalearn import experiment  # pylint: disable=g-import-not-at-top
-  from metalearn.learners.base import LEARNERS  # pylint: disable=g-import-not-at-top
-  from metalearn.tasks import TASKS  # pylint: disable=g-import-not-at-top
   path, meta = _read(path)
   config = config_lib.validate(ml_collections.ConfigDict(meta["config"]))
-  spec = TASKS.get(config.task.name)
-  if spec.without_data is not None and "family" in meta:  # no dataset needed
-    kind = config_lib.used_kind(spec, LEARNERS.get(config.learner.name))
-    family = spec.without_data(config.task, meta["family"]).view(kind)
-  else:
-    family = experiment.make_family(config)
+  # a task that holds a dataset is rebuilt from the shapes the export recorded, without it
+  family = experiment.make_family(config, shapes=meta.get("family"))
   learner = experiment.make_learner(config, family)
   target = jax.eval_shape(learner.init, jax.random.key(0))
   with ocp.StandardCheckpointer() as checkpointer:

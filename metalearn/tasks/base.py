@@ -207,8 +207,8 @@ class TaskSpec(Component):
     eval_defaults: defaults this task gives its evaluator's options (e.g. the baselines that
       apply to it), used where a config leaves them out.
     without_data: ``(task_config, shapes) -> TaskFamily``, for families that hold a dataset:
-      the family with none of it, from the shapes an export recorded (``{"input_shape",
-      "output_dim"}``), which is all a learner reads of it, so that an exported learner
+      the family with none of it, from the shapes an export recorded (``{"input_shape"}``;
+      the rest comes from the config), which is all a learner reads of it, so an exported learner
       loads where the data are not (:func:`metalearn.load_learner`). ``None``: the family is
       built as usual (it holds no data, or draws it on the fly).
   """

@@ -4,8 +4,6 @@ reproduction script at its tiny size, end to end."""
 
 import csv
 import json
-import os
-import subprocess
 
 import ml_collections
 import numpy as np
@@ -15,7 +13,6 @@ from metalearn.lm import biography_book as bb
 from metalearn.lm import pretrain
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.registry import ConfigError
-from tests.conftest import ROOT
 
 
 def _config(**corpus):
@@ -68,8 +65,8 @@ def test_qa_accuracy_is_the_mean_overall_and_per_attribute():
 
 
 def test_reproduction_script_tiny(knowledge_tiny):
-  tmp_path = knowledge_tiny  # the script's tiny run (tests/lm/conftest.py), shared
-  out = tmp_path / "results" / "lm_knowledge_storage_tiny"
+  # the script's tiny run, made once for the session (tests/lm/conftest.py)
+  out = knowledge_tiny / "results" / "lm_knowledge_storage_tiny"
   table = out.with_suffix(".md").read_text()
   assert "## mix training" in table and "## pretrain on biographies, then fine-tune" in table
   with open(out.with_suffix(".csv")) as f:
@@ -78,10 +75,10 @@ def test_reproduction_script_tiny(knowledge_tiny):
       ("bios+qa", "plain"), ("bios+qa", "augmented"), ("qa", "plain"), ("qa", "augmented")}
   assert out.with_suffix(".png").stat().st_size > 10_000
   # the fine-tuning stage starts from the pretraining stage's export and reads only QA
-  finetune = json.loads((tmp_path / "runs" / "finetune_plain_s0_tiny" / "finetune" /
+  finetune = json.loads((knowledge_tiny / "runs" / "finetune_plain_s0_tiny" / "finetune" /
                          "config.json").read_text())
   assert finetune["init_from"].endswith("finetune_plain_s0_tiny/pretrain/model")
   assert finetune["corpus"]["parts"] == "qa"
-  metrics = [json.loads(line) for line in (tmp_path / "runs" / "mix_augmented_s0_tiny" /
+  metrics = [json.loads(line) for line in (knowledge_tiny / "runs" / "mix_augmented_s0_tiny" /
                                            "metrics.jsonl").read_text().splitlines()]
   assert all(0 <= m["qa_test_accuracy"] <= 1 for m in metrics if "qa_test_accuracy" in m)
