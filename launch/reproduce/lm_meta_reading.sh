@@ -15,7 +15,8 @@
 #
 # Writes $RESULTS_DIR/lm_meta_reading_SIZE.{md,csv,png}; re-running skips finished runs.
 # PARALLEL runs at a time (default 2); PIN=1 pins each to its own core; SEEDS overrides the
-# seeds; READERS ("token_weights init" by default) the meta-learned readers.
+# seeds; READERS ("token_weights init" by default) the meta-learned readers, each a reader of
+# experiments/configs/lm/meta_reading.py with its options (e.g. "token_weights+lr,known=4").
 set -euo pipefail
 SIZE=${1:-small}
 case "$SIZE" in tiny|small|gpu) ;; *) echo "usage: $0 [tiny|small|gpu]" >&2; exit 2 ;; esac
@@ -34,10 +35,14 @@ CONFIG="$ROOT/experiments/configs/lm/meta_reading.py"
 
 BASE=$(knowledge_base "$SIZE")
 
+# run_dir READER SEED: the run's workdir (a reader's options joined by "_").
+run_dir() { local r=${1//,/_}; echo "$WORKDIR_ROOT/${r//=/}_s$2_$SIZE"; }
+
 # one_run "READER SEED": the tuned baseline (reading_baseline.py) or a meta-trained reader.
 one_run() {
   read -r reader seed <<<"$1"
-  local dir="$WORKDIR_ROOT/${reader}_s${seed}_$SIZE"
+  local dir
+  dir=$(run_dir "$reader" "$seed")
   local common=(--config="$CONFIG:$SIZE,$reader" --config.seed="$seed"
                 --config.model.hf_dir="$BASE" --config.task.tokenizer="$BASE")
   if [ "$reader" = adam ]; then
@@ -49,14 +54,14 @@ one_run() {
     binary_in meta_train "$dir" "$reader seed $seed" "${common[@]}"
   fi
 }
-export -f one_run
+export -f one_run run_dir
 export SIZE WORKDIR_ROOT CONFIG BASE
 
 RUNS=() DIRS=()
 for reader in adam "${READER_LIST[@]}"; do
   for seed in "${SEED_LIST[@]}"; do
     RUNS+=("$reader $seed")
-    DIRS+=("$WORKDIR_ROOT/${reader}_s${seed}_$SIZE")
+    DIRS+=("$(run_dir "$reader" "$seed")")
   done
 done
 run_parallel one_run "${RUNS[@]}"

@@ -177,8 +177,13 @@ def tune_baseline(config: ml_collections.ConfigDict, lrs, shares, workdir: pathl
 
 
 def reader_of(config: dict) -> str:
-  """A meta-trained reader's name: what it meta-learns, and how."""
-  return "+".join(config["learner"]["learn"]) + f" ({config['estimator']['name']})"
+  """A meta-trained reader's name: what it meta-learns, and how (and the probe's weight in its
+  meta-objective where it is not 1)."""
+  how = config["estimator"]["name"]
+  weight = config["task"].get("known_weight", 1.0)
+  if weight != 1.0:
+    how += f", known ×{weight:g}"
+  return "+".join(config["learner"]["learn"]) + f" ({how})"
 
 
 def load_run(workdir: pathlib.Path) -> dict:

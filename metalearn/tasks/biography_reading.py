@@ -18,8 +18,10 @@ task is one new chapter:
 
 Metrics (:meth:`ReadingFamily.metrics`): ``answer_accuracy`` (exact answers on the new people:
 the primary metric), ``token_accuracy`` and ``new_loss`` on them; ``known_accuracy`` and
-``known_loss`` on the probe; ``loss`` over all query rows (what a learner's query loss is, so
-a meta-objective on it rewards learning the new people without losing the known ones).
+``known_loss`` on the probe; ``loss`` over all query rows, the probe's answer tokens weighted
+by ``known_weight`` (what a learner's query loss is, so a meta-objective on it rewards learning
+the new people without losing the known ones; a weight above 1 prices forgetting higher, a
+fixed multiplier on the forgetting limit's side of the trade).
 
 Chapters are split by index: ``num_chapters`` for ``train``, then ``eval_chapters`` each for
 ``validation`` and ``test``. Text is tokenised once on the host with ``tokenizer`` (the base
@@ -51,7 +53,8 @@ SPLITS = ("train", "validation", "test")
 @functools.partial(jax.tree_util.register_dataclass,
                    data_fields=["support_x", "support_y", "replay_x", "replay_y", "query_x",
                                 "query_y", "known_x", "known_y"],
-                   meta_fields=["num_query", "num_known", "order", "vocab_size"])
+                   meta_fields=["num_query", "num_known", "order", "vocab_size",
+                                "known_weight"])
 @dataclasses.dataclass(frozen=True)
 class ReadingFamily(TokenEpisodes):
   """Chapters of new people, replayed rows and a forgetting probe (the module docstring).
@@ -66,6 +69,7 @@ class ReadingFamily(TokenEpisodes):
     order: the support rows' order: indices into the chapter's ``R`` rows followed by the
       episode's replayed rows (``len(order) - R`` of them).
     vocab_size: the tokenizer's ids.
+    known_weight: the probe's answer tokens' weight in :meth:`loss` (the new ones weigh 1).
   """
   support_x: jax.Array
   support_y: jax.Array
@@ -79,6 +83,7 @@ class ReadingFamily(TokenEpisodes):
   num_known: int
   order: tuple[int, ...]
   vocab_size: int
+  known_weight: float = 1.0
 
   @property
   def num_chapters(self) -> int:
@@ -111,8 +116,13 @@ class ReadingFamily(TokenEpisodes):
                    {"chapter": c, "questions": q, "replayed": r, "known": k})
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
-    """:func:`token_loss` over every query row, new and known."""
-    return token_loss(predictions, targets)
+    """:func:`token_loss` over every query row, new and known, the probe's rows (those after
+    ``num_query``) weighted by ``known_weight``."""
+    if self.known_weight == 1.0:
+      return token_loss(predictions, targets)
+    rows = jnp.arange(targets.shape[-2]) >= self.num_query
+    weights = jnp.where(rows[:, None], self.known_weight, 1.0).astype(jnp.float32)
+    return token_loss(predictions, targets, jnp.broadcast_to(weights, targets.shape))
 
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
     """The module docstring's metrics; rows after ``num_query`` are the probe's."""
@@ -293,7 +303,8 @@ def build_family(t, split: str) -> ReadingBook:
                       "chapters; at most that")
   chapters = ReadingFamily(shape(sx), shape(sy), jnp.asarray(rx), jnp.asarray(ry), shape(qx),
                            shape(qy), jnp.asarray(kx), jnp.asarray(ky), t.num_query,
-                           t.num_known, interleave(per, replayed), tok.vocab_size)
+                           t.num_known, interleave(per, replayed), tok.vocab_size,
+                           float(t.known_weight))
   return ReadingBook(chapters, t.book_chapters, t.steps_per_chapter, t.rows_per_step)
 
 
@@ -338,6 +349,8 @@ TASKS.register(TaskSpec(
                          "person)"),
         num_known=Option(24, ge=0, doc="questions about known people per episode (the "
                          "forgetting probe)"),
+        known_weight=Option(1.0, ge=0, doc="the probe's answer tokens' weight in the query "
+                            "loss, the meta-objective's (above 1 prices forgetting higher)"),
         max_len=Option(0, ge=0, doc="support rows' length in tokens (0: the longest biography)"),
         tokenizer=Option("", doc="the base model's directory, with tokenizer.json ('': one "
                          "token per byte)"),

@@ -11,8 +11,11 @@ import jax
 import numpy as np
 import pytest
 
+from metalearn import config as config_lib
 from metalearn.reproductions import meta_reading
 from tests.conftest import ROOT
+
+CONFIG = ROOT / "experiments" / "configs" / "lm" / "meta_reading.py"
 
 
 def test_score_reads_the_curves_ends_and_area():
@@ -104,8 +107,19 @@ mkdir -p "$w/model" && echo {{}} > "$w/model/config.json" && echo {{}} > "$w/sum
   assert out.returncode != 0 and "holds no config.json" in out.stderr
 
 
+def test_the_probes_weight_is_a_config_argument_and_names_the_reader():
+  module = config_lib.load_config_module(str(CONFIG))
+  plain = module.get_config("tiny,token_weights+lr")
+  heavy = module.get_config("tiny,token_weights+lr,known=4")
+  assert plain.task.known_weight == 1.0 and heavy.task.known_weight == 4.0
+  assert meta_reading.reader_of(plain.to_dict()) == "token_weights+lr (backprop)"
+  assert meta_reading.reader_of(heavy.to_dict()) == "token_weights+lr (backprop, known ×4)"
+  with pytest.raises(ValueError, match="known=W takes a number"):
+    module.get_config("tiny,known=heavy")
+
+
 def test_reproduction_script_tiny(tmp_path, tiny_base):
-  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "READERS": "init",
+  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "READERS": "init,known=2",
          "BASE": str(tiny_base),
          "RESULTS_DIR": str(tmp_path / "results"), "PARALLEL": "1", "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(["bash", str(ROOT / "launch" / "reproduce" / "lm_meta_reading.sh"),
@@ -114,7 +128,7 @@ def test_reproduction_script_tiny(tmp_path, tiny_base):
   out = tmp_path / "results" / "lm_meta_reading_tiny"
   with open(out.with_suffix(".csv")) as f:
     rows = list(csv.DictReader(f))
-  assert [r["reader"] for r in rows] == ["adam (tuned)", "init (backprop)"]
+  assert [r["reader"] for r in rows] == ["adam (tuned)", "init (backprop, known ×2)"]
   table = out.with_suffix(".md").read_text()
   assert "bar (>= 15 points" in table and "seed 0: lr " in table and "(of 4 cells" in table
   assert out.with_suffix(".png").stat().st_size > 10_000
@@ -125,12 +139,12 @@ def test_reproduction_script_tiny(tmp_path, tiny_base):
       g["new_accuracy"] for g in baseline["grid"]]
   assert baseline["chosen"]["lr"] in (1e-3, 1e-2)
   # the baseline and the reader read the same base model, BASE
-  reader = json.loads((tmp_path / "runs" / "init_s0_tiny" / "config.json").read_text())
+  reader = json.loads((tmp_path / "runs" / "init_known2_s0_tiny" / "config.json").read_text())
   assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"] == str(tiny_base)
   # the meta-learned LoRA initialisation is exported in PEFT's format
   from metalearn import exported  # pylint: disable=g-import-not-at-top
   from metalearn.lm import lora as lora_lib  # pylint: disable=g-import-not-at-top
-  export = tmp_path / "runs" / "init_s0_tiny" / "export"
+  export = tmp_path / "runs" / "init_known2_s0_tiny" / "export"
   loaded = exported.load_learner(export)
   peft, _ = lora_lib.load_peft(export / "peft", loaded.learner.model.config)
   for a, b in zip(jax.tree.leaves(peft), jax.tree.leaves(loaded.theta["init"])):
@@ -140,14 +154,14 @@ def test_reproduction_script_tiny(tmp_path, tiny_base):
   base = reader["model"]["hf_dir"]
   result = subprocess.run(
       ["python", str(ROOT / "experiments" / "evaluate.py"),
-       f"--workdir={tmp_path / 'runs' / 'init_s0_tiny'}",
-       f"--config={ROOT / 'experiments' / 'configs' / 'lm' / 'meta_reading.py'}:tiny,init,book",
+       f"--workdir={tmp_path / 'runs' / 'init_known2_s0_tiny'}",
+       f"--config={ROOT / 'experiments' / 'configs' / 'lm' / 'meta_reading.py'}:tiny,init,known=2,book",
        f"--config.model.hf_dir={base}", f"--config.task.tokenizer={base}"],
       capture_output=True, text=True, env=env)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-  book = json.loads((tmp_path / "runs" / "init_s0_tiny" / "eval.json").read_text())
+  book = json.loads((tmp_path / "runs" / "init_known2_s0_tiny" / "eval.json").read_text())
   assert book["evaluator"] == "textbook" and book["mode"] == "lora"
   R = np.asarray(book["methods"]["meta"]["answer_accuracy"]["R"])
   assert R.shape == (2, 2) and ((0 <= R) & (R <= 1)).all()
   assert np.asarray(book["methods"]["meta"]["known_accuracy"]["R"]).shape == (2, 2)
-  assert (tmp_path / "runs" / "init_s0_tiny" / "textbook_R.png").exists()
+  assert (tmp_path / "runs" / "init_known2_s0_tiny" / "textbook_R.png").exists()

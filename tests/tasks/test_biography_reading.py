@@ -113,6 +113,23 @@ def test_metrics_split_new_from_known_by_value():
   assert float(family.metrics(logits, y)["answer_accuracy"]) == pytest.approx(11 / 12)
 
 
+def test_known_weight_prices_the_probes_tokens_in_the_loss():
+  family = task.build_family(_task(), "test").chapters
+  heavy = task.build_family(_task(known_weight=4.0), "test").chapters
+  y = family.sample(jax.random.key(0)).query_y
+  logits = jax.random.normal(jax.random.key(1), y.shape + (family.vocab_size,))
+  nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), jnp.maximum(y, 0)[..., None], -1)[..., 0]
+  scored = y >= 0
+  new, known = jnp.sum(jnp.where(scored[:12], nll[:12], 0)), jnp.sum(jnp.where(scored[12:], nll[12:], 0))
+  n = jnp.sum(scored)
+  np.testing.assert_allclose(family.loss(logits, y), (new + known) / n, rtol=1e-6)
+  np.testing.assert_allclose(heavy.loss(logits, y), (new + 4.0 * known) / n, rtol=1e-6)
+  # the metrics that are not the loss do not change with the weight
+  m, mh = family.metrics(logits, y), heavy.metrics(logits, y)
+  for k in ("answer_accuracy", "new_loss", "known_accuracy", "known_loss"):
+    assert float(m[k]) == float(mh[k])
+
+
 def test_bad_options_are_refused_with_the_fix():
   base = dict(name="biography_reading", known_people=10, num_chapters=3, eval_chapters=2,
               people_per_chapter=2, multiplicity=2, book_chapters=2)
