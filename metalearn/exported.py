@@ -21,6 +21,9 @@ nothing else from the run), and what the learner writes for other tools
   # an in-context learner: predictions of every y_k from x_k and the examples before it
   predictions = learner.predict_prompt(x, y)
 
+Inputs are ``[N, *input_shape]``; a textbook reader's support set is a book's exercises,
+``[T, B, *input_shape]``, read one per step (the export's README says which, with the shape).
+
 :func:`load_learner` rebuilds the learner from the run's config (its network, loss and inner
 loop), so the task's data must be where the run found it (procedural tasks need nothing);
 the calls themselves need no config.
@@ -90,18 +93,35 @@ def export(config: ml_collections.ConfigDict, workdir, step: int | None = None
   files = exp.learner.export_files(theta, tmp)
   meta = {"kind": kind, "learner": config.learner.name, "checkpoint_step": int(step),
           "workdir": str(workdir), "files": files, "config": config.to_dict()}
-  if TASKS.get(config.task.name).without_data is not None:  # loads without the dataset
-    meta["family"] = {"input_shape": list(exp.family.input_shape)}
+  task_spec = TASKS.get(config.task.name)
+  if kind != "optimizer":  # what the calls take; a task with a dataset is rebuilt from it
+    meta["family"] = {"input_shape": list(exp.family.input_shape),
+                      "kind": config_lib.used_kind(task_spec, LEARNERS.get(config.learner.name))}
   (tmp / "export.json").write_text(json.dumps(meta, indent=2))
   listed = "".join(f"* `{path}`: {what}\n" for what, path in files.items())
   (tmp / "README.md").write_text(
       f"# {config.learner.name}, checkpoint step {step}\n\n```python\nimport metalearn\n"
       + USAGE[kind].format(path=str(out)) + "\n```\n"
+      + ("" if kind == "optimizer" else _shapes_line(meta["family"], task_spec))
       + (f"\nAlso here, for other tools:\n\n{listed}" if files else ""))
   if out.exists():
     shutil.rmtree(out)
   tmp.rename(out)  # a complete export or none
   return out
+
+
+def _shapes_line(family: dict, task_spec) -> str:
+  """The export README's line on what the calls take (the task's docstring says what the
+  input features are)."""
+  shape = ", ".join(map(str, family["input_shape"]))
+  about = (f" ({task_spec.inputs} inputs of task `{task_spec.name}`; its module docstring says "
+           "what they hold)")
+  if family["kind"] == "prompts":
+    return f"\n`x` is `[N, {shape}]`{about}.\n"
+  if family["kind"] == "book":
+    return (f"\n`support_x` is `[T, B, {shape}]`: a book's T exercises of B examples, read one "
+            f"per step in order; `query_x` is `[N, {shape}]`{about}.\n")
+  return f"\n`support_x` and `query_x` are `[N, {shape}]`{about}.\n"
 
 
 def _read(path) -> tuple[pathlib.Path, dict]:
@@ -122,11 +142,30 @@ class ExportedLearner:
     theta: its meta-parameters.
     kind: ``"adapts"``, ``"in_context"`` or ``"optimizer"``.
     checkpoint_step: the meta-training step it was exported at.
+    input_shape: one input's shape (``support_x``, ``query_x`` and a prompt's ``x`` are
+      ``[N, *input_shape]``).
+    sequence_inputs: inputs are token rows, whose length may differ from ``input_shape``'s.
+    exercises: ``support_x`` is a book's exercises, ``[T, B, *input_shape]``, read one per
+      step.
   """
   learner: Any
   theta: Any
   kind: str
   checkpoint_step: int
+  input_shape: tuple[int, ...] = ()
+  sequence_inputs: bool = False
+  exercises: bool = False
+
+  def _check_inputs(self, name: str, x, leading: str = "N") -> jax.Array:
+    x = jnp.asarray(x)
+    lead = len(leading.split(", "))
+    trailing = tuple(x.shape[lead:])
+    if x.ndim != lead + len(self.input_shape) or (
+        not self.sequence_inputs and trailing != tuple(self.input_shape)):
+      raise ValueError(f"{name} has shape {tuple(x.shape)}; this learner takes "
+                       f"[{leading}, {', '.join(map(str, self.input_shape))}] (export.json's "
+                       "family; the task's module docstring says what an input holds)")
+    return x
 
   def _need(self, kind: str, call: str) -> None:
     if self.kind != kind:
@@ -138,19 +177,20 @@ class ExportedLearner:
     inner steps by default): the adapted state :meth:`predict` takes."""
     self._need("adapts", "adapt")
     steps = self.learner.num_inner_steps if num_steps is None else num_steps
-    return _adapt(self.learner, steps, self.theta, jnp.asarray(support_x),
-                  jnp.asarray(support_y))
+    support_x = self._check_inputs("support_x", support_x, "T, B" if self.exercises else "N")
+    return _adapt(self.learner, steps, self.theta, support_x, jnp.asarray(support_y))
 
   def predict(self, state, x):
     """Predictions for inputs ``x`` after :meth:`adapt`."""
     self._need("adapts", "predict")
-    return _predict(self.learner, self.theta, state, jnp.asarray(x))
+    return _predict(self.learner, self.theta, state, self._check_inputs("x", x))
 
   def predict_prompt(self, x, y):
     """An in-context learner's predictions of every ``y_k`` from ``x_k`` and the examples
     before it."""
     self._need("in_context", "predict_prompt")
-    return jax.jit(self.learner.predict_prompt)(self.theta, jnp.asarray(x), jnp.asarray(y))
+    return jax.jit(self.learner.predict_prompt)(self.theta, self._check_inputs("x", x),
+                                                jnp.asarray(y))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -170,6 +210,7 @@ def load_learner(path) -> ExportedLearner:
   """The learner of an export directory (``WORKDIR/export``)."""
   from metalearn import config as config_lib  # pylint: disable=g-import-not-at-top
   from metalearn import experiment  # pylint: disable=g-import-not-at-top
+  from metalearn.tasks import TASKS  # pylint: disable=g-import-not-at-top
   path, meta = _read(path)
   config = config_lib.validate(ml_collections.ConfigDict(meta["config"]))
   # a task that holds a dataset is rebuilt from the shapes the export recorded, without it
@@ -178,7 +219,10 @@ def load_learner(path) -> ExportedLearner:
   target = jax.eval_shape(learner.init, jax.random.key(0))
   with ocp.StandardCheckpointer() as checkpointer:
     theta = checkpointer.restore(path / "theta", target)
-  return ExportedLearner(learner, theta, meta["kind"], meta["checkpoint_step"])
+  return ExportedLearner(learner, theta, meta["kind"], meta["checkpoint_step"],
+                         tuple(meta.get("family", {}).get("input_shape", ())),
+                         TASKS.get(config.task.name).inputs == "sequence",
+                         meta.get("family", {}).get("kind") == "book")
 
 
 def load_optimizer(path, num_steps: int) -> optax.GradientTransformationExtraArgs:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -56,7 +57,11 @@ np.save('p0.npy', np.asarray(learner.predict(learner.adapt(x, y, num_steps=0), x
   np.testing.assert_allclose(np.load(tmp_path / "p0.npy"),
                              exp.learner.predict(theta, theta["params"], jnp.asarray(x)),
                              rtol=1e-5, atol=1e-6)
-  assert "metalearn.load_learner" in (run / "export" / "README.md").read_text()
+  readme = (run / "export" / "README.md").read_text()
+  assert "metalearn.load_learner" in readme and "`support_x` and `query_x` are `[N, 1]`" in readme
+  with pytest.raises(ValueError, match=r"support_x has shape \(10, 1, 1\); this learner takes "
+                     r"\[N, 1\]"):
+    exported.load_learner(run / "export").adapt(x[:, None], y)
 
   # on demand, from an older checkpoint
   steps = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
@@ -108,6 +113,30 @@ np.save('icl.npy', np.asarray(learner.predict_prompt(np.load('x.npy'), np.load('
   with pytest.raises(TypeError, match="for 'adapts' learners; this export is 'in_context'"):
     exported.load_learner(icl / "export").adapt(x, y)
 
+
+def test_a_textbook_reader_reads_a_books_exercises_from_its_export(tmp_path):
+  run = tmp_path / "textbook"
+  meta_train_tiny("textbook.py", "regression,tiny", run)
+  config, exp, theta, _ = _in_process(run)
+  episode = exp.family.sample(jax.random.key(3))  # a book: [T, B, 4] exercises
+  np.save(tmp_path / "sx.npy", episode.support_x)
+  np.save(tmp_path / "sy.npy", episode.support_y)
+  np.save(tmp_path / "qx.npy", episode.query_x[0])
+  _fresh(f"""
+import numpy as np, metalearn
+learner = metalearn.load_learner({str(run / 'export')!r})
+state = learner.adapt(np.load('sx.npy'), np.load('sy.npy'))
+np.save('p.npy', np.asarray(learner.predict(state, np.load('qx.npy'))))
+""", tmp_path)
+  state, _ = unroll(exp.learner, theta, exp.learner.init_state(theta, episode), episode,
+                    exp.learner.num_inner_steps)
+  np.testing.assert_allclose(np.load(tmp_path / "p.npy"),
+                             exp.learner.predict(theta, state, episode.query_x[0]),
+                             rtol=1e-5, atol=1e-6)
+  t, b, d = episode.support_x.shape
+  assert f"`support_x` is `[T, B, {d}]`" in (run / "export" / "README.md").read_text()
+  with pytest.raises(ValueError, match=rf"takes \[T, B, {d}\]"):  # one exercise is not a book
+    exported.load_learner(run / "export").adapt(episode.support_x[0], episode.support_y[0])
 
 
 def check_protonet_export(run, tmp_path) -> None:
