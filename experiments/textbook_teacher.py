@@ -2,7 +2,7 @@ r"""A learning-progress teacher over a book's chapters at LM scale
 (:mod:`metalearn.reproductions.textbook_teacher`): writes OUT.md / .csv / .png / .json.
 
   python experiments/textbook_teacher.py \
-    --config=experiments/configs/lm/meta_reading.py:small,adam \
+    --config=experiments/configs/lm/meta_reading.py:small,adam,prerequisites \
     --config.model.hf_dir=BASE --config.task.tokenizer=BASE \
     --teachers=uniform,fixed,tscl,exp3s --rounds=40 --steps_per_round=5 --seeds=3 \
     --out=results/lm_textbook_teacher_small

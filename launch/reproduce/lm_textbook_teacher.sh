@@ -9,8 +9,13 @@
 #   launch/reproduce/lm_textbook_teacher.sh gpu     # 20 chapters of 16 people (one H200)
 #   launch/reproduce/lm_textbook_teacher.sh tiny    # seconds: the tests' size
 #
-# Writes $RESULTS_DIR/lm_textbook_teacher_SIZE.{md,csv,png,json}. TEACHERS overrides the
-# teachers (comma-separated), SEEDS the seed count.
+# Every new person has a mentor from an earlier chapter (task.prerequisites: the mentor's
+# birth city is asked about, and only the mentor's chapter tells it), so the order chapters are
+# read in matters; PREREQUISITES=0 leaves mentors out.
+#
+# Writes $RESULTS_DIR/lm_textbook_teacher_SIZE.{md,csv,png,json} (..._SIZE_no_prerequisites.*
+# with PREREQUISITES=0). TEACHERS overrides the teachers (comma-separated), SEEDS the seed
+# count.
 set -euo pipefail
 SIZE=${1:-small}
 case "$SIZE" in tiny|small|gpu) ;; *) echo "usage: $0 [tiny|small|gpu]" >&2; exit 2 ;; esac
@@ -32,9 +37,15 @@ READER=()
 if [ -n "${TUNED:-}" ]; then
   READER=($("$PYTHON" -c "import json, sys; c = json.load(open(sys.argv[1]))['chosen']; print(f\"--config.learner.init_lr={c['lr']} --config.task.replay_share={c['replay_share']}\")" "$TUNED"))
 fi
+ARGS=$SIZE,adam OUT=lm_textbook_teacher_$SIZE
+case "${PREREQUISITES:-1}" in
+  1) ARGS+=,prerequisites ;;
+  0) OUT+=_no_prerequisites ;;
+  *) echo "PREREQUISITES: 1 (default) or 0" >&2; exit 2 ;;
+esac
 mkdir -p "$RESULTS_DIR"
 "$PYTHON" "$ROOT/experiments/textbook_teacher.py" \
-  --config="$ROOT/experiments/configs/lm/meta_reading.py:$SIZE,adam" \
+  --config="$ROOT/experiments/configs/lm/meta_reading.py:$ARGS" \
   --config.model.hf_dir="$BASE" --config.task.tokenizer="$BASE" "${READER[@]}" \
   --teachers="${TEACHERS:-uniform,fixed,tscl,exp3s}" "${BUDGET[@]}" \
-  --out="$RESULTS_DIR/lm_textbook_teacher_$SIZE"
+  --out="$RESULTS_DIR/$OUT"

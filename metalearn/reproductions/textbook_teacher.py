@@ -22,6 +22,7 @@ replayed rows and probe) is drawn once per run.
 import functools
 import json
 import pathlib
+import time
 
 import jax
 import jax.numpy as jnp
@@ -120,10 +121,12 @@ def run(config: ml_collections.ConfigDict, teachers, rounds: int, steps_per_roun
   for name in teachers:
     teacher = make_teacher(name, chapters.num_chapters, rounds)
     for seed in range(seeds):
+      start = time.perf_counter()
       arrays = read_with_teacher(exp.learner, chapters, teacher, theta,
                                  jax.random.key(seed), rounds, steps_per_round)
       arrays = jax.tree.map(np.asarray, arrays)
       runs.append({"teacher": name, "seed": seed, **summary(arrays),
+                   "seconds": time.perf_counter() - start,
                    "tasks": arrays["tasks"].tolist(),
                    "final_by_chapter": arrays["final"]["answer_accuracy"].tolist()})
   rows = []
@@ -167,8 +170,13 @@ def _write(rows, runs, config, rounds, steps_per_round, out: pathlib.Path, comma
       f"{t.eval_chapters} `{config.eval.split}` chapters of new people ({t.people_per_chapter} "
       f"per chapter) within {rounds} rounds x {steps_per_round} LoRA steps (Adam, lr "
       f"{config.learner.init_lr:g}, replay share {t.replay_share:g}); a teacher picks each "
-      "round's chapter and observes its negated query loss after the round. Exact answers "
-      "in %, mean over seeds ± 95% interval (Student t).", "",
+      "round's chapter and observes its negated query loss after the round. "
+      + ("Every new person has a mentor from an earlier chapter (the first chapter's: a known "
+         "person), asked about in two of their eight questions (who, and the mentor's birth "
+         "city, told only in the mentor's chapter), so the order matters; `fixed` reads the "
+         "chapters in order. " if t.prerequisites else "No prerequisites: chapters are "
+         "independent. ")
+      + "Exact answers in %, mean over seeds ± 95% interval (Student t).", "",
       "| teacher | seeds | whole book | known people | forgetting | chapters read |",
       "|---|---|---|---|---|---|"]
   for r in rows:
@@ -181,6 +189,8 @@ def _write(rows, runs, config, rounds, steps_per_round, out: pathlib.Path, comma
   best = " and ".join(r["teacher"] for r in rows if r["book_accuracy"] == top)
   lines += ["", f"Most of the book: **{best}**. Per-chapter accuracy and the "
             f"chapters chosen: `{out.with_suffix('.png').name}`; every run: "
-            f"`{out.with_suffix('.json').name}`. Hardware: {evaluators.hardware()}.", "",
+            f"`{out.with_suffix('.json').name}`. Hardware: {evaluators.hardware()}; "
+            f"{min(r['seconds'] for r in runs):.0f}-{max(r['seconds'] for r in runs):.0f} s "
+            "per run (each teacher's first includes compilation).", "",
             f"Command: `{command}`", ""]
   out.with_suffix(".md").write_text("\n".join(lines))

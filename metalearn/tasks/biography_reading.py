@@ -5,8 +5,10 @@ The world is the one a knowledge-storage pretraining run (``experiments/configs/
 knowledge.py``, corpus ``knowledge``) was trained on: :func:`metalearn.lm.biography_book.people`
 of ``seed``, whose first ``known_people`` the base model read, with the questions of the first
 ``qa_fraction`` of them trained on too. The people after those are new; they are grouped into
-chapters of ``people_per_chapter``, each biography written as the augmentation options say. A
-task is one new chapter:
+chapters of ``people_per_chapter``, each biography written as the augmentation options say;
+with ``prerequisites`` each has a mentor from an earlier chapter (:func:`world`), so the order
+chapters are read in matters (a teacher over chapters: ``metalearn/reproductions/
+textbook_teacher.py``). A task is one new chapter:
 
 * the support set (what a fine-tuning learner reads, row by row in order) is the chapter's
   biographies, with replayed rows interleaved evenly so that ``replay_share`` of the rows are
@@ -226,16 +228,27 @@ def num_replayed(reading: int, share: float) -> int:
 
 def world(t) -> dict:
   """The people of task config ``t``: ``known`` (the base model's), of which ``trained`` had
-  their questions trained on, and the new people's ``chapters`` by split."""
+  their questions trained on, and the new people's ``chapters`` by split. With
+  ``prerequisites`` every new person has a mentor: for a split's first chapter one of the
+  ``trained`` people (whom the base model knows), for a later chapter someone from an earlier
+  chapter of the same split (so reading that chapter first answers ``mentor_city``)."""
   total = t.num_chapters + 2 * t.eval_chapters
   everyone = bb.people(t.known_people + total * t.people_per_chapter, t.seed)
   known, new = everyone[:t.known_people], everyone[t.known_people:]
   n_trained = int(round(t.known_people * t.qa_fraction))
   rng = np.random.RandomState(t.seed + 3)
+  mentors = np.random.RandomState(t.seed + 5)  # its own stream: the rest is as without them
   aug = bb.Augmentation(t.multiplicity, t.permute, t.fullname)
+  starts = (0, t.num_chapters, t.num_chapters + t.eval_chapters)
   chapters = []
   for c in range(total):
     group = tuple(new[c * t.people_per_chapter:(c + 1) * t.people_per_chapter])
+    if t.prerequisites:
+      start = max(s for s in starts if s <= c)
+      pool = (known[:n_trained] if c == start
+              else new[start * t.people_per_chapter:c * t.people_per_chapter])
+      group = tuple(dataclasses.replace(p, mentor=pool[mentors.randint(len(pool))])
+                    for p in group)
     bios = tuple(b for p in group for b in bb.biographies(p, aug, rng))
     chapters.append(bb.Chapter(group, bios, tuple(q for p in group for q in bb.questions(p))))
   return {"trained": known[:n_trained], "probe": known[n_trained:],
@@ -316,6 +329,10 @@ def _check(config) -> None:
     raise ConfigError(f"task.num_known={t.num_known}: the {t.known_people - n_trained} known "
                       f"people whose questions were not trained on have {probe} questions; "
                       "at most that")
+  if t.prerequisites and n_trained == 0:
+    raise ConfigError("task.prerequisites: a split's first chapter takes its mentors from the "
+                      "known people whose questions were trained on, and task.qa_fraction of "
+                      "task.known_people rounds to 0")
   if t.replay_share > 0 and n_trained == 0:
     raise ConfigError(f"task.replay_share={t.replay_share} with no trained questions to replay "
                       "(task.qa_fraction of task.known_people rounds to 0)")
@@ -323,7 +340,8 @@ def _check(config) -> None:
     raise ConfigError(f"task.book_chapters={t.book_chapters}: a book takes distinct chapters "
                       f"of one split (train {t.num_chapters}, validation and test "
                       f"{t.eval_chapters} each); at most {min(t.num_chapters, t.eval_chapters)}")
-  check_num_query(config, t.people_per_chapter * len(bb.ATTRIBUTES))
+  per_person = len(bb.ATTRIBUTES) + (len(bb.RELATIONS) if t.prerequisites else 0)
+  check_num_query(config, t.people_per_chapter * per_person)
 
 
 TASKS.register(TaskSpec(
@@ -343,6 +361,9 @@ TASKS.register(TaskSpec(
         multiplicity=Option(5, ge=1, doc="biographies per new person, each written afresh"),
         permute=Option(True, doc="sentences in a random order"),
         fullname=Option(True, doc="the full name in every sentence (else the first only)"),
+        prerequisites=Option(False, doc="every new person has a mentor from an earlier chapter "
+                             "of the split (the first chapter's: a known person), asked about "
+                             "in two more questions (world())"),
         replay_share=Option(0.0, ge=0, lt=1, doc="the share of support rows that replay known "
                             "people's trained questions"),
         num_query=Option(24, ge=1, doc="new questions per episode (a chapter has six per "

@@ -70,5 +70,7 @@ def test_reproduction_script_tiny(tmp_path, tiny_base):
   runs = json.loads(out.with_suffix(".json").read_text())
   assert len(runs) == 4 and all(len(r["tasks"]) == 6 for r in runs)
   assert [r["tasks"] for r in runs if r["teacher"] == "fixed"][0] == [0, 0, 0, 1, 1, 1]
-  assert "| fixed | 2 |" in out.with_suffix(".md").read_text()
+  table = out.with_suffix(".md").read_text()
+  assert "| fixed | 2 |" in table and "mentor from an earlier chapter" in table
+  assert all(r["seconds"] > 0 for r in runs)
   assert out.with_suffix(".png").stat().st_size > 10_000

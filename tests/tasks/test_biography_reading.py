@@ -56,6 +56,34 @@ def test_the_world_is_the_knowledge_corpus_people_then_disjoint_chapters_of_new_
   assert task.world(t)["test"] == w["test"]  # a function of the seed
 
 
+def test_prerequisites_give_each_new_person_a_mentor_read_before_them():
+  plain, w = task.world(_task()), task.world(_task(prerequisites=True))
+  trained = {p.name for p in w["trained"]}
+  for split in task.SPLITS:
+    earlier = set()
+    for c, (ch, ch_plain) in enumerate(zip(w[split], plain[split])):
+      # the same people as without prerequisites, each with a mentor
+      assert [p.name for p in ch.people] == [p.name for p in ch_plain.people]
+      for p in ch.people:
+        assert p.mentor.name in (trained if c == 0 else earlier), (split, c, p.name)
+        assert all(p.mentor.name in b for b in ch.biographies if p.name in b)
+        asked = {qa.question: qa.answer for qa in bb.questions(p)}
+        assert asked[f"Where was the mentor of {p.name} born?"][:-1] == (
+            p.mentor.facts["birth_city"])
+      assert len(ch.qa) == 2 * (len(bb.ATTRIBUTES) + len(bb.RELATIONS))
+      earlier |= {p.name for p in ch.people}
+  family = task.build_family(_task(prerequisites=True, num_query=16), "test").chapters
+  assert family.query_x.shape[1] == 16  # 8 questions per person
+  config = ml_collections.ConfigDict({"task": _task(num_query=16), "eval": {}})
+  with pytest.raises(ConfigError, match="task.num_query=16: a chapter has 12 questions"):
+    task._check(config)
+  config.task.prerequisites = True
+  task._check(config)
+  config.task.update(qa_fraction=0.0, num_known=0)
+  with pytest.raises(ConfigError, match="mentors from the known people"):
+    task._check(config)
+
+
 def test_an_episode_reads_its_chapter_with_replay_and_asks_new_then_known():
   t = _task(replay_share=1 / 3)
   family = task.build_family(t, "validation").chapters

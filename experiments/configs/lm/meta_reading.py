@@ -26,7 +26,9 @@ Arguments (comma-separated): a size, ``tiny`` (the tests': a fresh 1-layer model
 
 an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``; ``known=W``: the
 probe's weight in the query loss the readers are meta-trained on (``task.known_weight``, 1 by
-default; above 1 prices forgetting higher); and ``book``: evaluate
+default; above 1 prices forgetting higher); ``prerequisites``: every new person has a mentor
+from an earlier chapter (``task.prerequisites``: the order chapters are read in matters); and
+``book``: evaluate
 by reading books of ``task.book_chapters`` chapters in order (``eval.name='textbook'``: the
 forgetting matrix R[s, c], forward transfer, the probe along the book) instead of single
 chapters (``few_shot``). A finished run is read as a book with
@@ -47,6 +49,7 @@ ESTIMATORS = ("backprop", "truncated_backprop", "pes")
 
 def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
   size, reader, estimator, book, known = "small", "token_weights", None, False, 1.0
+  prerequisites = False
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in SIZES:
       size = token
@@ -56,6 +59,8 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
       estimator = token
     elif token == "book":
       book = True
+    elif token == "prerequisites":
+      prerequisites = True
     elif token.startswith("known="):
       try:
         known = float(token[len("known="):])
@@ -64,12 +69,12 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
                          "weight in the query loss (e.g. known=4)") from None
     else:
       raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
-                       f"{tuple(READERS)}, an estimator {ESTIMATORS}, 'known=W' or 'book'")
+                       f"{tuple(READERS)}, an estimator {ESTIMATORS}, 'known=W', 'prerequisites' or 'book'")
   estimator = estimator or ("pes" if reader == "lopt" else "backprop")
   c = ml_collections.ConfigDict()
   c.task = dict(name="biography_reading", known_people=300, qa_fraction=0.5,
                 num_chapters=50, eval_chapters=10, people_per_chapter=4, num_known=24,
-                tokenizer="", known_weight=known)
+                tokenizer="", known_weight=known, prerequisites=prerequisites)
   c.model = dict(name="decoder_lm", hf_dir="")  # the launch script sets hf_dir and tokenizer
   c.learner = dict(name="lora_finetune", num_inner_steps=30, rank=8, alpha=16.0,
                    optimizer="adam", init_lr=1e-3, learn=READERS[reader], rows_per_step=4)
