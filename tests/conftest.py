@@ -183,7 +183,8 @@ def tiny_config():
 # test alone while the other idles (longest first; order within a module kept).
 _RUN_FIRST = ("tests/lm/test_lm_knowledge.py", "tests/experiments/test_binaries.py",
               "tests/launch/test_reproduce.py", "tests/learners/test_lora_finetune.py",
-              "tests/lm/test_lm_meta_reading.py", "tests/test_exported.py",
+              "tests/lm/test_lm_meta_reading.py", "tests/lm/test_lm_self_edit.py",
+              "tests/lm/test_lm_textbook_teacher.py", "tests/test_exported.py",
               "tests/launch/test_launchers.py", "tests/launch/test_reproduce_progress.py",
               "tests/colabs/", "tests/test_parallel.py", "tests/launch/",
               "tests/models/test_networks.py", "tests/test_train.py")

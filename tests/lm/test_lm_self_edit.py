@@ -1,0 +1,88 @@
+"""Self-written study notes (metalearn.reproductions.self_edit): ReST-EM's selection, the
+writer's training examples, the study rows and the bar checked by value, and the
+reproduction script at its tiny size, end to end and resumed."""
+
+import csv
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from metalearn.lm import tokenizer as tok_lib
+from metalearn.reproductions import self_edit
+from tests.conftest import ROOT
+
+
+def test_rest_em_keeps_each_persons_best_note_if_it_taught_something():
+  rewards = np.array([[0.1, -0.2, 0.05], [-0.1, -0.3, -0.01], [0.0, 0.5, 0.2]])
+  assert self_edit.select(rewards) == [(0, 0), (2, 1)]
+  before = {"loss": np.array([[2.0, 2.0]])}
+  after = {"loss": np.array([[1.5, 2.5]])}
+  np.testing.assert_allclose(self_edit.reward(before, after), [[0.5, -0.5]])
+
+
+def test_the_writer_learns_the_note_after_its_prompt_only():
+  tok = tok_lib.byte_level()
+  note = tok.encode(" Ada was born in Lima.", eos=True)
+  datum = self_edit.sft_datum(tok, "Ada Lovelace", note, limit=5)
+  prompt = tok.encode("Ada Lovelace", bos=True)[:5]
+  ids = prompt + note
+  assert datum.model_input.to_ints() == ids[:-1]
+  assert datum.loss_fn_inputs["target_tokens"].tolist() == ids[1:]
+  weights = datum.loss_fn_inputs["weights"].tolist()
+  assert weights == [0.0] * (len(prompt) - 1) + [1.0] * len(note)  # every note token, no more
+
+
+def test_study_rows_read_a_text_or_a_notes_tokens_after_bos():
+  tok = tok_lib.byte_level()
+  sx, sy = self_edit.study_rows(tok, ["Ada.", tok.encode("Bo.")], length=6)
+  assert sx.shape == sy.shape == (2, 1, 6)
+  assert sx[0, 0, 0] == sx[1, 0, 0] == tok.bos_id
+  assert sy[0, 0].tolist()[:4] == tok.encode("Ada.") and sy[0, 0, 4] == -1
+  assert sy[1, 0].tolist()[:3] == tok.encode("Bo.")
+
+
+def _run(rewards, accuracy=0.1):
+  inputs = {name: {"accuracy_before": 0.0, "accuracy_after": accuracy, "loss_drop": 0.1}
+            for name in self_edit.INPUTS}
+  return {"iterations": [{"reward": r} for r in rewards], "inputs": inputs}
+
+
+def test_the_bar_needs_the_last_iterations_interval_above_the_firsts():
+  rising = self_edit.summarise([_run([0.0, 0.5]), _run([0.1, 0.6]), _run([0.05, 0.55])])
+  assert rising["rose"] and rising["reward"] == pytest.approx([0.05, 0.55])
+  noisy = self_edit.summarise([_run([0.0, 0.9]), _run([0.4, 0.0]), _run([0.1, 0.3])])
+  assert not noisy["rose"]  # higher on average, intervals overlapping
+  assert rising["inputs"]["qa"]["accuracy_after"] == pytest.approx(0.1)
+
+
+def test_bad_options_are_refused():
+  with pytest.raises(ValueError, match="samples=0: at least 1"):
+    self_edit.Options(samples=0)
+
+
+def test_reproduction_script_tiny(tmp_path, tiny_base):
+  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "BASE": str(tiny_base),
+         "RESULTS_DIR": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu"}
+  script = ["bash", str(ROOT / "launch" / "reproduce" / "lm_self_edit.sh"), "tiny"]
+  result = subprocess.run(script, capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  out = tmp_path / "results" / "lm_self_edit_tiny"
+  with open(out.with_suffix(".csv")) as f:
+    assert [r["input"] for r in csv.DictReader(f)] == list(self_edit.INPUTS)
+  table = out.with_suffix(".md").read_text()
+  assert "| reward |" in table and "Bar (the reward rises" in table
+  assert out.with_suffix(".png").stat().st_size > 10_000
+  logs = [tmp_path / "runs" / "tiny" / f"seed_{s}" / "iterations.jsonl" for s in (0, 1)]
+  first = [p.read_text() for p in logs]
+  assert all(len(text.splitlines()) == 2 for text in first)  # --iterations=2 per seed
+  rows = [json.loads(line) for line in first[0].splitlines()]
+  assert [r["iteration"] for r in rows] == [0, 1] and all(r["state"] for r in rows)
+  summary = json.loads(out.with_suffix(".json").read_text())["summary"]
+  # a re-run finds every iteration done: none redone, the same numbers
+  again = subprocess.run(script, capture_output=True, text=True, env=env)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert [p.read_text() for p in logs] == first
+  assert json.loads(out.with_suffix(".json").read_text())["summary"] == summary
