@@ -22,8 +22,10 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "A meta_reading.py con
                                           "'adam'.", lock_config=False,
                                           accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where baseline.json is written.")
-_LRS = flags.DEFINE_list("lrs", ["1e-4", "3e-4", "1e-3", "3e-3", "1e-2"],
-                         "Adam learning rates tried.")
+_LRS = flags.DEFINE_list("lrs", ["1e-4", "3e-4", "1e-3", "1.5e-3", "2e-3", "3e-3", "1e-2"],
+                         "Adam learning rates tried (denser where the forgetting limit "
+                         "starts to bind at small: a coarse grid would flatter any reader "
+                         "that learns its rate).")
 _SHARES = flags.DEFINE_list("shares", ["0", "0.25", "0.5"], "Replay shares tried.")
 _LIMIT = flags.DEFINE_float("limit", meta_reading.LIMIT, "The largest allowed drop of the "
                             "known people's accuracy.")

@@ -47,7 +47,7 @@ one_run() {
                 --config.model.hf_dir="$BASE" --config.task.tokenizer="$BASE")
   if [ "$reader" = adam ]; then
     if [ -f "$dir/baseline.json" ]; then echo "done before: adam seed $seed"; return; fi
-    local grid=()  # tiny: a 2 x 2 grid (the binary's default: 5 learning rates x 3 shares)
+    local grid=()  # tiny: a 2 x 2 grid (the binary's default: 7 learning rates x 3 shares)
     if [ "$SIZE" = tiny ]; then grid=(--lrs=1e-3,1e-2 --shares=0,0.5); fi
     binary_in reading_baseline "$dir" "adam (tuned) seed $seed" "${common[@]}" "${grid[@]}"
   else
