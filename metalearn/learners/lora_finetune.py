@@ -25,7 +25,7 @@ next-token targets with ``-1`` where no loss is taken. Inner step ``t`` trains o
 
 import dataclasses
 import pathlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +74,8 @@ class LoRAFineTuner(Learner):
     fixed_seed: the seed of the adapters' initialisation when ``"init"`` is not learned.
     rule: a learned optimizer (:class:`metalearn.learners.optimizer.UpdateRule`) updating the
       adapters in place of ``optimizer``, or ``None``.
+    loss_fn: the query loss, ``(logits, targets) -> scalar``: the task family's ``loss`` (a
+      reading chapter's weighs its forgetting probe by ``task.known_weight``).
   """
   model: "Transformer"
   lora: "lora_lib.LoRAConfig"
@@ -84,6 +86,7 @@ class LoRAFineTuner(Learner):
   rows_per_step: int = 1
   fixed_seed: int = 0
   rule: Any = None
+  loss_fn: Callable = token_loss
 
   def __post_init__(self):
     if self.rule is None and self.optimizer not in INNER_OPTIMIZERS:
@@ -167,7 +170,7 @@ class LoRAFineTuner(Learner):
             "t": state["t"] + 1}
 
   def query_loss(self, theta, state, episode: Episode):
-    return token_loss(self._logits(state["lora"], episode.query_x), episode.query_y)
+    return self.loss_fn(self._logits(state["lora"], episode.query_x), episode.query_y)
 
   def predict(self, theta, state, x):
     return self._logits(state["lora"], x)
@@ -224,8 +227,8 @@ class LoRABookReader(LoRAFineTuner):
   def query_loss(self, theta, state, episode: Episode):
     """The mean query loss over the chapters read so far (before any step: the first)."""
     read = chapters_read_after(state["t"], episode)
-    losses = jax.vmap(token_loss)(self.chapter_predictions(theta, state, episode),
-                                  episode.query_y)
+    losses = jax.vmap(self.loss_fn)(self.chapter_predictions(theta, state, episode),
+                                    episode.query_y)
     return jnp.sum(jnp.where(read, losses, 0.0)) / jnp.sum(read)
 
 
@@ -240,7 +243,7 @@ def _build(config, family) -> LoRAFineTuner:
     rule = spec.make_rule({**{k: spec.options[k].default for k in spec.rule_options},
                            **dict(c.lopt)})
   return LoRAFineTuner(model, lora, c.num_inner_steps, c.optimizer, c.init_lr,
-                       tuple(c.learn), c.rows_per_step, config.seed, rule)
+                       tuple(c.learn), c.rows_per_step, config.seed, rule, family.loss)
 
 
 def _check(config) -> None:

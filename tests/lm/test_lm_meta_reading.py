@@ -118,6 +118,25 @@ def test_the_probes_weight_is_a_config_argument_and_names_the_reader():
     module.get_config("tiny,known=heavy")
 
 
+def test_the_readers_query_loss_is_the_familys_with_the_probes_weight():
+  from metalearn import experiment  # pylint: disable=g-import-not-at-top
+  from metalearn.tasks.biographies import token_loss  # pylint: disable=g-import-not-at-top
+  module = config_lib.load_config_module(str(CONFIG))
+  losses = {}
+  for known in (1, 4):
+    exp = experiment.build(config_lib.validate(
+        module.get_config(f"tiny,token_weights+lr,known={known}")))
+    episode = exp.family.sample(jax.random.key(0))
+    theta = exp.learner.init(jax.random.key(1))
+    state = exp.learner.init_state(theta, episode)
+    logits = exp.learner.predict(theta, state, episode.query_x)
+    losses[known] = float(exp.learner.query_loss(theta, state, episode))
+    np.testing.assert_allclose(losses[known], exp.family.loss(logits, episode.query_y),
+                               rtol=1e-6)
+  assert losses[1] == pytest.approx(float(token_loss(logits, episode.query_y)), rel=1e-6)
+  assert losses[4] > losses[1]  # the probe's tokens count four times
+
+
 def test_reproduction_script_tiny(tmp_path, tiny_base):
   env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "READERS": "init,known=2",
          "BASE": str(tiny_base),
