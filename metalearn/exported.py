@@ -143,7 +143,7 @@ class ExportedLearner:
     kind: ``"adapts"``, ``"in_context"`` or ``"optimizer"``.
     checkpoint_step: the meta-training step it was exported at.
     input_shape: one input's shape (``support_x``, ``query_x`` and a prompt's ``x`` are
-      ``[N, *input_shape]``).
+      ``[N, *input_shape]``); ``None`` for an export that did not record it (nothing checked).
     sequence_inputs: inputs are token rows, whose length may differ from ``input_shape``'s.
     exercises: ``support_x`` is a book's exercises, ``[T, B, *input_shape]``, read one per
       step.
@@ -152,19 +152,22 @@ class ExportedLearner:
   theta: Any
   kind: str
   checkpoint_step: int
-  input_shape: tuple[int, ...] = ()
+  input_shape: tuple[int, ...] | None = None
   sequence_inputs: bool = False
   exercises: bool = False
 
-  def _check_inputs(self, name: str, x, leading: str = "N") -> jax.Array:
+  def _check_inputs(self, name: str, x, leading: tuple[str, ...] = ("N",)) -> jax.Array:
+    """``x`` as an array, refused in one line unless it is ``[*leading, *input_shape]``."""
     x = jnp.asarray(x)
-    lead = len(leading.split(", "))
-    trailing = tuple(x.shape[lead:])
-    if x.ndim != lead + len(self.input_shape) or (
+    if self.input_shape is None:
+      return x
+    trailing = tuple(x.shape[len(leading):])
+    if x.ndim != len(leading) + len(self.input_shape) or (
         not self.sequence_inputs and trailing != tuple(self.input_shape)):
-      raise ValueError(f"{name} has shape {tuple(x.shape)}; this learner takes "
-                       f"[{leading}, {', '.join(map(str, self.input_shape))}] (export.json's "
-                       "family; the task's module docstring says what an input holds)")
+      want = ", ".join([*leading, *map(str, self.input_shape)])
+      raise ValueError(f"{name} has shape {tuple(x.shape)}; this learner takes [{want}] "
+                       "(export.json's family; the task's module docstring says what an "
+                       "input holds)")
     return x
 
   def _need(self, kind: str, call: str) -> None:
@@ -177,7 +180,8 @@ class ExportedLearner:
     inner steps by default): the adapted state :meth:`predict` takes."""
     self._need("adapts", "adapt")
     steps = self.learner.num_inner_steps if num_steps is None else num_steps
-    support_x = self._check_inputs("support_x", support_x, "T, B" if self.exercises else "N")
+    support_x = self._check_inputs("support_x", support_x,
+                                   ("T", "B") if self.exercises else ("N",))
     return _adapt(self.learner, steps, self.theta, support_x, jnp.asarray(support_y))
 
   def predict(self, state, x):
@@ -219,10 +223,12 @@ def load_learner(path) -> ExportedLearner:
   target = jax.eval_shape(learner.init, jax.random.key(0))
   with ocp.StandardCheckpointer() as checkpointer:
     theta = checkpointer.restore(path / "theta", target)
+  family_meta = meta.get("family", {})
+  shape = family_meta.get("input_shape")
   return ExportedLearner(learner, theta, meta["kind"], meta["checkpoint_step"],
-                         tuple(meta.get("family", {}).get("input_shape", ())),
+                         None if shape is None else tuple(shape),
                          TASKS.get(config.task.name).inputs == "sequence",
-                         meta.get("family", {}).get("kind") == "book")
+                         family_meta.get("kind") == "book")
 
 
 def load_optimizer(path, num_steps: int) -> optax.GradientTransformationExtraArgs:
