@@ -4,9 +4,10 @@ r"""Self-written study notes rewarded by what they teach (SEAL-style: Zweiger et
 A base model that knows ``task.known_people`` people (``meta_reading.py``'s world) meets people
 it never saw. For one of them the **writer** (the base model with a LoRA of its own, sampled
 and trained through the Tinker-shaped client, :mod:`metalearn.tinker`) reads one of their
-biographies (the prompt: its first ``context - max_tokens`` tokens where the model's context
-is shorter than a biography and the note) and continues it with a note of at most
-``max_tokens`` tokens. What a
+biographies followed by their full name (the prompt: a biography ends its document, so the
+name opens a new sentence about them; the biography is cut where the model's context is
+shorter than it, the name and the note) and continues it with a note of at most
+``max_tokens`` tokens. The note studied is the name and that continuation. What a
 note teaches is measured by the **reader**: a fresh LoRA on the base model fine-tuned on the
 note alone for ``learner.num_inner_steps`` steps (the config's Adam at ``learner.init_lr``, as
 meta-reading's baseline reads), then asked that person's six questions. A note's **reward** is
@@ -124,11 +125,11 @@ def make_reader(learner, theta, num_steps: int):
 
 
 def study_rows(tok, texts_or_ids, length: int):
-  """``sx, sy [B, 1, length]``: each study text (or token ids after BOS) as one row, cut to
-  ``length`` tokens."""
+  """``sx, sy [B, 1, length]``: each study text (after BOS), or token ids as given, as one
+  row, cut to ``length`` tokens."""
   rows = []
   for item in texts_or_ids:
-    ids = tok.encode(item, bos=True) if isinstance(item, str) else [tok.bos_id, *item]
+    ids = tok.encode(item, bos=True) if isinstance(item, str) else list(item)
     rows.append((ids[:length + 1], 0))
   x, y = pad_rows(rows, length, tok.pad_id if tok.pad_id is not None else 0)
   return x[:, None], y[:, None]
@@ -144,30 +145,37 @@ def _note_ids(tokens, eos: int | None) -> list[int]:
   return ids[:ids.index(eos) + 1] if eos is not None and eos in ids else ids
 
 
-def prompt_ids(tok, text: str, limit: int) -> list[int]:
-  """A prompt's tokens: the text after BOS, its first ``limit`` tokens."""
-  return tok.encode(text, bos=True)[:limit]
+def prompt_ids(tok, biography: str, name: str, limit: int) -> list[int]:
+  """The writer's prompt: BOS, the biography (cut so the whole fits ``limit`` tokens), then
+  the person's name opening a new sentence."""
+  tail = tok.encode(" " + name)
+  return tok.encode(biography, bos=True)[:limit - len(tail)] + tail
 
 
-def sample_notes(sampler, tok, prompts, opts: Options, seed: int, limit: int
+def note_row(tok, name: str, note: list[int]) -> list[int]:
+  """What the reader studies: BOS, the name, then the note (the sentence the writer wrote)."""
+  return tok.encode(name, bos=True) + list(note)
+
+
+def sample_notes(sampler, tok, prompts, opts: Options, seed: int
                  ) -> list[list[list[int]]]:
-  """``opts.samples`` notes per prompt (token ids, ending at the end-of-text token if it was
-  sampled), seeded by ``seed`` and the prompt's index; prompts cut to ``limit`` tokens."""
+  """``opts.samples`` notes per prompt (``prompt_ids``; the notes' token ids, ending at the
+  end-of-text token if it was sampled), seeded by ``seed`` and the prompt's index."""
   params = lambda i: types.SamplingParams(
       max_tokens=opts.max_tokens, temperature=opts.temperature, seed=seed * 100_003 + i,
       stop=[tok.eos_id] if tok.eos_id is not None else None)
   out = []
-  for i, text in enumerate(prompts):
-    prompt = types.ModelInput.from_ints(prompt_ids(tok, text, limit))
+  for i, ids in enumerate(prompts):
+    prompt = types.ModelInput.from_ints(ids)
     seqs = sampler.sample(prompt, opts.samples, params(i)).result().sequences
     out.append([_note_ids(s.tokens, tok.eos_id) for s in seqs])
   return out
 
 
-def sft_datum(tok, prompt: str, note: list[int], limit: int) -> types.Datum:
-  """The writer's training example: the prompt (cut to ``limit`` tokens), then the note,
-  scored on the note only."""
-  ids = prompt_ids(tok, prompt, limit) + list(note)
+def sft_datum(prompt: list[int], note: list[int]) -> types.Datum:
+  """The writer's training example: the prompt's ids, then the note, scored on the note
+  only."""
+  ids = list(prompt) + list(note)
   weights = [0.0] * (len(ids) - 1 - len(note)) + [1.0] * len(note)
   return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]),
                      loss_fn_inputs={"target_tokens": ids[1:], "weights": weights})
@@ -181,7 +189,7 @@ def select(rewards: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _read_notes(read, tok, notes, w: World, idx, length):
-  flat = [n for person in notes for n in person]
+  flat = [note_row(tok, w.people[i].name, n) for i, person in zip(idx, notes) for n in person]
   sx, sy = study_rows(tok, flat, length)
   s = len(notes[0])
   qx = np.repeat(w.qx[idx], s, axis=0)
@@ -204,8 +212,9 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
   read = make_reader(exp.learner, theta, config.learner.num_inner_steps)
   train, test = world(config, "train", tok), world(config, config.eval.split, tok)
   longest = max(len(tok.encode(b, bos=True)) for b in train.prompts + test.prompts)
-  length = max(longest, opts.max_tokens + 1, max(len(tok.encode(qa_text(p), bos=True))
-                                                   for p in test.people)) - 1
+  named = max(len(tok.encode(p.name, bos=True)) for p in train.people + test.people)
+  length = max(longest, named + opts.max_tokens, max(len(tok.encode(qa_text(p), bos=True))
+                                                     for p in test.people)) - 1
   service = ServiceClient({"base": config.model.hf_dir}, root=workdir / "tinker")
   writer = service.create_lora_training_client("base", rank=opts.writer_rank, seed=seed,
                                                run_id="writer").result()
@@ -216,10 +225,14 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
     logging.info("resuming after iteration %d", done[-1]["iteration"])
 
   limit = context(config) - opts.max_tokens
+  prompts = lambda w, idx: [prompt_ids(tok, w.prompts[i], w.people[i].name, limit)
+                            for i in idx]
+  everyone = np.arange(len(test.people))
 
   def test_notes(sampler, tag):
-    notes = sample_notes(sampler, tok, test.prompts, opts, 10_000 * (seed + 1) + tag, limit)
-    return _read_notes(read, tok, notes, test, np.arange(len(test.people)), length)
+    notes = sample_notes(sampler, tok, prompts(test, everyone), opts,
+                         10_000 * (seed + 1) + tag)
+    return _read_notes(read, tok, notes, test, everyone, length)
 
   untrained = test_notes(service.create_sampling_client(base_model="base").result(), 0)
   rng = np.random.RandomState(seed)
@@ -229,12 +242,13 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
     start = time.perf_counter()
     idx = orders[it][:opts.people]
     sampler = writer.save_weights_and_get_sampling_client(f"iter{it}").result()
-    notes = sample_notes(sampler, tok, [train.prompts[i] for i in idx], opts,
-                         seed * 1_000 + it, limit)
+    asked = prompts(train, idx)
+    notes = sample_notes(sampler, tok, asked, opts, seed * 1_000 + it)
     before, after = _read_notes(read, tok, notes, train, idx, length)
     r = reward(before, after)
     kept = select(r)
-    data = [sft_datum(tok, train.prompts[idx[p]], notes[p][s], limit) for p, s in kept]
+    best = np.unravel_index(np.argmax(r), r.shape)
+    data = [sft_datum(asked[p], notes[p][s]) for p, s in kept]
     for _ in range(opts.sft_steps if data else 0):
       writer.forward_backward(data, "cross_entropy").result()
       writer.optim_step(adam).result()
@@ -242,6 +256,8 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
     row = {"iteration": it, "reward": float(r.mean()), "reward_best": float(r.max(1).mean()),
            "accuracy_after": float(after["answer_accuracy"].mean()),
            "kept": len(kept), "note_tokens": float(np.mean([len(n) for p in notes for n in p])),
+           "best_note": tok.decode(note_row(tok, train.people[idx[best[0]]].name,
+                                            notes[best[0]][best[1]])),
            "seconds": time.perf_counter() - start, "state": state}
     logging.info("iteration %d: reward %.4f (best %.4f), exact after %.3f, kept %d/%d", it,
                  row["reward"], row["reward_best"], row["accuracy_after"], len(kept),

@@ -25,19 +25,24 @@ def test_rest_em_keeps_each_persons_best_note_if_it_taught_something():
 
 def test_the_writer_learns_the_note_after_its_prompt_only():
   tok = tok_lib.byte_level()
-  note = tok.encode(" Ada was born in Lima.", eos=True)
-  datum = self_edit.sft_datum(tok, "Ada Lovelace", note, limit=5)
-  prompt = tok.encode("Ada Lovelace", bos=True)[:5]
+  prompt = self_edit.prompt_ids(tok, "Ada Lovelace was born in Lima.", "Ada Lovelace", limit=20)
+  # the biography cut so that the name still ends the prompt
+  assert prompt == tok.encode("Ada Lovelace was bo", bos=True)[:20 - 13] + tok.encode(
+      " Ada Lovelace") and len(prompt) == 20
+  note = tok.encode(" studied Music.", eos=True)
+  datum = self_edit.sft_datum(prompt, note)
   ids = prompt + note
   assert datum.model_input.to_ints() == ids[:-1]
   assert datum.loss_fn_inputs["target_tokens"].tolist() == ids[1:]
   weights = datum.loss_fn_inputs["weights"].tolist()
   assert weights == [0.0] * (len(prompt) - 1) + [1.0] * len(note)  # every note token, no more
+  assert self_edit.note_row(tok, "Ada Lovelace", note) == tok.encode("Ada Lovelace",
+                                                                     bos=True) + note
 
 
-def test_study_rows_read_a_text_or_a_notes_tokens_after_bos():
+def test_study_rows_read_a_text_after_bos_or_token_ids_as_given():
   tok = tok_lib.byte_level()
-  sx, sy = self_edit.study_rows(tok, ["Ada.", tok.encode("Bo.")], length=6)
+  sx, sy = self_edit.study_rows(tok, ["Ada.", tok.encode("Bo.", bos=True)], length=6)
   assert sx.shape == sy.shape == (2, 1, 6)
   assert sx[0, 0, 0] == sx[1, 0, 0] == tok.bos_id
   assert sy[0, 0].tolist()[:4] == tok.encode("Ada.") and sy[0, 0, 4] == -1
