@@ -47,3 +47,16 @@ knowledge_base() {
   fi
   echo "$run/model"
 }
+
+# tuned_flags BASELINE_JSON [share]: the config flags giving a reader the learning rate (and with
+# "share", the replay share) lm_meta_reading.sh's tuned baseline chose, from its baseline.json.
+tuned_flags() {
+  "$PYTHON" - "$@" <<'PY'
+import json, sys
+chosen = json.load(open(sys.argv[1]))["chosen"]
+flags = [f"--config.learner.init_lr={chosen['lr']}"]
+if sys.argv[2:] == ["share"]:
+  flags.append(f"--config.task.replay_share={chosen['replay_share']}")
+print(" ".join(flags))
+PY
+}

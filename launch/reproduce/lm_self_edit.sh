@@ -32,7 +32,7 @@ case "$SIZE" in
 esac
 READER=()
 if [ -n "${TUNED:-}" ]; then
-  READER=($("$PYTHON" -c "import json, sys; print(f\"--config.learner.init_lr={json.load(open(sys.argv[1]))['chosen']['lr']}\")" "$TUNED"))
+  read -r -a READER <<<"$(tuned_flags "$TUNED")"
 fi
 mkdir -p "$RESULTS_DIR"
 "$PYTHON" "$ROOT/experiments/self_edit.py" \

@@ -35,7 +35,7 @@ esac
 # when TUNED names its baseline.json
 READER=()
 if [ -n "${TUNED:-}" ]; then
-  READER=($("$PYTHON" -c "import json, sys; c = json.load(open(sys.argv[1]))['chosen']; print(f\"--config.learner.init_lr={c['lr']} --config.task.replay_share={c['replay_share']}\")" "$TUNED"))
+  read -r -a READER <<<"$(tuned_flags "$TUNED" share)"
 fi
 ARGS=$SIZE,adam OUT=lm_textbook_teacher_$SIZE
 case "${PREREQUISITES:-1}" in

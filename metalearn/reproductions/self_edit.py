@@ -281,13 +281,13 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
 def _score(before: dict, after: dict) -> dict[str, float]:
   return {"accuracy_before": float(np.mean(before["answer_accuracy"])),
           "accuracy_after": float(np.mean(after["answer_accuracy"])),
-          "loss_drop": float(np.mean(np.asarray(before["loss"]) - np.asarray(after["loss"])))}
+          "loss_drop": float(np.mean(reward(before, after)))}
 
 
 def context(config: ml_collections.ConfigDict) -> int:
   """The base model's context (positions), from its HF ``config.json``."""
-  return int(json.loads((pathlib.Path(config.model.hf_dir) / "config.json").read_text())[
-      "max_position_embeddings"])
+  from metalearn.lm import hf  # pylint: disable=g-import-not-at-top
+  return hf.read_config(config.model.hf_dir).max_position_embeddings
 
 
 def check(config: ml_collections.ConfigDict, opts: Options) -> None:

@@ -120,8 +120,6 @@ class ReadingFamily(TokenEpisodes):
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """:func:`token_loss` over every query row, new and known, the probe's rows (those after
     ``num_query``) weighted by ``known_weight``."""
-    if self.known_weight == 1.0:
-      return token_loss(predictions, targets)
     rows = jnp.arange(targets.shape[-2]) >= self.num_query
     weights = jnp.where(rows[:, None], self.known_weight, 1.0).astype(jnp.float32)
     return token_loss(predictions, targets, jnp.broadcast_to(weights, targets.shape))
