@@ -4,7 +4,7 @@ r"""Self-written study notes rewarded by what they teach, trained with ReST-EM
   python experiments/self_edit.py \
     --config=experiments/configs/lm/meta_reading.py:small,adam \
     --config.model.hf_dir=BASE --config.task.tokenizer=BASE \
-    --iterations=10 --people=8 --samples=4 --seeds=3 \
+    --iterations=10 --people=8 --samples=4 --sentences=6 --max_tokens=16 --seeds=3 \
     --workdir=/tmp/metalearn/self_edit --out=results/lm_self_edit_small
 
 A re-run with the same ``--workdir`` skips the iterations each seed finished.
@@ -29,7 +29,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "A meta_reading.py con
 _ITERATIONS = flags.DEFINE_integer("iterations", 10, "ReST-EM iterations.")
 _PEOPLE = flags.DEFINE_integer("people", 8, "Training people per iteration.")
 _SAMPLES = flags.DEFINE_integer("samples", 4, "Notes sampled per person.")
-_MAX_TOKENS = flags.DEFINE_integer("max_tokens", 48, "A note's most tokens.")
+_MAX_TOKENS = flags.DEFINE_integer("max_tokens", 48, "A sentence's most tokens.")
+_SENTENCES = flags.DEFINE_integer("sentences", 1, "Sentences in a note, each sampled from "
+                                  "the biography and the name.")
 _TEMPERATURE = flags.DEFINE_float("temperature", 1.0, "The writer's sampling temperature.")
 _RANK = flags.DEFINE_integer("writer_rank", 8, "The writer's LoRA rank.")
 _LR = flags.DEFINE_float("writer_lr", 1e-3, "The writer's Adam learning rate.")
@@ -53,9 +55,11 @@ def main(argv):
     raise app.UsageError("--seeds: at least 1")
   from metalearn.reproductions import self_edit  # pylint: disable=g-import-not-at-top
   try:  # one line naming the fix, before anything compiles
-    opts = self_edit.Options(_ITERATIONS.value, _PEOPLE.value, _SAMPLES.value,
-                             _MAX_TOKENS.value, _TEMPERATURE.value, _RANK.value, _LR.value,
-                             _SFT.value)
+    opts = self_edit.Options(
+        iterations=_ITERATIONS.value, people=_PEOPLE.value, samples=_SAMPLES.value,
+        max_tokens=_MAX_TOKENS.value, sentences=_SENTENCES.value,
+        temperature=_TEMPERATURE.value, writer_rank=_RANK.value, writer_lr=_LR.value,
+        sft_steps=_SFT.value)
     self_edit.check(config, opts)
   except ValueError as e:
     logs.exit_with(e)

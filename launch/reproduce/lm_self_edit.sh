@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # lm_self_edit: self-written study notes rewarded by what they teach (SEAL-style, ReST-EM). A
-# pretrained decoder LM continues a biography of a person it never saw with a note; a fresh
-# LoRA reader reads the note alone and is asked the person's questions; the note's reward is
-# the drop of their answer loss; the writer is fine-tuned on its best notes through the
+# pretrained decoder LM continues a biography of a person it never saw with sentences about
+# them (a note: several such sentences, each opened by the name); a fresh LoRA reader reads
+# the note alone and is asked the person's questions; the note's reward is the drop of their
+# answer loss; the writer is fine-tuned on its best notes through the
 # Tinker-shaped client. Compares, on test people, reading the biography, another biography,
 # the facts as question-answer pairs, and the writer's notes before and after. The base model
 # is pretrained first (as lm_meta_reading.sh does) unless BASE names one.
 #
-#   launch/reproduce/lm_self_edit.sh small   # 10 iterations x 8 people x 4 notes, 3 seeds (this CPU)
-#   launch/reproduce/lm_self_edit.sh gpu     # 20 iterations x 32 people x 8 notes (one H200)
+#   launch/reproduce/lm_self_edit.sh small   # 10 iterations x 8 people x 4 notes x 6 sentences, 3 seeds
+#   launch/reproduce/lm_self_edit.sh gpu     # 20 iterations x 32 people x 8 notes x 6 sentences (one H200)
 #   launch/reproduce/lm_self_edit.sh tiny    # seconds: the tests' size
 #
 # Writes $RESULTS_DIR/lm_self_edit_SIZE.{md,csv,png,json}; re-running skips finished
@@ -26,9 +27,9 @@ PIN=${PIN:-0}
 source "$ROOT/launch/reproduce/common.sh"
 BASE=$(knowledge_base "$SIZE")
 case "$SIZE" in
-  tiny) LOOP=(--iterations=2 --people=2 --samples=2 --max_tokens=8 --seeds="${SEEDS:-2}") ;;
-  small) LOOP=(--iterations=10 --people=8 --samples=4 --max_tokens=48 --seeds="${SEEDS:-3}") ;;
-  gpu) LOOP=(--iterations=20 --people=32 --samples=8 --max_tokens=96 --seeds="${SEEDS:-3}") ;;
+  tiny) LOOP=(--iterations=2 --people=2 --samples=2 --sentences=2 --max_tokens=8 --seeds="${SEEDS:-2}") ;;
+  small) LOOP=(--iterations=10 --people=8 --samples=4 --sentences=6 --max_tokens=16 --seeds="${SEEDS:-3}") ;;
+  gpu) LOOP=(--iterations=20 --people=32 --samples=8 --sentences=6 --max_tokens=24 --seeds="${SEEDS:-3}") ;;
 esac
 READER=()
 if [ -n "${TUNED:-}" ]; then

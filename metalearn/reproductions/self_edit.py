@@ -6,8 +6,11 @@ it never saw. For one of them the **writer** (the base model with a LoRA of its 
 and trained through the Tinker-shaped client, :mod:`metalearn.tinker`) reads one of their
 biographies followed by their full name (the prompt: a biography ends its document, so the
 name opens a new sentence about them; the biography is cut where the model's context is
-shorter than it, the name and the note) and continues it with a note of at most
-``max_tokens`` tokens. The note studied is the name and that continuation. What a
+shorter than it, the name and a sentence) and continues it with a sentence of at most
+``max_tokens`` tokens, stopping at the end-of-text token. A note is ``sentences`` such
+sentences, sampled independently from the same prompt (a model pretrained on biographies
+ends its document after one more sentence, so one continuation is one fact); the note
+studied is each sentence opened by the name, in order, cut to the model's context. What a
 note teaches is measured by the **reader**: a fresh LoRA on the base model fine-tuned on the
 note alone for ``learner.num_inner_steps`` steps (the config's Adam at ``learner.init_lr``, as
 meta-reading's baseline reads), then asked that person's six questions. A note's **reward** is
@@ -16,8 +19,8 @@ beside it.
 
 **ReST-EM** (the expectation-maximisation form of RL SEAL trains with): each iteration samples
 ``samples`` notes for each of ``people`` training people, keeps each person's best note if its
-reward is positive, and fine-tunes the writer on the kept (prompt, note) pairs with
-``cross_entropy`` on the note's tokens (``forward_backward`` + ``optim_step``, ``sft_steps``
+reward is positive, and fine-tunes the writer on the kept (prompt, sentence) pairs with
+``cross_entropy`` on the sentence's tokens (``forward_backward`` + ``optim_step``, ``sft_steps``
 times). The bar: the mean reward of the sampled notes rises over iterations.
 
 **Inputs compared** on the test people, each read by the same reader for the same steps:
@@ -61,13 +64,15 @@ class Options:
   people: int = 8
   samples: int = 4
   max_tokens: int = 48
+  sentences: int = 1
   temperature: float = 1.0
   writer_rank: int = 8
   writer_lr: float = 1e-3
   sft_steps: int = 2
 
   def __post_init__(self):
-    for name in ("iterations", "people", "samples", "max_tokens", "writer_rank", "sft_steps"):
+    for name in ("iterations", "people", "samples", "max_tokens", "sentences", "writer_rank",
+                 "sft_steps"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name}={getattr(self, name)}: at least 1")
     if not (self.temperature > 0 and self.writer_lr > 0):
@@ -140,7 +145,7 @@ def reward(before: dict, after: dict) -> np.ndarray:
   return np.asarray(before["loss"], float) - np.asarray(after["loss"], float)
 
 
-def _note_ids(tokens, eos: int | None) -> list[int]:
+def _sentence_ids(tokens, eos: int | None) -> list[int]:
   ids = [int(i) for i in tokens]
   return ids[:ids.index(eos) + 1] if eos is not None and eos in ids else ids
 
@@ -152,31 +157,41 @@ def prompt_ids(tok, biography: str, name: str, limit: int) -> list[int]:
   return tok.encode(biography, bos=True)[:limit - len(tail)] + tail
 
 
-def note_row(tok, name: str, note: list[int]) -> list[int]:
-  """What the reader studies: BOS, the name, then the note (the sentence the writer wrote)."""
-  return tok.encode(name, bos=True) + list(note)
+def note_row(tok, name: str, note) -> list[int]:
+  """What the reader studies: BOS, then each of the note's sentences (token ids) opened by
+  the name; an end-of-text token ends the row only if the last sentence sampled one."""
+  row = tok.encode(name, bos=True)
+  for k, sentence in enumerate(note):
+    ids = list(sentence)
+    if k < len(note) - 1 and ids and ids[-1] == tok.eos_id:
+      ids = ids[:-1]
+    row += (tok.encode(" " + name) if k else []) + ids
+  return row
 
 
 def sample_notes(sampler, tok, prompts, opts: Options, seed: int
-                 ) -> list[list[list[int]]]:
-  """``opts.samples`` notes per prompt (``prompt_ids``; the notes' token ids, ending at the
-  end-of-text token if it was sampled), seeded by ``seed`` and the prompt's index."""
+                 ) -> list[list[tuple[list[int], ...]]]:
+  """``opts.samples`` notes per prompt (``prompt_ids``), each ``opts.sentences`` sentences
+  (token ids, each ending at the end-of-text token if it was sampled) from one sampling call
+  per prompt, seeded by ``seed`` and the prompt's index."""
   params = lambda i: types.SamplingParams(
       max_tokens=opts.max_tokens, temperature=opts.temperature, seed=seed * 100_003 + i,
       stop=[tok.eos_id] if tok.eos_id is not None else None)
   out = []
   for i, ids in enumerate(prompts):
     prompt = types.ModelInput.from_ints(ids)
-    seqs = sampler.sample(prompt, opts.samples, params(i)).result().sequences
-    out.append([_note_ids(s.tokens, tok.eos_id) for s in seqs])
+    seqs = sampler.sample(prompt, opts.samples * opts.sentences, params(i)).result().sequences
+    ids = [_sentence_ids(s.tokens, tok.eos_id) for s in seqs]
+    out.append([tuple(ids[j * opts.sentences:(j + 1) * opts.sentences])
+                for j in range(opts.samples)])
   return out
 
 
-def sft_datum(prompt: list[int], note: list[int]) -> types.Datum:
-  """The writer's training example: the prompt's ids, then the note, scored on the note
-  only."""
-  ids = list(prompt) + list(note)
-  weights = [0.0] * (len(ids) - 1 - len(note)) + [1.0] * len(note)
+def sft_datum(prompt: list[int], sentence: list[int]) -> types.Datum:
+  """The writer's training example: the prompt's ids, then one sentence of a note, scored
+  on the sentence only."""
+  ids = list(prompt) + list(sentence)
+  weights = [0.0] * (len(ids) - 1 - len(sentence)) + [1.0] * len(sentence)
   return types.Datum(model_input=types.ModelInput.from_ints(ids[:-1]),
                      loss_fn_inputs={"target_tokens": ids[1:], "weights": weights})
 
@@ -213,8 +228,9 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
   train, test = world(config, "train", tok), world(config, config.eval.split, tok)
   longest = max(len(tok.encode(b, bos=True)) for b in train.prompts + test.prompts)
   named = max(len(tok.encode(p.name, bos=True)) for p in train.people + test.people)
-  length = max(longest, named + opts.max_tokens, max(len(tok.encode(qa_text(p), bos=True))
-                                                     for p in test.people)) - 1
+  note = opts.sentences * (named + opts.max_tokens)  # a bound on a note's row
+  length = min(context(config), max(longest, note, max(len(tok.encode(qa_text(p), bos=True))
+                                                       for p in test.people))) - 1
   service = ServiceClient({"base": config.model.hf_dir}, root=workdir / "tinker")
   writer = service.create_lora_training_client("base", rank=opts.writer_rank, seed=seed,
                                                run_id="writer").result()
@@ -248,14 +264,15 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
     r = reward(before, after)
     kept = select(r)
     best = np.unravel_index(np.argmax(r), r.shape)
-    data = [sft_datum(asked[p], notes[p][s]) for p, s in kept]
+    data = [sft_datum(asked[p], sentence) for p, s in kept for sentence in notes[p][s]]
     for _ in range(opts.sft_steps if data else 0):
       writer.forward_backward(data, "cross_entropy").result()
       writer.optim_step(adam).result()
     state = writer.save_state(f"state{it}").result().path
     row = {"iteration": it, "reward": float(r.mean()), "reward_best": float(r.max(1).mean()),
            "accuracy_after": float(after["answer_accuracy"].mean()),
-           "kept": len(kept), "note_tokens": float(np.mean([len(n) for p in notes for n in p])),
+           "kept": len(kept),
+           "note_tokens": float(np.mean([sum(map(len, n)) for p in notes for n in p])),
            "best_note": tok.decode(note_row(tok, train.people[idx[best[0]]].name,
                                             notes[best[0]][best[1]])),
            "seconds": time.perf_counter() - start, "state": state}
@@ -375,9 +392,10 @@ def write(summary: dict, runs: list[dict], config, opts: Options, out: pathlib.P
   lines = [
       "# Self-written study notes rewarded by what they teach (ReST-EM)", "",
       f"A decoder LM pretrained on {t.known_people} people "
-      f"(`{reporting.short_path(config.model.hf_dir)}`) writes a note continuing one biography "
-      f"of a person it never saw (at most {opts.max_tokens} tokens, temperature "
-      f"{opts.temperature:g}); a fresh LoRA reader (rank {config.learner.rank}, Adam "
+      f"(`{reporting.short_path(config.model.hf_dir)}`) writes a note of {opts.sentences} "
+      f"sentence{'s' if opts.sentences > 1 else ''}, each a continuation of one biography of a "
+      f"person it never saw and its name (at most {opts.max_tokens} tokens, temperature "
+      f"{opts.temperature:g}), each opened by the name; a fresh LoRA reader (rank {config.learner.rank}, Adam "
       f"{config.learner.init_lr:g}) reads the note alone for {config.learner.num_inner_steps} "
       "steps and is asked the person's six questions; the reward is the drop of their answer "
       f"loss. ReST-EM: {opts.iterations} iterations of {opts.samples} notes for each of "

@@ -36,8 +36,40 @@ def test_the_writer_learns_the_note_after_its_prompt_only():
   assert datum.loss_fn_inputs["target_tokens"].tolist() == ids[1:]
   weights = datum.loss_fn_inputs["weights"].tolist()
   assert weights == [0.0] * (len(prompt) - 1) + [1.0] * len(note)  # every note token, no more
-  assert self_edit.note_row(tok, "Ada Lovelace", note) == tok.encode("Ada Lovelace",
-                                                                     bos=True) + note
+  assert self_edit.note_row(tok, "Ada Lovelace", (note,)) == tok.encode("Ada Lovelace",
+                                                                        bos=True) + note
+
+
+def test_a_notes_sentences_are_read_each_opened_by_the_name():
+  tok = tok_lib.byte_level()
+  first, second = tok.encode(" studied Music.", eos=True), tok.encode(" was born in Lima.")
+  row = self_edit.note_row(tok, "Ada", (first, second))
+  # the first sentence's end of text dropped: the row ends only where the note does
+  assert row == tok.encode("Ada studied Music. Ada was born in Lima.", bos=True)
+  assert self_edit.note_row(tok, "Ada", (second, first))[-1] == tok.eos_id
+
+
+class _Sampler:
+  """Returns sequences 0, 1, 2, ... (each [k, eos] or with trailing tokens after eos)."""
+
+  def __init__(self, eos):
+    self.eos, self.calls = eos, []
+
+  def sample(self, prompt, num_samples, params):
+    self.calls.append((prompt.to_ints(), num_samples, params.seed, params.max_tokens))
+    seqs = [type("S", (), {"tokens": [k, self.eos, 7]})() for k in range(num_samples)]
+    return type("F", (), {"result": lambda _: type("R", (), {"sequences": seqs})()})()
+
+
+def test_notes_group_one_calls_sentences_in_order_and_stop_at_end_of_text():
+  tok = tok_lib.byte_level()
+  sampler = _Sampler(tok.eos_id)
+  opts = self_edit.Options(samples=2, sentences=3, max_tokens=5)
+  notes = self_edit.sample_notes(sampler, tok, [[1, 2], [3]], opts, seed=4)
+  e = tok.eos_id
+  assert notes == [[([0, e], [1, e], [2, e]), ([3, e], [4, e], [5, e])]] * 2
+  assert [(c[1], c[3]) for c in sampler.calls] == [(6, 5), (6, 5)]
+  assert sampler.calls[0][2] != sampler.calls[1][2]  # each prompt its own seed
 
 
 def test_study_rows_read_a_text_after_bos_or_token_ids_as_given():
