@@ -5,7 +5,7 @@
 # progress. Whole-book accuracy, the known people's, and forgetting, over seeds. The base model
 # is pretrained first (as lm_meta_reading.sh does) unless BASE names one.
 #
-#   launch/reproduce/lm_textbook_teacher.sh small   # 10 chapters, 40 rounds x 5 steps, 3 seeds (this CPU)
+#   launch/reproduce/lm_textbook_teacher.sh small   # 10 chapters, 40 rounds x 5 steps, 8 seeds (this CPU)
 #   launch/reproduce/lm_textbook_teacher.sh gpu     # 20 chapters of 16 people (one H200)
 #   launch/reproduce/lm_textbook_teacher.sh tiny    # seconds: the tests' size
 #
@@ -29,7 +29,7 @@ source "$ROOT/launch/reproduce/common.sh"
 BASE=$(knowledge_base "$SIZE")
 case "$SIZE" in
   tiny) BUDGET=(--rounds=6 --steps_per_round=2 --seeds="${SEEDS:-2}") ;;
-  *) BUDGET=(--rounds=40 --steps_per_round=5 --seeds="${SEEDS:-3}") ;;
+  *) BUDGET=(--rounds=40 --steps_per_round=5 --seeds="${SEEDS:-8}") ;;
 esac
 # the tuned baseline's learning rate and replay share (lm_meta_reading.sh) are the reader's
 # when TUNED names its baseline.json
