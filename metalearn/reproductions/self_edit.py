@@ -160,12 +160,12 @@ def prompt_ids(tok, biography: str, name: str, limit: int) -> list[int]:
 def note_row(tok, name: str, note) -> list[int]:
   """What the reader studies: BOS, then each of the note's sentences (token ids) opened by
   the name; an end-of-text token ends the row only if the last sentence sampled one."""
-  row = tok.encode(name, bos=True)
+  row, again = tok.encode(name, bos=True), tok.encode(" " + name)
   for k, sentence in enumerate(note):
     ids = list(sentence)
     if k < len(note) - 1 and ids and ids[-1] == tok.eos_id:
       ids = ids[:-1]
-    row += (tok.encode(" " + name) if k else []) + ids
+    row += (again if k else []) + ids
   return row
 
 
@@ -181,8 +181,8 @@ def sample_notes(sampler, tok, prompts, opts: Options, seed: int
   for i, ids in enumerate(prompts):
     prompt = types.ModelInput.from_ints(ids)
     seqs = sampler.sample(prompt, opts.samples * opts.sentences, params(i)).result().sequences
-    ids = [_sentence_ids(s.tokens, tok.eos_id) for s in seqs]
-    out.append([tuple(ids[j * opts.sentences:(j + 1) * opts.sentences])
+    sentences = [_sentence_ids(s.tokens, tok.eos_id) for s in seqs]
+    out.append([tuple(sentences[j * opts.sentences:(j + 1) * opts.sentences])
                 for j in range(opts.samples)])
   return out
 
