@@ -4,9 +4,10 @@
   field of study, employer and its city), each fact written with one of several paraphrases,
   sentences in random order. Text with grammar, repeated structure and facts, generated from a
   seed in well under a second: no download. Held-out people give the evaluation split.
-* ``files``: the ``.txt`` / ``.md`` files under a local directory (e.g. the Python tutorial in
-  the team's shared data), split into documents by file; the last ``eval_fraction`` of files
-  (sorted by name) are held out.
+* ``files``: the files under a local directory that match glob patterns (by default every
+  ``.txt`` / ``.md`` file at any depth; ``("*.py",)`` reads the Python standard library's
+  top-level modules from its directory), one document per file; the last ``eval_fraction`` of
+  files (sorted by path) are held out.
 
 :func:`pack` joins tokenised documents with the end-of-sequence token and cuts the stream into
 rows of ``seq_len + 1`` tokens (inputs and shifted targets), dropping the remainder.
@@ -113,12 +114,20 @@ def biographies(num_people: int, docs_per_person: int, seed: int) -> list[str]:
   return [biography(p, rng) for p in people(num_people, seed) for _ in range(docs_per_person)]
 
 
-def files(directory, eval_fraction: float) -> tuple[list[str], list[str]]:
-  """``(train, eval)`` documents: one per ``.txt`` / ``.md`` file under ``directory``."""
+FILE_PATTERNS = ("**/*.txt", "**/*.md")
+
+
+def files(directory, eval_fraction: float,
+          patterns: Sequence[str] = FILE_PATTERNS) -> tuple[list[str], list[str]]:
+  """``(train, eval)`` documents: one per file under ``directory`` matching any of the glob
+  ``patterns`` (relative to ``directory``; ``**`` for any depth)."""
   directory = pathlib.Path(directory)
-  paths = sorted(p for p in directory.rglob("*") if p.suffix in (".txt", ".md") and p.is_file())
+  if not directory.is_dir():
+    raise ConfigError(f"corpus.directory={str(directory)!r} is not a directory")
+  paths = sorted({p for pattern in patterns for p in directory.glob(pattern) if p.is_file()})
   if not paths:
-    raise ConfigError(f"corpus.directory={str(directory)!r} holds no .txt or .md files")
+    raise ConfigError(f"corpus.directory={str(directory)!r} holds no file matching "
+                      f"corpus.patterns={tuple(patterns)}")
   docs = [p.read_text(encoding="utf-8", errors="replace") for p in paths]
   n_eval = max(1, int(round(len(docs) * eval_fraction))) if len(docs) > 1 else 0
   return docs[:len(docs) - n_eval], docs[len(docs) - n_eval:] or docs[-1:]

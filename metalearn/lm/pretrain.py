@@ -80,7 +80,10 @@ GROUPS = dict(
                               "each evaluation asks (at most)"),
         docs_per_person=Option(4, ge=1, doc="biographies: renderings of each person"),
         eval_people=Option(200, ge=1, doc="biographies: held-out people"),
-        directory=Option("", doc="files: the directory of .txt / .md files"),
+        directory=Option("", doc="files: the directory whose files are the corpus"),
+        patterns=Option(corpus_lib.FILE_PATTERNS, length=(1, None), doc="files: glob "
+                        "patterns relative to directory ('**' for any depth); one document "
+                        "per matching file"),
         eval_fraction=Option(0.1, gt=0, lt=1, doc="files: share of files held out")),
     tokenizer=dict(
         kind=Option("bpe", choices=("bpe", "bytes"), doc="a byte-level BPE trained on the "
@@ -146,7 +149,7 @@ def knowledge_split(config) -> tuple[list[bb.QA], list[bb.QA], list[str]]:
 def _documents(config) -> tuple[list[str], list[str]]:
   c = config.corpus
   if c.name == "files":
-    return corpus_lib.files(c.directory, c.eval_fraction)
+    return corpus_lib.files(c.directory, c.eval_fraction, c.patterns)
   if c.name == "knowledge":
     trained, test, bios = knowledge_split(config)
     docs = (bios if "bios" in c.parts else []) + (

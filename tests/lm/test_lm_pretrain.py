@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from metalearn import config as config_lib
+from metalearn.lm import corpus as corpus_lib
 from metalearn.lm import hf, pretrain
 from metalearn.lm import tokenizer as tok_lib
 from metalearn.registry import ConfigError
@@ -110,3 +111,34 @@ def test_every_size_is_a_valid_config_of_the_stated_model(size):
   stated = {"tiny": None, "small": 2.56e6, "gpu": 88.1e6, "full": 1.04e9}[size]
   if stated:
     assert abs(c.num_params() / stated - 1) < 0.01, c.num_params()
+
+
+def test_the_files_corpus_reads_the_files_its_patterns_match_in_path_order(tmp_path):
+  (tmp_path / "pkg").mkdir()
+  for name, text in {"b.py": "b = 2\n", "a.py": "a = 1\n", "pkg/c.py": "c = 3\n",
+                     "notes.md": "# notes\n", "pkg/d.txt": "d\n", "e.pyc": "binary"}.items():
+    (tmp_path / name).write_text(text)
+  train, held_out = corpus_lib.files(tmp_path, eval_fraction=0.4)  # *.txt, *.md at any depth
+  assert (train, held_out) == (["# notes\n"], ["d\n"])
+  train, held_out = corpus_lib.files(tmp_path, 0.4, patterns=("*.py",))  # top level only
+  assert (train, held_out) == (["a = 1\n"], ["b = 2\n"])
+  train, held_out = corpus_lib.files(tmp_path, 0.25, patterns=("**/*.py", "*.py"))
+  assert (train, held_out) == (["a = 1\n", "b = 2\n"], ["c = 3\n"])  # each file once
+  with pytest.raises(ConfigError, match=r"holds no file matching corpus.patterns=\('\*.rs',\)"):
+    corpus_lib.files(tmp_path, 0.1, patterns=("*.rs",))
+  with pytest.raises(ConfigError, match="is not a directory"):
+    corpus_lib.files(tmp_path / "absent", 0.1)
+  config = configs.get_config("tiny")
+  config.corpus = dict(name="files", directory=str(tmp_path), patterns=("*.py", "pkg/*.py"))
+  assert pretrain._documents(pretrain.validate(config)) == (["a = 1\n", "b = 2\n"],
+                                                             ["c = 3\n"])
+
+
+def test_the_python_corpus_reads_this_interpreters_standard_library():
+  config = pretrain.validate(configs.get_config("small,python"))
+  train, held_out = pretrain._documents(config)
+  assert any(d.startswith('"""Heap queue algorithm') for d in train)  # heapq.py
+  assert len(held_out) >= 1 and len(train) > 100
+  assert pretrain.model_config(config).vocab_size == config.tokenizer.vocab_size == 1024
+  with pytest.raises(ValueError, match="a size .* or a corpus"):
+    configs.get_config("small,rust")
