@@ -16,7 +16,10 @@ textbook_teacher.py``). A task is one new chapter:
   rows of the biographies' length), drawn per episode;
 * the query set is ``num_query`` of the chapter's questions (all, by default), followed by
   ``num_known`` questions about known people whose questions were not trained on and are not
-  replayed: the forgetting probe. Answers alone are scored.
+  replayed: the forgetting probe. Each split probes its own third of those people
+  (:func:`probe_splits`): a reader meta-trained on the train split's probe (its query loss
+  weighs it) could otherwise learn the answers the test split's probe asks. Answers alone are
+  scored.
 
 Metrics (:meth:`ReadingFamily.metrics`): ``answer_accuracy`` (exact answers on the new people:
 the primary metric), ``token_accuracy`` and ``new_loss`` on them; ``known_accuracy`` and
@@ -224,9 +227,19 @@ def num_replayed(reading: int, share: float) -> int:
   return int(round(reading * share / (1.0 - share)))
 
 
+def probe_splits(probe: list) -> list[list]:
+  """The known people whose questions were not trained on (``probe``), in three disjoint
+  parts: the forgetting probes of ``train``, ``validation`` and ``test`` (:data:`SPLITS`), so
+  meta-training never fits the answers a held-out evaluation asks."""
+  k = len(SPLITS)
+  bounds = [i * (len(probe) // k) + min(i, len(probe) % k) for i in range(k + 1)]
+  return [list(probe[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
 def world(t) -> dict:
-  """The people of task config ``t``: ``known`` (the base model's), of which ``trained`` had
-  their questions trained on, and the new people's ``chapters`` by split. With
+  """The people of task config ``t``: ``trained`` (the base model's people whose questions were
+  trained on) and ``probe`` (the others; ``probes[split]``: each split's part of them, see
+  :func:`probe_splits`), and the new people's chapters by split. With
   ``prerequisites`` every new person has a mentor: for a split's first chapter one of the
   ``trained`` people (whom the base model knows), for a later chapter someone from an earlier
   chapter of the same split (so reading that chapter first answers ``mentor_city``)."""
@@ -249,7 +262,9 @@ def world(t) -> dict:
                     for p in group)
     bios = tuple(b for p in group for b in bb.biographies(p, aug, rng))
     chapters.append(bb.Chapter(group, bios, tuple(q for p in group for q in bb.questions(p))))
-  return {"trained": known[:n_trained], "probe": known[n_trained:],
+  probe = known[n_trained:]
+  return {"trained": known[:n_trained], "probe": probe,
+          "probes": dict(zip(SPLITS, probe_splits(probe))),
           "train": chapters[:t.num_chapters],
           "validation": chapters[t.num_chapters:t.num_chapters + t.eval_chapters],
           "test": chapters[t.num_chapters + t.eval_chapters:]}
@@ -295,7 +310,7 @@ def build_family(t, split: str) -> ReadingBook:
   np.random.RandomState(t.seed + 4).shuffle(trained)
   rx, ry = pad_rows([(ids, 0) for ids in pack_questions(tok, trained, length)], length, pad)
   questions = [question_row(tok, qa.question, qa.answer) for ch in chapters for qa in ch.qa]
-  probe = [question_row(tok, qa.question, qa.answer) for p in w["probe"]
+  probe = [question_row(tok, qa.question, qa.answer) for p in w["probes"][split]
            for qa in bb.questions(p)]
   lq = max(len(ids) - 1 for ids, _ in questions + probe)
   qx, qy = pad_rows(questions, lq, pad)
@@ -322,11 +337,12 @@ def build_family(t, split: str) -> ReadingBook:
 def _check(config) -> None:
   t = config.task
   n_trained = int(round(t.known_people * t.qa_fraction))
-  probe = (t.known_people - n_trained) * len(bb.ATTRIBUTES)
-  if t.num_known > probe:
+  people = min(map(len, probe_splits(list(range(t.known_people - n_trained)))))
+  if t.num_known > people * len(bb.ATTRIBUTES):
     raise ConfigError(f"task.num_known={t.num_known}: the {t.known_people - n_trained} known "
-                      f"people whose questions were not trained on have {probe} questions; "
-                      "at most that")
+                      "people whose questions were not trained on are split three ways (a "
+                      f"probe per split); the smallest part, {people} people, has "
+                      f"{people * len(bb.ATTRIBUTES)} questions: at most that")
   if t.prerequisites and n_trained == 0:
     raise ConfigError("task.prerequisites: a split's first chapter takes its mentors from the "
                       "known people whose questions were trained on, and task.qa_fraction of "

@@ -40,6 +40,9 @@ def test_the_world_is_the_knowledge_corpus_people_then_disjoint_chapters_of_new_
   trained, test, _ = pretrain.knowledge_split(c)
   assert [q for p in w["trained"] for q in bb.questions(p)] == trained
   assert [q for p in w["probe"] for q in bb.questions(p)] == test
+  # each split probes its own part of the untrained known people, all of them in all
+  assert [[p.name for p in w["probes"][s]] for s in task.SPLITS] == [
+      [p.name for p in w["probe"][a:b]] for a, b in ((0, 2), (2, 4), (4, 5))]
   known = {p.name for p in w["trained"] + w["probe"]}
   seen = set()
   for split in task.SPLITS:
@@ -95,7 +98,7 @@ def test_an_episode_reads_its_chapter_with_replay_and_asks_new_then_known():
   chapter = w["validation"][int(episode.info["chapter"])]
   names = [p.name for p in chapter.people]
   trained = {p.name for p in w["trained"]}
-  probe = {p.name for p in w["probe"]}
+  probe = {p.name for p in w["probes"]["validation"]}  # the split's own probe
   rows = [_text(tok, r) for r in np.asarray(episode.support_x)]
   for i, text in enumerate(rows):
     if i in (1, 4):  # replayed: whole trained question-answer texts of known people
@@ -159,7 +162,7 @@ def test_known_weight_prices_the_probes_tokens_in_the_loss():
 
 
 def test_bad_options_are_refused_with_the_fix():
-  base = dict(name="biography_reading", known_people=10, num_chapters=3, eval_chapters=2,
+  base = dict(name="biography_reading", known_people=30, num_chapters=3, eval_chapters=2,
               people_per_chapter=2, multiplicity=2, book_chapters=2)
   def config(**task_overrides):
     c = ml_collections.ConfigDict()
@@ -170,7 +173,8 @@ def test_bad_options_are_refused_with_the_fix():
     return c
   with pytest.raises(ConfigError, match="a chapter has 12 questions"):
     config_lib.validate(config(num_query=13))
-  with pytest.raises(ConfigError, match="have 30 questions"):
+  with pytest.raises(ConfigError, match="split three ways .* the smallest part, 5 people, has "
+                     "30 questions"):
     config_lib.validate(config(num_known=31))
   with pytest.raises(ConfigError, match="no trained questions to replay"):
     config_lib.validate(config(qa_fraction=0.0, replay_share=0.5, num_known=6))
