@@ -1,12 +1,18 @@
 """The Python tutorial as a textbook: 16 chapters in order, prose without markup, examples kept
 only when executing them prints what the tutorial shows, cloze questions whose answers are in
-their chapters; and the examples' grading by execution checked on made-up examples."""
+their chapters; the examples' grading by execution checked on made-up examples; and
+the reproduction script at tiny: a LoRA reader's forgetting matrix over the chapters."""
 
 import doctest
+import json
+import os
+import subprocess
 
+import numpy as np
 import pytest
 
 from metalearn.lm import python_tutorial as pt
+from tests.conftest import ROOT
 
 
 def _examples(text: str):
@@ -63,3 +69,29 @@ def test_a_missing_tutorial_names_the_fix(tmp_path, monkeypatch):
   monkeypatch.delenv(pt.ENV, raising=False)
   with pytest.raises(FileNotFoundError, match="METALEARN_PYTHON_TUTORIAL_DIR"):
     pt.read(str(tmp_path))
+
+
+def test_reproduction_script_tiny(tmp_path, tiny_base, python_tutorial_dir):
+  env = {**os.environ, "WORKDIR_ROOT": str(tmp_path / "runs"), "BASE": str(tiny_base),
+         "RESULTS_DIR": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu"}
+  script = ROOT / "launch" / "reproduce" / "lm_python_tutorial.sh"
+  result = subprocess.run(["bash", str(script), "tiny"], capture_output=True, text=True, env=env)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  reader = tmp_path / "runs" / "reader_tiny"
+  evaluated = json.loads((reader / "eval.json").read_text())
+  assert evaluated["evaluator"] == "textbook" and evaluated["num_chapters"] == 2
+  for method in ("meta", "random_init"):
+    R = np.asarray(evaluated["methods"][method]["answer_accuracy"]["R"])
+    assert R.shape == (2, 2) and ((0 <= R) & (R <= 1)).all()
+  assert (reader / "export" / "peft").exists()
+  out = tmp_path / "results" / "lm_python_tutorial_tiny"
+  table = out.with_suffix(".md").read_text()
+  assert "| chapter | answer_accuracy after it |" in table and "random_init:" in table
+  assert "tokens of the knowledge corpus" in table  # the base's run, described from its config
+  assert out.with_suffix(".png").stat().st_size > 10_000
+  # a finished run is not run again; a base that is not a model directory is refused
+  again = subprocess.run(["bash", str(script), "tiny"], capture_output=True, text=True, env=env)
+  assert again.returncode == 0 and "done:" not in again.stdout
+  bad = subprocess.run(["bash", str(script), "tiny"], capture_output=True, text=True,
+                       env={**env, "BASE": str(tmp_path)})
+  assert bad.returncode == 2 and "holds no config.json" in bad.stderr

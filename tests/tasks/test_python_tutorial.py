@@ -1,7 +1,6 @@
 """task.name='python_tutorial': the tutorial's chapters as a book read in order (rows of its
-prose, its questions), and a LoRA reader's forgetting matrix over them end to end."""
-
-import json
+prose, its questions); the LoRA reader's forgetting matrix over them end to end is
+tests/lm/test_lm_python_tutorial.py's (through its reproduction script)."""
 
 import jax
 import ml_collections
@@ -14,7 +13,6 @@ from metalearn.lm import tokenizer as tok_lib
 from metalearn.registry import ConfigError
 from metalearn.tasks import python_tutorial as task
 from metalearn.tasks.base import TASKS
-from tests.conftest import meta_train_tiny
 
 
 def _task(**overrides):
@@ -61,13 +59,3 @@ def test_bad_options_are_refused():
                                      learner=dict(name="lora_finetune")))
   with pytest.raises(ConfigError, match="task.chapters"):
     config_lib.validate(c)
-
-
-def test_a_lora_reader_reads_the_tutorial_and_gives_its_forgetting_matrix(
-    tmp_path, python_tutorial_dir):
-  meta_train_tiny("lm/python_tutorial.py", "tiny", tmp_path)
-  evaluated = json.loads((tmp_path / "eval.json").read_text())
-  assert evaluated["evaluator"] == "textbook" and evaluated["num_chapters"] == 2
-  R = np.asarray(evaluated["methods"]["meta"]["answer_accuracy"]["R"])
-  assert R.shape == (2, 2) and ((0 <= R) & (R <= 1)).all()
-  assert (tmp_path / "textbook_R.png").exists() and (tmp_path / "export" / "peft").exists()

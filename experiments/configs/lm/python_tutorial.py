@@ -9,9 +9,11 @@ The tutorial's sources come from ``$METALEARN_PYTHON_TUTORIAL_DIR`` (or
 ``--config.task.directory``). Meta-training reads single chapters (what is meta-learned:
 ``token_weights`` by default, as in ``meta_reading.py``); evaluation reads the whole book in
 order. ``BASE``: an HF directory (a model that knows some Python reads it best); without one a
-fresh model of ``model.lm`` with the byte-level tokenizer. Sizes: ``tiny`` (the tests': two
-chapters, a fresh 1-layer model: ``tiny`` 67 s on the 2-core CPU with two other runs beside
-it, reading the tutorial and running its examples included) and ``small``.
+fresh model of ``model.lm`` with the byte-level tokenizer.
+``launch/reproduce/lm_python_tutorial.sh`` pretrains such a base on the standard library
+(``pretrain.py:small,python``) and tabulates the run. Sizes: ``tiny`` (the tests': two chapters,
+a fresh 1-layer model: ``tiny`` 67 s on the 2-core CPU with two other runs beside it, reading
+the tutorial and running its examples included) and ``small``.
 """
 
 import ml_collections
