@@ -7,7 +7,7 @@
 # (experiments/configs/lm/python_tutorial.py); the table compares it with the same reader
 # untrained (plain Adam fine-tuning, the evaluator's random_init baseline).
 #
-#   launch/reproduce/lm_python_tutorial.sh small   # a 2.6M-parameter base, 16 chapters (this CPU)
+#   launch/reproduce/lm_python_tutorial.sh small   # a 2.8M-parameter base, 16 chapters (this CPU)
 #   launch/reproduce/lm_python_tutorial.sh tiny    # seconds: the tests' size (two chapters)
 #
 # Needs the tutorial's sources: $METALEARN_PYTHON_TUTORIAL_DIR, else ../shared/data/python_tutorial

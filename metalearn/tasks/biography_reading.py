@@ -231,9 +231,8 @@ def probe_splits(probe: list) -> list[list]:
   """The known people whose questions were not trained on (``probe``), in three disjoint
   parts: the forgetting probes of ``train``, ``validation`` and ``test`` (:data:`SPLITS`), so
   meta-training never fits the answers a held-out evaluation asks."""
-  k = len(SPLITS)
-  bounds = [i * (len(probe) // k) + min(i, len(probe) % k) for i in range(k + 1)]
-  return [list(probe[a:b]) for a, b in zip(bounds, bounds[1:])]
+  return [[probe[i] for i in part]
+          for part in np.array_split(np.arange(len(probe)), len(SPLITS))]
 
 
 def world(t) -> dict:
@@ -337,7 +336,7 @@ def build_family(t, split: str) -> ReadingBook:
 def _check(config) -> None:
   t = config.task
   n_trained = int(round(t.known_people * t.qa_fraction))
-  people = min(map(len, probe_splits(list(range(t.known_people - n_trained)))))
+  people = (t.known_people - n_trained) // len(SPLITS)  # probe_splits' smallest part
   if t.num_known > people * len(bb.ATTRIBUTES):
     raise ConfigError(f"task.num_known={t.num_known}: the {t.known_people - n_trained} known "
                       "people whose questions were not trained on are split three ways (a "
