@@ -26,7 +26,10 @@ the primary metric), ``token_accuracy`` and ``new_loss`` on them; ``known_accura
 ``known_loss`` on the probe; ``loss`` over all query rows, the probe's answer tokens weighted
 by ``known_weight`` (what a learner's query loss is, so a meta-objective on it rewards learning
 the new people without losing the known ones; a weight above 1 prices forgetting higher, a
-fixed multiplier on the forgetting limit's side of the trade).
+fixed multiplier on the forgetting limit's side of the trade). With ``known_limit`` the query
+loss is a hinge instead: the new questions' loss plus ``known_weight`` times the probe's loss
+above the limit, so forgetting costs nothing until the probe's loss passes it (set it to the
+base model's probe loss plus the rise allowed: a constraint rather than a price).
 
 Chapters are split by index: ``num_chapters`` for ``train``, then ``eval_chapters`` each for
 ``validation`` and ``test``. Text is tokenised once on the host with ``tokenizer`` (the base
@@ -59,7 +62,7 @@ SPLITS = ("train", "validation", "test")
                    data_fields=["support_x", "support_y", "replay_x", "replay_y", "query_x",
                                 "query_y", "known_x", "known_y"],
                    meta_fields=["num_query", "num_known", "order", "vocab_size",
-                                "known_weight"])
+                                "known_weight", "known_limit"])
 @dataclasses.dataclass(frozen=True)
 class ReadingFamily(TokenEpisodes):
   """Chapters of new people, replayed rows and a forgetting probe (the module docstring).
@@ -75,6 +78,8 @@ class ReadingFamily(TokenEpisodes):
       episode's replayed rows (``len(order) - R`` of them).
     vocab_size: the tokenizer's ids.
     known_weight: the probe's answer tokens' weight in :meth:`loss` (the new ones weigh 1).
+    known_limit: when positive, :meth:`loss` is a hinge on the probe instead: the new
+      questions' loss plus ``known_weight`` times the probe's loss above this many nats.
   """
   support_x: jax.Array
   support_y: jax.Array
@@ -89,6 +94,7 @@ class ReadingFamily(TokenEpisodes):
   order: tuple[int, ...]
   vocab_size: int
   known_weight: float = 1.0
+  known_limit: float = 0.0
 
   @property
   def num_chapters(self) -> int:
@@ -122,8 +128,15 @@ class ReadingFamily(TokenEpisodes):
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """:func:`token_loss` over every query row, new and known, the probe's rows (those after
-    ``num_query``) weighted by ``known_weight``."""
-    rows = jnp.arange(targets.shape[-2]) >= self.num_query
+    ``num_query``) weighted by ``known_weight``; with ``known_limit``, the new rows' loss plus
+    ``known_weight * max(0, probe loss - known_limit)`` (forgetting is free up to the limit)."""
+    n = self.num_query
+    if self.known_limit > 0:
+      excess = jax.nn.relu(token_loss(predictions[..., n:, :, :], targets[..., n:, :])
+                           - self.known_limit)
+      return (token_loss(predictions[..., :n, :, :], targets[..., :n, :])
+              + self.known_weight * excess)
+    rows = jnp.arange(targets.shape[-2]) >= n
     weights = jnp.where(rows[:, None], self.known_weight, 1.0).astype(jnp.float32)
     return token_loss(predictions, targets, jnp.broadcast_to(weights, targets.shape))
 
@@ -329,7 +342,7 @@ def build_family(t, split: str) -> ReadingBook:
   chapters = ReadingFamily(shape(sx), shape(sy), jnp.asarray(rx), jnp.asarray(ry), shape(qx),
                            shape(qy), jnp.asarray(kx), jnp.asarray(ky), t.num_query,
                            t.num_known, interleave(per, replayed), tok.vocab_size,
-                           float(t.known_weight))
+                           float(t.known_weight), float(t.known_limit))
   return ReadingBook(chapters, t.book_chapters, t.steps_per_chapter, t.rows_per_step)
 
 
@@ -342,6 +355,10 @@ def _check(config) -> None:
                       "people whose questions were not trained on are split three ways (a "
                       f"probe per split); the smallest part, {people} people, has "
                       f"{people * len(bb.ATTRIBUTES)} questions: at most that")
+  if t.known_limit > 0 and t.num_known == 0:
+    raise ConfigError(f"task.known_limit={t.known_limit} bounds the forgetting probe's loss, "
+                      "and task.num_known=0 asks no probe questions: set num_known or "
+                      "known_limit=0")
   if t.prerequisites and n_trained == 0:
     raise ConfigError("task.prerequisites: a split's first chapter takes its mentors from the "
                       "known people whose questions were trained on, and task.qa_fraction of "
@@ -385,6 +402,9 @@ TASKS.register(TaskSpec(
                          "forgetting probe)"),
         known_weight=Option(1.0, ge=0, doc="the probe's answer tokens' weight in the query "
                             "loss, the meta-objective's (above 1 prices forgetting higher)"),
+        known_limit=Option(0.0, ge=0, doc="positive: the query loss is the new questions' "
+                           "plus known_weight times the probe's loss above this many nats "
+                           "(a hinge: the base's probe loss plus the rise allowed; 0: off)"),
         max_len=Option(0, ge=0, doc="support rows' length in tokens (0: the longest biography)"),
         tokenizer=Option("", doc="the base model's directory, with tokenizer.json ('': one "
                          "token per byte)"),

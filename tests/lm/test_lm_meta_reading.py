@@ -116,6 +116,11 @@ def test_the_probes_weight_is_a_config_argument_and_names_the_reader():
   assert meta_reading.reader_of(heavy.to_dict()) == "token_weights+lr (backprop, known ×4)"
   with pytest.raises(ValueError, match="known=W takes a number"):
     module.get_config("tiny,known=heavy")
+  hinge = module.get_config("tiny,init,known=10,limit=0.21")
+  assert hinge.task.known_weight == 10.0 and hinge.task.known_limit == 0.21
+  assert meta_reading.reader_of(hinge.to_dict()) == "init (backprop, known ×10 above 0.21 nats)"
+  with pytest.raises(ValueError, match="limit=NATS takes a number"):
+    module.get_config("tiny,limit=low")
 
 
 def test_the_readers_query_loss_is_the_familys_with_the_probes_weight():

@@ -160,6 +160,17 @@ def test_known_weight_prices_the_probes_tokens_in_the_loss():
   for k in ("answer_accuracy", "new_loss", "known_accuracy", "known_loss"):
     assert float(m[k]) == float(mh[k])
 
+  # a limit: the new rows' mean loss plus the weight times the probe's mean loss above it
+  new_mean, known_mean = new / jnp.sum(scored[:12]), known / jnp.sum(scored[12:])
+  for limit in (0.5 * float(known_mean), 2.0 * float(known_mean)):
+    hinge = task.build_family(_task(known_weight=4.0, known_limit=limit), "test").chapters
+    np.testing.assert_allclose(
+        hinge.loss(logits, y), new_mean + 4.0 * max(0.0, float(known_mean) - limit), rtol=1e-5)
+    grad = jax.grad(hinge.loss)(logits, y)  # below the limit the probe's rows get no gradient
+    assert bool(jnp.any(grad[12:] != 0)) == (limit < float(known_mean))
+    assert bool(jnp.any(grad[:12] != 0))
+    assert float(hinge.metrics(logits, y)["known_loss"]) == float(m["known_loss"])
+
 
 def test_bad_options_are_refused_with_the_fix():
   base = dict(name="biography_reading", known_people=30, num_chapters=3, eval_chapters=2,
@@ -180,6 +191,8 @@ def test_bad_options_are_refused_with_the_fix():
     config_lib.validate(config(qa_fraction=0.0, replay_share=0.5, num_known=6))
   with pytest.raises(ConfigError, match="at most 2"):
     config_lib.validate(config(book_chapters=3))
+  with pytest.raises(ConfigError, match="task.num_known=0 asks no probe questions"):
+    config_lib.validate(config(num_known=0, known_limit=0.2))
   with pytest.raises(ConfigError, match="a biography takes .* raise max_len"):
     task.build_family(_task(max_len=20), "train")
 

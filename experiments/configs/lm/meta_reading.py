@@ -26,10 +26,11 @@ Arguments (comma-separated): a size, ``tiny`` (the tests': a fresh 1-layer model
 
 an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``; ``known=W``: the
 probe's weight in the query loss the readers are meta-trained on (``task.known_weight``, 1 by
-default; above 1 prices forgetting higher); ``prerequisites``: every new person has a mentor
-from an earlier chapter (``task.prerequisites``: the order chapters are read in matters); and
-``book``: evaluate
-by reading books of ``task.book_chapters`` chapters in order (``eval.name='textbook'``: the
+default; above 1 prices forgetting higher); ``limit=NATS``: the probe enters the query loss
+only above NATS (``task.known_limit``: a hinge, the base's probe loss plus the rise allowed);
+``prerequisites``: every new person has a mentor from an earlier chapter
+(``task.prerequisites``: the order chapters are read in matters); and ``book``: evaluate by
+reading books of ``task.book_chapters`` chapters in order (``eval.name='textbook'``: the
 forgetting matrix R[s, c], forward transfer, the probe along the book) instead of single
 chapters (``few_shot``). A finished run is read as a book with
 
@@ -48,7 +49,7 @@ ESTIMATORS = ("backprop", "truncated_backprop", "pes")
 
 
 def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
-  size, reader, estimator, book, known = "small", "token_weights", None, False, 1.0
+  size, reader, estimator, book, known, limit = "small", "token_weights", None, False, 1.0, 0.0
   prerequisites = False
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in SIZES:
@@ -61,6 +62,12 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
       book = True
     elif token == "prerequisites":
       prerequisites = True
+    elif token.startswith("limit="):
+      try:
+        limit = float(token[len("limit="):])
+      except ValueError:
+        raise ValueError(f"config argument {token!r}: limit=NATS takes a number, the probe's "
+                         "loss above which it enters the query loss (e.g. limit=0.21)") from None
     elif token.startswith("known="):
       try:
         known = float(token[len("known="):])
@@ -69,12 +76,14 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
                          "weight in the query loss (e.g. known=4)") from None
     else:
       raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
-                       f"{tuple(READERS)}, an estimator {ESTIMATORS}, 'known=W', 'prerequisites' or 'book'")
+                       f"{tuple(READERS)}, an estimator {ESTIMATORS}, 'known=W', 'limit=NATS', "
+                       "'prerequisites' or 'book'")
   estimator = estimator or ("pes" if reader == "lopt" else "backprop")
   c = ml_collections.ConfigDict()
   c.task = dict(name="biography_reading", known_people=300, qa_fraction=0.5,
                 num_chapters=50, eval_chapters=10, people_per_chapter=4, num_known=24,
-                tokenizer="", known_weight=known, prerequisites=prerequisites)
+                tokenizer="", known_weight=known, known_limit=limit,
+                prerequisites=prerequisites)
   c.model = dict(name="decoder_lm", hf_dir="")  # the launch script sets hf_dir and tokenizer
   c.learner = dict(name="lora_finetune", num_inner_steps=30, rank=8, alpha=16.0,
                    optimizer="adam", init_lr=1e-3, learn=READERS[reader], rows_per_step=4)
