@@ -36,6 +36,8 @@ _TEMPERATURE = flags.DEFINE_float("temperature", 1.0, "The writer's sampling tem
 _RANK = flags.DEFINE_integer("writer_rank", 8, "The writer's LoRA rank.")
 _LR = flags.DEFINE_float("writer_lr", 1e-3, "The writer's Adam learning rate.")
 _SFT = flags.DEFINE_integer("sft_steps", 2, "Writer updates per iteration on the kept notes.")
+_WARM = flags.DEFINE_integer("warm_start", 0, "Writer updates restating training people's "
+                            "other biographies before the first iteration (0: none).")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where each seed's iterations and writer "
                                "states are kept (seed_S/).")
@@ -59,7 +61,7 @@ def main(argv):
         iterations=_ITERATIONS.value, people=_PEOPLE.value, samples=_SAMPLES.value,
         max_tokens=_MAX_TOKENS.value, sentences=_SENTENCES.value,
         temperature=_TEMPERATURE.value, writer_rank=_RANK.value, writer_lr=_LR.value,
-        sft_steps=_SFT.value)
+        sft_steps=_SFT.value, warm_start=_WARM.value)
     self_edit.check(config, opts)
   except ValueError as e:
     logs.exit_with(e)

@@ -14,7 +14,8 @@
 #
 # Writes $RESULTS_DIR/lm_self_edit_SIZE.{md,csv,png,json}; re-running skips finished
 # iterations. SEEDS overrides the seed count; TUNED (a lm_meta_reading.sh baseline.json) sets
-# the reader's learning rate to the tuned baseline's.
+# the reader's learning rate to the tuned baseline's; WARM_START=N warm-starts the writer for N
+# steps restating training people's other biographies (into lm_self_edit_SIZE_warm).
 set -euo pipefail
 SIZE=${1:-small}
 case "$SIZE" in tiny|small|gpu) ;; *) echo "usage: $0 [tiny|small|gpu]" >&2; exit 2 ;; esac
@@ -35,8 +36,12 @@ READER=()
 if [ -n "${TUNED:-}" ]; then
   read -r -a READER <<<"$(tuned_flags "$TUNED")"
 fi
+NAME=$SIZE
+if [ "${WARM_START:-0}" != 0 ]; then
+  LOOP+=(--warm_start="$WARM_START"); NAME=${SIZE}_warm
+fi
 mkdir -p "$RESULTS_DIR"
 "$PYTHON" "$ROOT/experiments/self_edit.py" \
   --config="$ROOT/experiments/configs/lm/meta_reading.py:$SIZE,adam" \
   --config.model.hf_dir="$BASE" --config.task.tokenizer="$BASE" "${READER[@]}" \
-  "${LOOP[@]}" --workdir="$WORKDIR_ROOT/$SIZE" --out="$RESULTS_DIR/lm_self_edit_$SIZE"
+  "${LOOP[@]}" --workdir="$WORKDIR_ROOT/$NAME" --out="$RESULTS_DIR/lm_self_edit_$NAME"

@@ -23,6 +23,12 @@ reward is positive, and fine-tunes the writer on the kept (prompt, sentence) pai
 ``cross_entropy`` on the sentence's tokens (``forward_backward`` + ``optim_step``, ``sft_steps``
 times). The bar: the mean reward of the sampled notes rises over iterations.
 
+**Warm start** (``warm_start`` steps, 0: none): before the first iteration the writer is
+fine-tuned to restate, on (prompt, sentence) pairs whose sentence is one of the person's
+another biography's (:func:`restatements`: what the ``restated`` input reads), ``people``
+training people per step; ReST-EM then starts from a writer whose sentences carry the
+person's facts rather than from the base model's continuations. Its notes are compared too.
+
 **Inputs compared** on the test people, each read by the same reader for the same steps:
 ``biography`` (the prompt itself: what the chapter says), ``restated`` (another of the
 person's biographies, in fresh templates: knowledge-storage augmentation), ``qa`` (the six
@@ -55,6 +61,7 @@ from metalearn.tasks import biography_reading
 from metalearn.tasks.biographies import answer_metrics, load_tokenizer, pad_rows, question_row
 
 INPUTS = ("biography", "restated", "qa", "notes (untrained writer)", "notes (trained writer)")
+WARM = "notes (warm-started writer)"  # an input when Options.warm_start > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +76,15 @@ class Options:
   writer_rank: int = 8
   writer_lr: float = 1e-3
   sft_steps: int = 2
+  warm_start: int = 0
 
   def __post_init__(self):
     for name in ("iterations", "people", "samples", "max_tokens", "sentences", "writer_rank",
                  "sft_steps"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name}={getattr(self, name)}: at least 1")
+    if self.warm_start < 0:
+      raise ValueError(f"warm_start={self.warm_start}: at least 0 (0: no warm start)")
     if not (self.temperature > 0 and self.writer_lr > 0):
       raise ValueError("temperature and writer_lr: above 0")
 
@@ -196,6 +206,18 @@ def sft_datum(prompt: list[int], sentence: list[int]) -> types.Datum:
                      loss_fn_inputs={"target_tokens": ids[1:], "weights": weights})
 
 
+def restatements(tok, biography: str, name: str) -> list[list[int]]:
+  """The warm start's sentences: each sentence of ``biography`` that opens with ``name``, as
+  the writer would continue its prompt (the text after the name, then end of text). A
+  biography's sentences each open with the full name (``task.fullname``)."""
+  out = []
+  for part in biography.split(name)[1:]:
+    text = part.rstrip()
+    if text:
+      out.append(tok.encode(text) + ([tok.eos_id] if tok.eos_id is not None else []))
+  return out
+
+
 def select(rewards: np.ndarray) -> list[tuple[int, int]]:
   """ReST-EM's E-step: ``(person, sample)`` of each person's best note, if its reward is
   positive (``rewards [P, S]``)."""
@@ -254,6 +276,10 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
   rng = np.random.RandomState(seed)
   orders = [rng.permutation(len(train.people)) for _ in range(opts.iterations)]
   adam = types.AdamParams(learning_rate=opts.writer_lr)
+  warm = _warm_start(writer, service, opts, seed, workdir, bool(done), train,
+                     lambda idx: prompts(train, idx), tok, adam)
+  if warm is not None:
+    warm = test_notes(warm, 2)
   for it in range(len(done), opts.iterations):
     start = time.perf_counter()
     idx = orders[it][:opts.people]
@@ -290,9 +316,53 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
     before, after = jax.tree.map(np.asarray, read(sx, sy, test.qx, test.qy))
     scores[name] = _score(before, after)
   scores["notes (untrained writer)"] = _score(*untrained)
+  if warm is not None:
+    scores[WARM] = _score(*warm)
   scores["notes (trained writer)"] = _score(*trained)
   return {"seed": seed, "iterations": done, "inputs": scores,
           "test_people": len(test.people), "train_people": len(train.people)}
+
+
+def _warm_start(writer, service, opts: Options, seed: int, workdir: pathlib.Path,
+                resumed: bool, train: World, prompts, tok, adam):
+  """The warm start (the module docstring), run once per seed and recorded in
+  ``workdir/warm_start.json``; returns a sampler of the warm-started writer, or ``None``
+  without one. A resumed seed reuses the record (and the writer's state, if no iteration is
+  done yet)."""
+  record = workdir / "warm_start.json"
+  if not opts.warm_start:
+    if record.exists():
+      raise ValueError(f"{workdir} was run with a warm start ({record}): pass the same "
+                       "--warm_start or another --workdir")
+    return None
+  if not record.exists():
+    if resumed:
+      raise ValueError(f"{workdir} holds iterations run without a warm start: pass "
+                       "--warm_start=0 or another --workdir")
+    start, losses = time.perf_counter(), []
+    order = np.random.RandomState(seed + 7_919).permutation(len(train.people))
+    for step in range(opts.warm_start):
+      idx = np.take(order, np.arange(step * opts.people, (step + 1) * opts.people), mode="wrap")
+      asked = prompts(idx)
+      sentences = [(k, sentence) for k, i in enumerate(idx)
+                   for sentence in restatements(tok, train.restated[i], train.people[i].name)]
+      out = writer.forward_backward([sft_datum(asked[k], x) for k, x in sentences],
+                                    "cross_entropy").result()
+      writer.optim_step(adam).result()
+      losses.append(out.metrics["loss:sum"] / sum(len(x) for _, x in sentences))
+      logging.info("warm start %d/%d: %.4f nats per sentence token", step + 1,
+                   opts.warm_start, losses[-1])
+    record.write_text(json.dumps({
+        "steps": opts.warm_start, "loss": losses, "seconds": time.perf_counter() - start,
+        "state": writer.save_state("warm").result().path,
+        "sampler": writer.save_weights_for_sampler("warm").result().path}))
+  info = json.loads(record.read_text())
+  if info["steps"] != opts.warm_start:
+    raise ValueError(f"{workdir} was warm-started for {info['steps']} steps: pass "
+                     f"--warm_start={info['steps']} or another --workdir")
+  if not resumed:
+    writer.load_state_with_optimizer(info["state"]).result()
+  return service.create_sampling_client(model_path=info["sampler"]).result()
 
 
 def _score(before: dict, after: dict) -> dict[str, float]:
@@ -343,7 +413,7 @@ def summarise(runs: list[dict]) -> dict:
   """Means and 95% half-widths over seeds: each input's scores, the reward per iteration,
   and the bar (the last iteration's mean reward above the first's, intervals apart)."""
   inputs = {}
-  for name in INPUTS:
+  for name in runs[0]["inputs"]:
     inputs[name] = {}
     for k in runs[0]["inputs"][name]:
       inputs[name][k], inputs[name][f"{k}_ci95"] = mean_ci([r["inputs"][name][k] for r in runs])
@@ -401,8 +471,10 @@ def write(summary: dict, runs: list[dict], config, opts: Options, out: pathlib.P
       f"loss. ReST-EM: {opts.iterations} iterations of {opts.samples} notes for each of "
       f"{opts.people} training people, each person's best note kept if its reward is "
       f"positive, the writer (LoRA rank {opts.writer_rank}) fine-tuned on them for "
-      f"{opts.sft_steps} steps at {opts.writer_lr:g}. Mean over {summary['seeds']} seeds ± "
-      "95% interval (Student t).", "",
+      f"{opts.sft_steps} steps at {opts.writer_lr:g}" + (
+          f", after a warm start of {opts.warm_start} steps restating {opts.people} training "
+          "people's other biographies" if opts.warm_start else "") +
+      f". Mean over {summary['seeds']} seeds ± 95% interval (Student t).", "",
       f"## Which input teaches best ({runs[0]['test_people']} `{config.eval.split}` people)", "",
       "| input read | exact answers before | after | loss drop |", "|---|---|---|---|"]
   for name, v in summary["inputs"].items():

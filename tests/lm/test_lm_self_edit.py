@@ -49,6 +49,19 @@ def test_a_notes_sentences_are_read_each_opened_by_the_name():
   assert self_edit.note_row(tok, "Ada", (second, first))[-1] == tok.eos_id
 
 
+
+def test_the_warm_start_restates_each_sentence_after_the_name():
+  tok = tok_lib.byte_level()
+  bio = "Ada Lo was born in Lima. Ada Lo's employer was NASA. Ada Lo studied Music."
+  assert self_edit.restatements(tok, bio, "Ada Lo") == [
+      tok.encode(" was born in Lima.", eos=True), tok.encode("'s employer was NASA.", eos=True),
+      tok.encode(" studied Music.", eos=True)]
+  # what the reader then studies is the biography itself
+  assert self_edit.note_row(tok, "Ada Lo", self_edit.restatements(tok, bio, "Ada Lo")) == (
+      tok.encode(bio, bos=True, eos=True))
+  with pytest.raises(ValueError, match="warm_start=-1: at least 0"):
+    self_edit.Options(warm_start=-1)
+
 class _Sampler:
   """Returns sequences 0, 1, 2, ... (each [k, eos] or with trailing tokens after eos)."""
 
@@ -123,3 +136,21 @@ def test_reproduction_script_tiny(tmp_path, tiny_base):
   assert again.returncode == 0, again.stderr[-3000:]
   assert [p.read_text() for p in logs] == first
   assert json.loads(out.with_suffix(".json").read_text())["summary"] == summary
+
+  # a warm start: recorded once per seed, its notes an input of the table
+  warm_env = {**env, "WARM_START": "2"}
+  warm = subprocess.run(script, capture_output=True, text=True, env=warm_env)
+  assert warm.returncode == 0, warm.stdout[-2000:] + warm.stderr[-3000:]
+  record = json.loads((tmp_path / "runs" / "tiny_warm" / "seed_0" / "warm_start.json")
+                      .read_text())
+  assert record["steps"] == 2 and len(record["loss"]) == 2 and all(
+      np.isfinite(record["loss"]))
+  warm_out = tmp_path / "results" / "lm_self_edit_tiny_warm"
+  with open(warm_out.with_suffix(".csv")) as f:
+    assert [r["input"] for r in csv.DictReader(f)] == [  # in the writer's order
+        *self_edit.INPUTS[:4], self_edit.WARM, self_edit.INPUTS[4]]
+  assert "after a warm start of 2 steps" in warm_out.with_suffix(".md").read_text()
+  refused = subprocess.run(  # the warm-started workdir with another warm start: one line
+      script, capture_output=True, text=True, env={**warm_env, "WARM_START": "3"})
+  assert refused.returncode != 0 and "pass --warm_start=2 or another --workdir" in (
+      refused.stderr)
