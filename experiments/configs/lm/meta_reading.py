@@ -48,6 +48,13 @@ READERS = {"adam": ("lr",), "token_weights": ("token_weights",),
 ESTIMATORS = ("backprop", "truncated_backprop", "pes")
 
 
+def _number(token: str, form: str, meaning: str) -> float:
+  try:
+    return float(token.split("=", 1)[1])
+  except ValueError:
+    raise ValueError(f"config argument {token!r}: {form} takes a number, {meaning}") from None
+
+
 def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
   size, reader, estimator, book, known, limit = "small", "token_weights", None, False, 1.0, 0.0
   prerequisites = False
@@ -63,17 +70,10 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
     elif token == "prerequisites":
       prerequisites = True
     elif token.startswith("limit="):
-      try:
-        limit = float(token[len("limit="):])
-      except ValueError:
-        raise ValueError(f"config argument {token!r}: limit=NATS takes a number, the probe's "
-                         "loss above which it enters the query loss (e.g. limit=0.21)") from None
+      limit = _number(token, "limit=NATS", "the probe's loss above which it enters the query "
+                      "loss (e.g. limit=0.21)")
     elif token.startswith("known="):
-      try:
-        known = float(token[len("known="):])
-      except ValueError:
-        raise ValueError(f"config argument {token!r}: known=W takes a number, the probe's "
-                         "weight in the query loss (e.g. known=4)") from None
+      known = _number(token, "known=W", "the probe's weight in the query loss (e.g. known=4)")
     else:
       raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
                        f"{tuple(READERS)}, an estimator {ESTIMATORS}, 'known=W', 'limit=NATS', "
