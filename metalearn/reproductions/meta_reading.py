@@ -50,15 +50,17 @@ def within_limit(known_drop: float, limit: float = LIMIT) -> bool:
   return bool(known_drop <= limit + _SLACK)
 
 
-def score(curves: dict) -> dict[str, float]:
+def score(curves: dict, known_before: float | None = None) -> dict[str, float]:
   """Means over tasks of per-task curves ``{metric: [N, T + 1]}``: the new people's accuracy
   after ``T`` steps and its area (mean over steps ``1..T``), the probe's accuracy before and
-  after, and its drop."""
+  after, and its drop. ``known_before``: the probe's accuracy before reading when the curve's
+  step 0 is not the base model (a learned initialisation starts elsewhere)."""
   new = np.asarray(curves["answer_accuracy"], float)
   known = np.asarray(curves["known_accuracy"], float)
+  before = float(known[:, 0].mean()) if known_before is None else float(known_before)
   return {"new_accuracy": float(new[:, -1].mean()), "new_auc": float(new[:, 1:].mean()),
-          "known_before": float(known[:, 0].mean()), "known_after": float(known[:, -1].mean()),
-          "known_drop": float(known[:, 0].mean() - known[:, -1].mean())}
+          "known_before": before, "known_after": float(known[:, -1].mean()),
+          "known_drop": before - float(known[:, -1].mean())}
 
 
 def _setup(config, split: str):
@@ -204,10 +206,17 @@ def load_run(workdir: pathlib.Path) -> dict:
                             "finish)")
   e = json.loads(path.read_text())
   meta = e["methods"]["meta"]
+  base = None  # a learned initialisation's step 0 is its own: the probe before is the base's
+  if "init" in e["config"]["learner"]["learn"]:
+    if "initial" not in e["methods"]:
+      raise ValueError(f"{path}: a learned initialisation's probe is measured from the base "
+                       "model, the 'initial' baseline's step 0, which it lacks: evaluate "
+                       "with eval.baselines=('initial',)")
+    base = e["methods"]["initial"]["known_accuracy"][0]
   # the curves are means over tasks, and every score is linear in them
   return {"reader": reader_of(e["config"]), "seed": e["seed"], "curves": meta,
           "score": score({k: np.asarray(meta[k])[None] for k in ("answer_accuracy",
-                                                                  "known_accuracy")}),
+                                                                  "known_accuracy")}, base),
           "workdir": str(workdir), "config": e["config"], "hardware": e["hardware"],
           "meta_steps": e["checkpoint_step"],
           "train_seconds": reporting.train_seconds_by_step(workdir).get(e["checkpoint_step"])}
@@ -281,7 +290,8 @@ def write(runs: list[dict], out: pathlib.Path, command: str, limit: float = LIMI
       "`new`) and questions about known people it was never trained on (`known`, the "
       f"forgetting probe). Exact answers in %, on {c['eval']['num_tasks']} chapter readings "
       f"of the `{c['eval']['split']}` split per seed; mean over seeds ± 95% interval "
-      f"(Student t). A reader may lose at most {100 * limit:.0f} points of `known`.", "",
+      f"(Student t). A reader may lose at most {100 * limit:.0f} points of `known`, from the "
+      "base model's (`known before`; a learned initialisation's own start is after it).", "",
       f"| reader | seeds | new after {steps} steps | new, mean over steps | known before | "
       "known after | known drop | within limit |", "|---" * 8 + "|"]
   for r in rows:

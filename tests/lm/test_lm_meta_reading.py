@@ -26,6 +26,9 @@ def test_score_reads_the_curves_ends_and_area():
   assert s["new_auc"] == pytest.approx((0.5 + 1.0 + 0.0 + 0.5) / 4)
   assert s["known_before"] == pytest.approx(0.7) and s["known_after"] == pytest.approx(0.6)
   assert s["known_drop"] == pytest.approx(0.1)
+  # a learned initialisation's start is not the base: the drop is from the base's accuracy
+  s = meta_reading.score(curves, known_before=0.9)
+  assert s["known_before"] == 0.9 and s["known_drop"] == pytest.approx(0.3)
 
 
 def test_a_drop_of_exactly_the_limit_is_within_it():
@@ -165,6 +168,12 @@ def test_reproduction_script_tiny(tmp_path, tiny_base):
   # the baseline and the reader read the same base model, BASE
   reader = json.loads((tmp_path / "runs" / "init_known2_s0_tiny" / "config.json").read_text())
   assert reader["model"]["hf_dir"] == baseline["config"]["model"]["hf_dir"] == str(tiny_base)
+  # the init reader's probe is measured from the base model: the untrained init's step 0
+  evaluated = json.loads((tmp_path / "runs" / "init_known2_s0_tiny" / "eval.json").read_text())
+  base_known = evaluated["methods"]["initial"]["known_accuracy"][0]
+  assert float(rows[1]["known_before"]) == pytest.approx(base_known)
+  assert float(rows[1]["known_drop"]) == pytest.approx(
+      base_known - evaluated["methods"]["meta"]["known_accuracy"][-1])
   # the meta-learned LoRA initialisation is exported in PEFT's format
   from metalearn import exported  # pylint: disable=g-import-not-at-top
   from metalearn.lm import lora as lora_lib  # pylint: disable=g-import-not-at-top
