@@ -24,9 +24,9 @@ reward is positive, and fine-tunes the writer on the kept (prompt, sentence) pai
 times). The bar: the mean reward of the sampled notes rises over iterations.
 
 **Warm start** (``warm_start`` steps, 0: none): before the first iteration the writer is
-fine-tuned to restate, on (prompt, sentence) pairs whose sentence is one of the person's
-another biography's (:func:`restatements`: what the ``restated`` input reads), ``people``
-training people per step; ReST-EM then starts from a writer whose sentences carry the
+fine-tuned to restate, on (prompt, sentence) pairs whose sentence comes from the person's other
+biography (:func:`restatements`; that biography is the ``restated`` input), ``people``
+training people per step. ReST-EM then starts from a writer whose sentences carry the
 person's facts rather than from the base model's continuations. Its notes are compared too.
 
 **Inputs compared** on the test people, each read by the same reader for the same steps:
@@ -473,7 +473,7 @@ def write(summary: dict, runs: list[dict], config, opts: Options, out: pathlib.P
       f"positive, the writer (LoRA rank {opts.writer_rank}) fine-tuned on them for "
       f"{opts.sft_steps} steps at {opts.writer_lr:g}" + (
           f", after a warm start of {opts.warm_start} steps restating {opts.people} training "
-          "people's other biographies" if opts.warm_start else "") +
+          "people's other biographies per step" if opts.warm_start else "") +
       f". Mean over {summary['seeds']} seeds ± 95% interval (Student t).", "",
       f"## Which input teaches best ({runs[0]['test_people']} `{config.eval.split}` people)", "",
       "| input read | exact answers before | after | loss drop |", "|---|---|---|---|"]
