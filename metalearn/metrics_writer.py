@@ -63,9 +63,9 @@ class _Events:
 
   The file is TFRecord framing around ``tensorboard.Event`` protos, of which only these fields
   are written: wall_time (1), step (2), file_version (3), summary (5: value (1): tag (1),
-  simple_value (2)) and session_log (7: status (1)). It is encoded here because tensorboardX, the library that otherwise
-  writes it without TensorFlow, imports torch whenever torch is installed (2-3 s per run) and
-  queues events for a background thread."""
+  simple_value (2)) and session_log (7: status (1)). It is encoded here because tensorboardX,
+  the library that otherwise writes it without TensorFlow, imports torch whenever torch is
+  installed (2-3 s per run) and queues events for a background thread."""
 
   def __init__(self, logdir: pathlib.Path, purge_step: int | None):
     logdir.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ def test_event_records_are_what_tensorboards_protos_and_tfrecord_framing_make(tm
   assert metrics_writer.crc32c(b"123456789") == 0xE3069283  # RFC 3720's check value
   for data in (b"", b"a", bytes(range(256)) * 3):
     assert metrics_writer.crc32c(data) == reference_crc32c(data)
-  events = metrics_writer._Events(tmp_path, purge_step=7)  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  events = metrics_writer._Events(tmp_path, purge_step=7)
   events.scalars(123456789, {"meta_loss": 0.25, "eval/accuracy": -3.5})
   events.close()
   data = events.path.read_bytes()
@@ -63,10 +64,10 @@ def test_event_records_are_what_tensorboards_protos_and_tfrecord_framing_make(tm
   while i < len(data):  # the TFRecord framing, each checksum verified
     header = data[i:i + 8]
     (n,) = struct.unpack("<Q", header)
-    assert struct.unpack("<I", data[i + 8:i + 12])[0] == metrics_writer._masked_crc32c(header)  # pylint: disable=protected-access
+    assert struct.unpack("<I", data[i + 8:i + 12])[0] == metrics_writer._masked_crc32c(header)
     record = data[i + 12:i + 12 + n]
     assert struct.unpack("<I", data[i + 12 + n:i + 16 + n])[0] == (
-        metrics_writer._masked_crc32c(record))  # pylint: disable=protected-access
+        metrics_writer._masked_crc32c(record))
     records.append(record)
     i += 16 + n
   parsed = [event_pb2.Event.FromString(r) for r in records]

@@ -276,10 +276,9 @@ def run_seed(config: ml_collections.ConfigDict, opts: Options, seed: int,
   rng = np.random.RandomState(seed)
   orders = [rng.permutation(len(train.people)) for _ in range(opts.iterations)]
   adam = types.AdamParams(learning_rate=opts.writer_lr)
-  warm = _warm_start(writer, service, opts, seed, workdir, bool(done), train,
-                     lambda idx: prompts(train, idx), tok, adam)
-  if warm is not None:
-    warm = test_notes(warm, 2)
+  warm_sampler = _warm_start(writer, service, opts, seed, workdir, bool(done), train,
+                             lambda idx: prompts(train, idx), tok, adam)
+  warm = None if warm_sampler is None else test_notes(warm_sampler, 2)
   for it in range(len(done), opts.iterations):
     start = time.perf_counter()
     idx = orders[it][:opts.people]
