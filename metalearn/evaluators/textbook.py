@@ -24,10 +24,14 @@ always good for transfer and bad for forgetting):
   (0 for the last chapter).
 
 The book's curve (the learner's learning curve, :math:`L_t` = the mean over chapters read so
-far) gives ``area`` (mean of :math:`L_1..L_T`) and ``final`` (:math:`L_T`). Everything is a
-mean over books with a 95% confidence half-width (``*_ci95``). Methods: ``meta`` (the
-checkpoint) and ``eval.baselines`` (``random_init``: the same reader from a fresh
-initialisation). MAML-family checkpoints meta-trained on single chapters read books with the
+far) gives ``area`` (mean of :math:`L_1..L_T`) and ``final`` (:math:`L_T`). With
+``eval.measure='chapter_ends'`` every chapter is measured only before the book and at chapter
+ends, and the chapter being read at each of its steps: everything above is the same except the
+book curve, sampled at chapter ends (``area``: the mean of :math:`L_E, L_{2E}, \dots, L_T`); a
+long book costs :math:`C(E+1) + C^2` chapter measurements instead of :math:`(T+1)C`.
+Everything is a mean over books with a 95% confidence half-width (``*_ci95``). Methods:
+``meta`` (the checkpoint) and ``eval.baselines`` (``random_init``: the same reader from a
+fresh initialisation). MAML-family checkpoints meta-trained on single chapters read books with the
 same SGD (``anil`` adapts the head only, like ``oml``). Writes ``eval.json``,
 ``textbook_R.png`` (R as heatmaps) and ``textbook_curves.png`` (per-chapter curves).
 """
@@ -82,6 +86,57 @@ def read_books(learner: SequentialLearner, family, theta, episodes, batch_size: 
   return jax.lax.map(one, episodes, batch_size=batch_size)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def read_books_at_chapter_ends(learner: SequentialLearner, family, theta, episodes,
+                               batch_size: int) -> dict:
+  """:func:`read_books` measuring every chapter only before the book and at chapter ends, and
+  the chapter being read at each of its steps: ``{"start": {metric: [N, C]}, "ends": {metric:
+  [N, C, C]}, "reading": {metric: [N, C, E+1]}, "alone": ...}`` (``reading[:, c, k]``:
+  chapter ``c`` after ``c * E + k`` exercises of the book). Every summary but the book curve
+  between chapter ends needs only these: ``C (E+1) + C^2`` chapter measurements per book
+  instead of ``(T+1) C``."""
+  C, E = family.num_chapters, family.exercises_per_chapter
+
+  def chapters(th, s, ep):
+    return jax.vmap(family.metrics)(learner.chapter_predictions(th, s, ep), ep.query_y)
+
+  def only(c):
+    return lambda th, s, ep: family.metrics(learner.predict(th, s, ep.query_x[c]),
+                                            ep.query_y[c])
+
+  def one(episode):
+    state_0 = learner.init_state(theta, episode)
+
+    def chapter(state, c):
+      state, reading = unroll(learner, theta, state, episode, E, measure=only(c))
+      return state, (reading, chapters(theta, state, episode))
+
+    _, (reading, ends) = jax.lax.scan(chapter, state_0, jnp.arange(C))
+
+    def alone(c):
+      return unroll(learner, theta, learner.start_at(theta, episode, c * E), episode, E,
+                    measure=only(c))[1]
+
+    return {"start": chapters(theta, state_0, episode), "ends": ends, "reading": reading,
+            "alone": jax.vmap(alone)(jnp.arange(C))}
+
+  return jax.lax.map(one, episodes, batch_size=batch_size)
+
+
+def book_from_chapter_ends(start_NC: np.ndarray, ends_NCC: np.ndarray,
+                           reading_NCK: np.ndarray) -> np.ndarray:
+  """:func:`read_books_at_chapter_ends`' arrays as :func:`read_books`' ``[N, T+1, C]``, NaN
+  where nothing was measured (chapter ``c`` between chapter ends while another is read)."""
+  N, C, K = reading_NCK.shape
+  E = K - 1
+  book = np.full((N, C * E + 1, C), np.nan)
+  book[:, 0] = start_NC
+  for c in range(C):
+    book[:, c * E:(c + 1) * E + 1, c] = reading_NCK[:, c]
+    book[:, (c + 1) * E] = ends_NCC[:, c]
+  return book
+
+
 def at_chapter_ends(book_NTC: np.ndarray, exercises_per_chapter: int) -> np.ndarray:
   """:math:`R[s, c] = M_{(s+1)E}[c]`: ``[..., T+1, C]`` -> ``[..., C, C]``."""
   return book_NTC[..., exercises_per_chapter::exercises_per_chapter, :]
@@ -129,8 +184,11 @@ def _mean_ci(values_N: np.ndarray) -> tuple[list, list]:
   return mean.tolist(), ci.tolist()
 
 
-def summarize(book: dict, alone: dict, exercises_per_chapter: int) -> dict:
-  """Per-metric results (see the module docstring) from :func:`read_books`' arrays."""
+def summarize(book: dict, alone: dict, exercises_per_chapter: int,
+              chapter_ends: bool = False) -> dict:
+  """Per-metric results (see the module docstring) from :func:`read_books`' arrays. With
+  ``chapter_ends`` (``book`` from :func:`book_from_chapter_ends`) the book curve is sampled at
+  chapter ends only (``curve_steps``), its area their mean."""
   E, out = exercises_per_chapter, {}
   for metric, book_NTC in book.items():
     book_NTC, alone_NCK = np.asarray(book_NTC), np.asarray(alone[metric])
@@ -139,11 +197,15 @@ def summarize(book: dict, alone: dict, exercises_per_chapter: int) -> dict:
     alone_end = alone_NCK[..., -1]
     ft, fg = forward_transfer(R, alone_end, higher), forgetting(R, higher)
     curve = book_curve(book_NTC, E)
-    m = {}
+    steps = np.arange(curve.shape[-1])
+    if chapter_ends:
+      curve, steps = curve[..., ::E], steps[::E]
+    m = {"curve_steps": steps.tolist()}
     for key, values in (("R", R), ("alone", alone_end), ("forward_transfer", ft),
                         ("forgetting", fg), ("backward_transfer", -fg), ("curve", curve)):
       m[key], m[f"{key}_ci95"] = _mean_ci(values)
-    m["chapter_curves"] = book_NTC.mean(0).tolist()
+    m["chapter_curves"] = [[None if np.isnan(v) else v for v in row]
+                           for row in book_NTC.mean(0).tolist()]
     C = R.shape[-1]
     m["summary"] = {"area": float(curve[:, 1:].mean()), "final": float(curve[:, -1].mean()),
                     "forward_transfer": float(ft[:, 1:].mean()) if C > 1 else 0.0,
@@ -171,10 +233,19 @@ def evaluate(ctx: base.Context) -> dict:
              "num_books": config.eval.num_books, "num_chapters": book.num_chapters,
              "exercises_per_chapter": book.exercises_per_chapter,
              "metric": book.primary_metric, "methods": {}}
+  ends = config.eval.measure == "chapter_ends"
+  results["measure"] = config.eval.measure
   for name, th in thetas.items():
-    arrays = read_books(reader, book, th, episodes, config.eval.task_batch_size)
+    if ends:
+      arrays = read_books_at_chapter_ends(reader, book, th, episodes,
+                                          config.eval.task_batch_size)
+      arrays["book"] = {m: book_from_chapter_ends(*(np.asarray(arrays[k][m]) for k in
+                                                    ("start", "ends", "reading")))
+                        for m in arrays["ends"]}
+    else:
+      arrays = read_books(reader, book, th, episodes, config.eval.task_batch_size)
     results["methods"][name] = summarize(arrays["book"], arrays["alone"],
-                                         book.exercises_per_chapter)
+                                         book.exercises_per_chapter, ends)
   results["metrics"] = sorted(results["methods"]["meta"])
   return results
 
@@ -207,9 +278,10 @@ def plot(results: dict, workdir: pathlib.Path) -> dict:
   fig, ax = plt.subplots(figsize=(7, 4))
   colors = plt.get_cmap("tab10")
   for style, (name, m) in zip(("-", "--", ":"), methods.items()):
-    curves = np.asarray(m["loss"]["chapter_curves"])
+    curves = np.array(m["loss"]["chapter_curves"], dtype=float)  # None: not measured
     for c in range(C):
       ax.plot(np.arange(curves.shape[0]), curves[:, c], style, color=colors(c % 10),
+              marker="." if results.get("measure") == "chapter_ends" else None, markersize=3,
               label=f"{name}: chapter {c}" if style == "-" or c == 0 else None)
   for s in range(1, C):
     ax.axvline(s * E, color="gray", lw=0.5)
@@ -243,7 +315,8 @@ def format_table(results: dict, method: str = "meta") -> str:
         f"{cell(p['forward_transfer'][c], p['forward_transfer_ci95'][c])} | "
         f"{cell(p['forgetting'][c], p['forgetting_ci95'][c])} |")
   s = p["summary"]
-  lines += ["", f"book curve ({metric}): area {s['area']:.3f}, final {s['final']:.3f}; mean "
+  at = " at chapter ends" if results.get("measure") == "chapter_ends" else ""
+  lines += ["", f"book curve ({metric}{at}): area {s['area']:.3f}, final {s['final']:.3f}; mean "
             f"forward transfer {s['forward_transfer']:.3f}, mean forgetting "
             f"{s['forgetting']:.3f}; mean progress {loss['summary']['progress']:.3f}"]
   return "\n".join(lines)
@@ -272,4 +345,9 @@ base.register(
         num_books=Option(100, ge=2, doc="evaluation books"),
         task_batch_size=Option(50, ge=1, doc="books read at once"),
         baselines=Option(("random_init",), choices=("random_init",),
-                         doc="the same reader from a fresh initialisation")))
+                         doc="the same reader from a fresh initialisation"),
+        measure=Option("every_step", choices=("every_step", "chapter_ends"),
+                       doc="when every chapter is measured: after every exercise, or before "
+                       "the book and at chapter ends only (the chapter being read still at "
+                       "every step; the book curve at chapter ends; far fewer forward passes "
+                       "for long books)")))

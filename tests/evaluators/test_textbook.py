@@ -52,16 +52,21 @@ def _config(arg="regression,tiny"):
 
 
 @pytest.fixture(scope="module")
-def read():
-  """Books of ``textbook.py:regression,tiny`` read as its evaluation reads them (the same
-  compiled programs, which the end-to-end run below then finds in the session's cache)."""
-  config = _config()
-  config = config_lib.validate(config)
+def books():
+  """``(config, book, reader, theta, episodes)`` of ``textbook.py:regression,tiny``."""
+  config = config_lib.validate(_config())
   book = te.make_book(config, "test")
   reader = experiment.build(config).learner.reader(book)
   episodes = jax.jit(sample_batch, static_argnums=2)(book, jax.random.key(1),
                                                      config.eval.num_books)
-  theta = reader.init(jax.random.key(0))
+  return config, book, reader, reader.init(jax.random.key(0)), episodes
+
+
+@pytest.fixture(scope="module")
+def read(books):
+  """Those books read as its evaluation reads them (the same compiled programs, which the
+  end-to-end run below then finds in the session's cache)."""
+  config, book, reader, theta, episodes = books
   return book, te.read_books(reader, book, theta, episodes, config.eval.task_batch_size)
 
 
@@ -81,6 +86,40 @@ def test_read_books_gives_r_from_one_unroll_and_chapters_alone_from_the_same_sta
   np.testing.assert_allclose(m["backward_transfer"], -np.asarray(m["forgetting"]))
   assert len(results["loss"]["progress"]) == 3 and "progress" not in m
   assert m["summary"]["final"] == pytest.approx(np.mean(m["R"][-1]), rel=1e-5)
+
+
+def test_reading_at_chapter_ends_measures_what_every_step_does_where_it_measures(books, read):
+  config, book, reader, theta, episodes = books
+  _, full = read
+  ends = te.read_books_at_chapter_ends(reader, book, theta, episodes, 4)
+  E, C = book.exercises_per_chapter, book.num_chapters
+  assert np.asarray(ends["reading"]["loss"]).shape == (8, C, E + 1)
+  assert np.asarray(ends["ends"]["loss"]).shape == (8, C, C)
+  sparse = {m: te.book_from_chapter_ends(*(np.asarray(ends[k][m]) for k in
+                                           ("start", "ends", "reading")))
+            for m in ends["ends"]}
+  dense = np.asarray(full["book"]["loss"])
+  measured = ~np.isnan(sparse["loss"][0])
+  # before the book and at chapter ends every chapter; between them only the one being read
+  assert measured[0].all() and measured[E::E].all()
+  np.testing.assert_array_equal(measured[1:E].sum(-1), 1)
+  assert measured.sum() == (C + 1) * C + C * (E - 1)
+  np.testing.assert_allclose(sparse["loss"][:, measured], dense[:, measured], rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(ends["alone"]["loss"]),
+                             np.asarray(full["alone"]["loss"]), rtol=1e-5)
+  every = te.summarize(full["book"], full["alone"], E)["mse"]
+  at_ends = te.summarize(sparse, ends["alone"], E, chapter_ends=True)
+  for key in ("R", "forgetting", "forward_transfer", "alone"):
+    np.testing.assert_allclose(at_ends["mse"][key], every[key], rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(at_ends["loss"]["progress"],
+                             te.summarize(full["book"], full["alone"], E)["loss"]["progress"],
+                             rtol=1e-5)
+  assert at_ends["mse"]["curve_steps"] == [0, E, 2 * E, 3 * E]
+  np.testing.assert_allclose(at_ends["mse"]["curve"], np.asarray(every["curve"])[::E],
+                             rtol=1e-5)
+  assert at_ends["mse"]["summary"]["area"] == pytest.approx(np.mean(every["curve"][E::E]),
+                                                            rel=1e-5)
+  assert at_ends["mse"]["chapter_curves"][1][1] is None  # chapter 1 while chapter 0 is read
 
 
 def _set(**changes):

@@ -80,6 +80,8 @@ def test_reproduction_script_tiny(tmp_path, tiny_base, python_tutorial_dir):
   reader = tmp_path / "runs" / "reader_tiny"
   evaluated = json.loads((reader / "eval.json").read_text())
   assert evaluated["evaluator"] == "textbook" and evaluated["num_chapters"] == 2
+  assert evaluated["measure"] == "chapter_ends"  # the config's: every chapter at chapter ends
+  assert evaluated["methods"]["meta"]["loss"]["curve_steps"] == [0, 2, 4]
   for method in ("meta", "random_init"):
     R = np.asarray(evaluated["methods"][method]["answer_accuracy"]["R"])
     assert R.shape == (2, 2) and ((0 <= R) & (R <= 1)).all()
