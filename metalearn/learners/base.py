@@ -18,7 +18,9 @@ ask for them):
   cut it into segments and carry the state;
 * ``"sgd_from_init"``: its inner loop is plain SGD on every parameter of ``theta["params"]``
   at a fixed step size (Reptile's meta-update ``theta - phi_T`` applies);
-* ``"reads_books"``: :meth:`Learner.reader` reads a textbook in order.
+* ``"reads_books"``: :meth:`Learner.reader` reads a textbook in order;
+* ``"base_reference"``: it adapts a frozen base model, and its query loss gives a family that
+  ``wants_reference`` the base's predictions too (``loss(predictions, targets, reference)``).
 """
 
 import dataclasses
@@ -32,7 +34,7 @@ from metalearn.tasks import Episode
 
 MetaParams = Any  # a pytree
 LearnerState = Any  # a pytree
-CAPABILITIES = ("stepwise", "sgd_from_init", "reads_books")
+CAPABILITIES = ("stepwise", "sgd_from_init", "reads_books", "base_reference")
 
 
 class Learner:

@@ -76,6 +76,9 @@ class LoRAFineTuner(Learner):
       adapters in place of ``optimizer``, or ``None``.
     loss_fn: the query loss, ``(logits, targets) -> scalar``: the task family's ``loss`` (a
       reading chapter's weighs its forgetting probe by ``task.known_weight``).
+    reference: ``loss_fn`` also takes the base model's logits on the same rows (``(logits,
+      targets, reference)``; the family's ``wants_reference``), computed without adapters
+      and without gradient.
   """
   model: "Transformer"
   lora: "lora_lib.LoRAConfig"
@@ -87,6 +90,7 @@ class LoRAFineTuner(Learner):
   fixed_seed: int = 0
   rule: Any = None
   loss_fn: Callable = token_loss
+  reference: bool = False
 
   def __post_init__(self):
     if self.rule is None and self.optimizer not in INNER_OPTIMIZERS:
@@ -169,8 +173,18 @@ class LoRAFineTuner(Learner):
     return {"lora": optax.apply_updates(state["lora"], updates), "opt": opt,
             "t": state["t"] + 1}
 
+  def _base_logits(self, x):
+    return jax.lax.stop_gradient(_nnx().merge(self._graphdef, self._base)(x)[0])
+
+  def _query_loss(self, logits, x, y):
+    """``loss_fn`` on logits of rows ``x`` (with the base's on them, for ``reference``)."""
+    if self.reference:
+      return self.loss_fn(logits, y, self._base_logits(x))
+    return self.loss_fn(logits, y)
+
   def query_loss(self, theta, state, episode: Episode):
-    return self.loss_fn(self._logits(state["lora"], episode.query_x), episode.query_y)
+    return self._query_loss(self._logits(state["lora"], episode.query_x), episode.query_x,
+                            episode.query_y)
 
   def predict(self, theta, state, x):
     return self._logits(state["lora"], x)
@@ -227,8 +241,8 @@ class LoRABookReader(LoRAFineTuner):
   def query_loss(self, theta, state, episode: Episode):
     """The mean query loss over the chapters read so far (before any step: the first)."""
     read = chapters_read_after(state["t"], episode)
-    losses = jax.vmap(self.loss_fn)(self.chapter_predictions(theta, state, episode),
-                                    episode.query_y)
+    losses = jax.vmap(self._query_loss)(self.chapter_predictions(theta, state, episode),
+                                        episode.query_x, episode.query_y)
     return jnp.sum(jnp.where(read, losses, 0.0)) / jnp.sum(read)
 
 
@@ -243,7 +257,8 @@ def _build(config, family) -> LoRAFineTuner:
     rule = spec.make_rule({**{k: spec.options[k].default for k in spec.rule_options},
                            **dict(c.lopt)})
   return LoRAFineTuner(model, lora, c.num_inner_steps, c.optimizer, c.init_lr,
-                       tuple(c.learn), c.rows_per_step, config.seed, rule, family.loss)
+                       tuple(c.learn), c.rows_per_step, config.seed, rule, family.loss,
+                       family.wants_reference)
 
 
 def _check(config) -> None:
@@ -280,7 +295,7 @@ LEARNERS.register(LearnerSpec(
     name="lora_finetune", doc="LoRA fine-tuning of a frozen decoder LM, Tinker's inner step; "
     "meta-learns its initialisation, learning rate and/or per-token loss weights",
     build=_build, families=("episodes",), model="lm", targets=("tokens",), check=_check,
-    provides=frozenset({"stepwise", "reads_books"}),
+    provides=frozenset({"stepwise", "reads_books", "base_reference"}),
     eval_defaults=dict(baselines=("initial",)),
     options=dict(
         num_inner_steps=Option(4, ge=1, doc="k, fine-tuning steps per task"),

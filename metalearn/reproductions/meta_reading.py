@@ -180,11 +180,13 @@ def tune_baseline(config: ml_collections.ConfigDict, lrs, shares, workdir: pathl
 
 def reader_of(config: dict) -> str:
   """A meta-trained reader's name: what it meta-learns, and how (and the probe's weight in its
-  meta-objective where it is not 1, its loss limit where one is set)."""
+  meta-objective where it is not 1, its limit where one is set, and whether the probe's term
+  is its KL from the base model)."""
   how = config["estimator"]["name"]
   weight = config["task"].get("known_weight", 1.0)
-  if weight != 1.0:
-    how += f", known ×{weight:g}"
+  kl = config["task"].get("known_kl", False)
+  if weight != 1.0 or kl:
+    how += f", known {'KL ' if kl else ''}×{weight:g}"
   limit = config["task"].get("known_limit", 0.0)
   if limit > 0:
     how += f" above {limit:g} nats"

@@ -111,6 +111,9 @@ class EpisodeFamily(TaskFamily):
   output_dim: int
   primary_metric: str
   plot_range: tuple[float, float] | None = None  # 1-D inputs of a known target function
+  # True: the meta-objective's loss also takes what the learner's frozen base model predicts,
+  # ``loss(predictions, targets, reference)`` (learners of a frozen base supply it)
+  wants_reference: bool = False
 
   def target(self, info: dict, x: jax.Array) -> jax.Array:
     """The task's true function at ``x`` (families with a ``plot_range``)."""
@@ -118,7 +121,7 @@ class EpisodeFamily(TaskFamily):
 
   def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """Scalar loss of ``predictions`` against ``targets`` (one episode, no batch axis), a mean
-    over examples."""
+    over examples; a family that :attr:`wants_reference` takes ``reference=`` as well."""
     raise NotImplementedError
 
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:

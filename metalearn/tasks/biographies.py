@@ -45,6 +45,16 @@ def token_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array | None 
   return jnp.sum(w * nll) / jnp.maximum(jnp.sum(scored), 1)
 
 
+def token_kl(logits: jax.Array, reference: jax.Array, targets: jax.Array) -> jax.Array:
+  r"""Mean over the scored positions (``targets >= 0``) of :math:`KL(p_{ref} \| p)`, the
+  divergence of ``logits``' next-token distributions from ``reference``'s."""
+  f32 = lambda a: a.astype(jnp.promote_types(a.dtype, jnp.float32))
+  logp, logq = jax.nn.log_softmax(f32(logits), -1), jax.nn.log_softmax(f32(reference), -1)
+  kl = jnp.sum(jnp.exp(logq) * (logq - logp), -1)
+  scored = targets >= 0
+  return jnp.sum(jnp.where(scored, kl, 0.0)) / jnp.maximum(jnp.sum(scored), 1)
+
+
 class TokenEpisodes(EpisodeFamily):
   """What every family of token-row episodes shares: ``support_x [groups, rows, L]`` and a
   ``vocab_size``; exact answers are the primary metric."""

@@ -53,7 +53,8 @@ from metalearn.lm import biography_book as bb
 from metalearn.registry import ConfigError, Option
 from metalearn.tasks.base import TASKS, BookFamily, Episode, TaskSpec
 from metalearn.tasks.biographies import (TokenEpisodes, answer_metrics, check_num_query,
-                                         load_tokenizer, pad_rows, question_row, token_loss)
+                                         load_tokenizer, pad_rows, question_row, token_kl,
+                                         token_loss)
 
 SPLITS = ("train", "validation", "test")
 
@@ -62,7 +63,7 @@ SPLITS = ("train", "validation", "test")
                    data_fields=["support_x", "support_y", "replay_x", "replay_y", "query_x",
                                 "query_y", "known_x", "known_y"],
                    meta_fields=["num_query", "num_known", "order", "vocab_size",
-                                "known_weight", "known_limit"])
+                                "known_weight", "known_limit", "known_kl"])
 @dataclasses.dataclass(frozen=True)
 class ReadingFamily(TokenEpisodes):
   """Chapters of new people, replayed rows and a forgetting probe (the module docstring).
@@ -80,6 +81,11 @@ class ReadingFamily(TokenEpisodes):
     known_weight: the probe's answer tokens' weight in :meth:`loss` (the new ones weigh 1).
     known_limit: when positive, :meth:`loss` is a hinge on the probe instead: the new
       questions' loss plus ``known_weight`` times the probe's loss above this many nats.
+    known_kl: the probe's term in :meth:`loss` is the KL divergence of the reader's answer
+      distributions from the base model's (``reference``), not the answers' loss: a reader
+      cannot lower it by learning the probe's answers (a meta-learned initialisation does
+      just that with the loss, then forgets everyone else), only keep it by not changing
+      them. Weighted and limited as above; :meth:`metrics`' ``loss`` stays the answers'.
   """
   support_x: jax.Array
   support_y: jax.Array
@@ -95,6 +101,11 @@ class ReadingFamily(TokenEpisodes):
   vocab_size: int
   known_weight: float = 1.0
   known_limit: float = 0.0
+  known_kl: bool = False
+
+  @property
+  def wants_reference(self) -> bool:
+    return self.known_kl
 
   @property
   def num_chapters(self) -> int:
@@ -126,10 +137,29 @@ class ReadingFamily(TokenEpisodes):
     return Episode(support_x, support_y, query_x, query_y,
                    {"chapter": c, "questions": q, "replayed": r, "known": k})
 
-  def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
+  def loss(self, predictions: jax.Array, targets: jax.Array,
+           reference: jax.Array | None = None) -> jax.Array:
     """:func:`token_loss` over every query row, new and known, the probe's rows (those after
     ``num_query``) weighted by ``known_weight``; with ``known_limit``, the new rows' loss plus
-    ``known_weight * max(0, probe loss - known_limit)`` (forgetting is free up to the limit)."""
+    ``known_weight * max(0, probe loss - known_limit)`` (forgetting is free up to the limit).
+    With ``known_kl`` the probe's term is :func:`token_kl` from ``reference`` (the base
+    model's logits on the same rows): the new rows' loss plus ``known_weight`` times it (or
+    its excess over ``known_limit``)."""
+    n = self.num_query
+    if self.known_kl:
+      if reference is None:
+        raise ValueError("task.known_kl: the probe's term is the KL from the base model's "
+                         "predictions, and this learner supplies none (learner "
+                         "'lora_finetune' does)")
+      probe = token_kl(predictions[..., n:, :, :], reference[..., n:, :, :],
+                       targets[..., n:, :])
+      if self.known_limit > 0:
+        probe = jax.nn.relu(probe - self.known_limit)
+      return (token_loss(predictions[..., :n, :, :], targets[..., :n, :])
+              + self.known_weight * probe)
+    return self._answer_loss(predictions, targets)
+
+  def _answer_loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
     n = self.num_query
     if self.known_limit > 0:
       excess = jax.nn.relu(token_loss(predictions[..., n:, :, :], targets[..., n:, :])
@@ -144,7 +174,8 @@ class ReadingFamily(TokenEpisodes):
     """The module docstring's metrics; rows after ``num_query`` are the probe's."""
     n = self.num_query
     new = answer_metrics(predictions[:n], targets[:n])
-    out = {"loss": self.loss(predictions, targets), "answer_accuracy": new["answer_accuracy"],
+    out = {"loss": self._answer_loss(predictions, targets),
+           "answer_accuracy": new["answer_accuracy"],
            "token_accuracy": new["token_accuracy"], "new_loss": new["loss"]}
     if self.num_known:
       known = answer_metrics(predictions[n:], targets[n:])
@@ -216,8 +247,13 @@ class ReadingBook(BookFamily):
                        jnp.arange(self.num_chapters, dtype=jnp.int32),
                        self.exercises_per_chapter)})
 
-  def loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
-    return self.chapters.loss(predictions, targets)
+  @property
+  def wants_reference(self) -> bool:
+    return self.chapters.wants_reference
+
+  def loss(self, predictions: jax.Array, targets: jax.Array,
+           reference: jax.Array | None = None) -> jax.Array:
+    return self.chapters.loss(predictions, targets, reference)
 
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
     return self.chapters.metrics(predictions, targets)
@@ -342,7 +378,7 @@ def build_family(t, split: str) -> ReadingBook:
   chapters = ReadingFamily(shape(sx), shape(sy), jnp.asarray(rx), jnp.asarray(ry), shape(qx),
                            shape(qy), jnp.asarray(kx), jnp.asarray(ky), t.num_query,
                            t.num_known, interleave(per, replayed), tok.vocab_size,
-                           float(t.known_weight), float(t.known_limit))
+                           float(t.known_weight), float(t.known_limit), bool(t.known_kl))
   return ReadingBook(chapters, t.book_chapters, t.steps_per_chapter, t.rows_per_step)
 
 
@@ -359,6 +395,16 @@ def _check(config) -> None:
     raise ConfigError(f"task.known_limit={t.known_limit} bounds the forgetting probe's loss, "
                       "and task.num_known=0 asks no probe questions: set num_known or "
                       "known_limit=0")
+  if t.known_kl:
+    from metalearn.learners import LEARNERS  # pylint: disable=g-import-not-at-top
+    if t.num_known == 0:
+      raise ConfigError("task.known_kl measures the forgetting probe, and task.num_known=0 "
+                        "asks no probe questions: set num_known or known_kl=False")
+    if "base_reference" not in LEARNERS.get(config.learner.name, "learner.name").provides:
+      fit = [s.name for s in LEARNERS.specs() if "base_reference" in s.provides]
+      raise ConfigError(f"task.known_kl needs the base model's predictions, which learner "
+                        f"{config.learner.name!r} does not give its loss: a learner of {fit} "
+                        "or known_kl=False")
   if t.prerequisites and n_trained == 0:
     raise ConfigError("task.prerequisites: a split's first chapter takes its mentors from the "
                       "known people whose questions were trained on, and task.qa_fraction of "
@@ -405,6 +451,10 @@ TASKS.register(TaskSpec(
         known_limit=Option(0.0, ge=0, doc="positive: the query loss is the new questions' "
                            "plus known_weight times the probe's loss above this many nats "
                            "(a hinge: the base's probe loss plus the rise allowed; 0: off)"),
+        known_kl=Option(False, doc="the probe's term in the query loss is the KL of the "
+                        "reader's answer distributions from the base model's, not the "
+                        "answers' loss (a learned initialisation cannot lower it by learning "
+                        "the probe's answers; known_limit then in nats of KL)"),
         max_len=Option(0, ge=0, doc="support rows' length in tokens (0: the longest biography)"),
         tokenizer=Option("", doc="the base model's directory, with tokenizer.json ('': one "
                          "token per byte)"),

@@ -264,3 +264,39 @@ def test_a_learned_optimizer_updates_the_adapters_and_its_meta_gradient_flows():
     with pytest.raises(ConfigError, match=re.escape(words)):
       config_lib.validate(_config(("learner.optimizer", "mlp_lopt"),
                                   ("learner.learn", ("optimizer",)), bad))
+
+
+def test_with_reference_the_loss_gets_the_base_models_logits_without_gradient():
+  from metalearn.tasks.base import Episode  # pylint: disable=g-import-not-at-top
+  from metalearn.tasks.biographies import token_kl  # pylint: disable=g-import-not-at-top
+  model = lm.create(lm.from_group(dict(name="llama", **SIZES)), seed=0)
+  kl = lambda logits, y, reference: token_kl(logits, reference, y)
+  learner = LoRAFineTuner(model, LoRAConfig(rank=2, alpha=4.0), num_inner_steps=2,
+                          optimizer="sgd", init_lr=0.5, learn=("lr",), loss_fn=kl,
+                          reference=True)
+  fam = _family()
+  episode = fam.sample(jax.random.key(0))
+  theta = learner.init(jax.random.key(0))
+  state = learner.init_state(theta, episode)
+  # adapters start with B = 0: the base model itself, no divergence from it
+  assert float(learner.query_loss(theta, state, episode)) == pytest.approx(0.0, abs=1e-6)
+  final, curve = unroll(learner, theta, state, episode, 2)
+  base = model(episode.query_x)[0]
+  np.testing.assert_allclose(curve[-1], token_kl(learner.predict(theta, final, episode.query_x),
+                                                 base, episode.query_y), rtol=1e-5)
+  assert float(curve[-1]) > 1e-4
+  grad = jax.grad(lambda th: unroll(learner, th, learner.init_state(th, episode), episode,
+                                    2)[1][-1])(theta)
+  assert np.isfinite(float(grad["lr"])) and float(grad["lr"]) > 0  # a larger step drifts more
+  # a book reader: each chapter's rows against the base's logits on the same rows
+  book = Episode(fam.support_x[:2].reshape(4, 1, -1), fam.support_y[:2].reshape(4, 1, -1),
+                 fam.query_x[:2], fam.query_y[:2],
+                 {"chapter_of_step": jnp.array([0, 0, 1, 1], jnp.int32)})
+  reader = learner.reader(type("Book", (), {"num_steps": 4})())
+  assert reader.reference
+  state = reader.init_state(theta, book)
+  for _ in range(3):
+    state = reader.step(theta, state, book)
+  want = np.mean([token_kl(reader.predict(theta, state, book.query_x[c]),
+                           model(book.query_x[c])[0], book.query_y[c]) for c in (0, 1)])
+  assert float(reader.query_loss(theta, state, book)) == pytest.approx(want, rel=1e-5)

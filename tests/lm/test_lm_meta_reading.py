@@ -124,6 +124,10 @@ def test_the_probes_weight_is_a_config_argument_and_names_the_reader():
   assert meta_reading.reader_of(hinge.to_dict()) == "init (backprop, known ×10 above 0.21 nats)"
   with pytest.raises(ValueError, match="limit=NATS takes a number"):
     module.get_config("tiny,limit=low")
+  kl = module.get_config("tiny,init,known=10,kl,limit=0.02")
+  assert kl.task.known_kl and not hinge.task.known_kl
+  assert meta_reading.reader_of(kl.to_dict()) == "init (backprop, known KL ×10 above 0.02 nats)"
+  config_lib.validate(kl)
 
 
 def test_the_readers_query_loss_is_the_familys_with_the_probes_weight():

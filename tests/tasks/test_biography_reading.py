@@ -172,6 +172,37 @@ def test_known_weight_prices_the_probes_tokens_in_the_loss():
     assert float(hinge.metrics(logits, y)["known_loss"]) == float(m["known_loss"])
 
 
+def test_known_kl_measures_the_probe_against_the_base_and_learning_its_answers_costs():
+  kl_family = task.build_family(_task(known_weight=4.0, known_kl=True), "test").chapters
+  assert kl_family.wants_reference and not task.build_family(_task(), "test").wants_reference
+  y = kl_family.sample(jax.random.key(0)).query_y
+  base = jax.random.normal(jax.random.key(1), y.shape + (kl_family.vocab_size,))
+  scored = y >= 0
+  nll = -jnp.take_along_axis(jax.nn.log_softmax(base), jnp.maximum(y, 0)[..., None], -1)[..., 0]
+  new_mean = jnp.sum(jnp.where(scored[:12], nll[:12], 0)) / jnp.sum(scored[:12])
+  # unchanged probe rows: no KL, the new rows' loss alone (the probe's own loss is large)
+  np.testing.assert_allclose(kl_family.loss(base, y, base), new_mean, rtol=1e-6)
+  # learning the probe's answers (one-hot on them) moves away from the base: it costs
+  learnt = base.at[12:].set(jnp.where(jax.nn.one_hot(jnp.maximum(y[12:], 0),
+                                                     kl_family.vocab_size) > 0, 20.0, -20.0))
+  p_base = jax.nn.softmax(base[12:])
+  kl = jnp.sum(p_base * (jax.nn.log_softmax(base[12:]) - jax.nn.log_softmax(learnt[12:])), -1)
+  kl_mean = jnp.sum(jnp.where(scored[12:], kl, 0)) / jnp.sum(scored[12:])
+  np.testing.assert_allclose(kl_family.loss(learnt, y, base), new_mean + 4.0 * kl_mean,
+                             rtol=1e-5)
+  assert float(kl_family.metrics(learnt, y)["known_loss"]) < 1e-6  # while its loss is ~0
+  # a limit in nats of KL: below it the probe's rows get no gradient
+  for limit, probe_grad in ((0.5 * float(kl_mean), True), (2.0 * float(kl_mean), False)):
+    hinge = task.build_family(_task(known_weight=4.0, known_kl=True, known_limit=limit),
+                              "test").chapters
+    np.testing.assert_allclose(hinge.loss(learnt, y, base),
+                               new_mean + 4.0 * max(0.0, float(kl_mean) - limit), rtol=1e-5)
+    grad = jax.grad(hinge.loss)(learnt, y, base)
+    assert bool(jnp.any(grad[12:] != 0)) == probe_grad
+  with pytest.raises(ValueError, match="supplies none .* 'lora_finetune'"):
+    kl_family.loss(base, y)
+
+
 def test_bad_options_are_refused_with_the_fix():
   base = dict(name="biography_reading", known_people=30, num_chapters=3, eval_chapters=2,
               people_per_chapter=2, multiplicity=2, book_chapters=2)
@@ -193,6 +224,9 @@ def test_bad_options_are_refused_with_the_fix():
     config_lib.validate(config(book_chapters=3))
   with pytest.raises(ConfigError, match="task.num_known=0 asks no probe questions"):
     config_lib.validate(config(num_known=0, known_limit=0.2))
+  with pytest.raises(ConfigError, match="known_kl measures the forgetting probe"):
+    config_lib.validate(config(num_known=0, known_kl=True))
+  config_lib.validate(config(known_kl=True, num_query=12))  # lora_finetune gives its loss the base's
   with pytest.raises(ConfigError, match="a biography takes .* raise max_len"):
     task.build_family(_task(max_len=20), "train")
 

@@ -28,6 +28,9 @@ an estimator, ``backprop`` (default), ``truncated_backprop`` or ``pes``; ``known
 probe's weight in the query loss the readers are meta-trained on (``task.known_weight``, 1 by
 default; above 1 prices forgetting higher); ``limit=NATS``: the probe enters the query loss
 only above NATS (``task.known_limit``: a hinge, the base's probe loss plus the rise allowed);
+``kl``: the probe's term is the KL of the reader's answer distributions from the base model's
+(``task.known_kl``; with ``limit=NATS``, the KL allowed): a meta-learned initialisation lowers
+the probe's answer loss by learning its people's answers, which the KL does not reward;
 ``prerequisites``: every new person has a mentor from an earlier chapter
 (``task.prerequisites``: the order chapters are read in matters); and ``book``: evaluate by
 reading books of ``task.book_chapters`` chapters in order (``eval.name='textbook'``: the
@@ -57,7 +60,7 @@ def _number(token: str, form: str, meaning: str) -> float:
 
 def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
   size, reader, estimator, book, known, limit = "small", "token_weights", None, False, 1.0, 0.0
-  prerequisites = False
+  prerequisites = kl = False
   for token in filter(None, (t.strip() for t in (arg or "").split(","))):
     if token in SIZES:
       size = token
@@ -69,6 +72,8 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
       book = True
     elif token == "prerequisites":
       prerequisites = True
+    elif token == "kl":
+      kl = True
     elif token.startswith("limit="):
       limit = _number(token, "limit=NATS", "the probe's loss above which it enters the query "
                       "loss (e.g. limit=0.21)")
@@ -77,12 +82,12 @@ def get_config(arg: str = "small,token_weights") -> ml_collections.ConfigDict:
     else:
       raise ValueError(f"unknown config argument {token!r}: a size {SIZES}, a reader "
                        f"{tuple(READERS)}, an estimator {ESTIMATORS}, 'known=W', 'limit=NATS', "
-                       "'prerequisites' or 'book'")
+                       "'kl', 'prerequisites' or 'book'")
   estimator = estimator or ("pes" if reader == "lopt" else "backprop")
   c = ml_collections.ConfigDict()
   c.task = dict(name="biography_reading", known_people=300, qa_fraction=0.5,
                 num_chapters=50, eval_chapters=10, people_per_chapter=4, num_known=24,
-                tokenizer="", known_weight=known, known_limit=limit,
+                tokenizer="", known_weight=known, known_limit=limit, known_kl=kl,
                 prerequisites=prerequisites)
   c.model = dict(name="decoder_lm", hf_dir="")  # the launch script sets hf_dir and tokenizer
   c.learner = dict(name="lora_finetune", num_inner_steps=30, rank=8, alpha=16.0,
