@@ -250,20 +250,29 @@ def evaluate(ctx: base.Context) -> dict:
   return results
 
 
+def _metrics(results: dict) -> list[str]:
+  """The primary metric, and the loss beside it (when the metric is not the loss)."""
+  return list(dict.fromkeys([results["metric"], "loss"]))
+
+
 def plot(results: dict, workdir: pathlib.Path) -> dict:
-  """``textbook_R.png`` (R of the primary metric, one heatmap per method) and
+  """``textbook_R.png`` (R of the primary metric and of the loss, one heatmap per method) and
   ``textbook_curves.png`` (each chapter's loss while the book is read)."""
   plt = plots.pyplot()
-  metric, methods = results["metric"], results["methods"]
+  methods = results["methods"]
   C, E = results["num_chapters"], results["exercises_per_chapter"]
-  fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False)
-  for ax, (name, m) in zip(axes[0], methods.items()):
+  rows = _metrics(results)
+  fig, axes = plt.subplots(len(rows), len(methods),
+                           figsize=(4.2 * len(methods), 3.6 * len(rows)), squeeze=False)
+  for ax, (metric, (name, m)) in zip(axes.ravel(), [(metric, item) for metric in rows
+                                                    for item in methods.items()]):
     R = np.asarray(m[metric]["R"])
     im = ax.imshow(R, cmap="viridis" if metric in HIGHER_IS_BETTER else "viridis_r")
     for s in range(C):
       for c in range(C):
         r, g, b, _ = im.cmap(im.norm(R[s, c]))
-        ax.text(c, s, f"{R[s, c]:.2f}", ha="center", va="center", fontsize=7,
+        ax.text(c, s, f"{R[s, c]:.{2 if C <= 8 else 1}f}", ha="center", va="center",
+                fontsize=7 if C <= 8 else 4.5,
                 color="k" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "w")
     ax.set_xticks(range(C))
     ax.set_yticks(range(C))
@@ -298,10 +307,11 @@ def plot(results: dict, workdir: pathlib.Path) -> dict:
   return {k: str(v) for k, v in paths.items()}
 
 
-def format_table(results: dict, method: str = "meta") -> str:
-  """Markdown: per chapter, the primary metric after reading it, at the end of the book and
-  read alone, the loss progress, forward transfer and forgetting (means +- 95% CI)."""
-  metric, m = results["metric"], results["methods"][method]
+def format_table(results: dict, method: str = "meta", metric: str | None = None) -> str:
+  """Markdown: per chapter, ``metric`` (default: the primary one) after reading it, at the end
+  of the book and read alone, the loss progress, forward transfer and forgetting (means +- 95%
+  CI)."""
+  metric, m = metric or results["metric"], results["methods"][method]
   p, loss = m[metric], m["loss"]
   cell = lambda v, ci: f"{v:.3f} ± {ci:.3f}"
   lines = [f"| chapter | {metric} after it | {metric} at end | {metric} alone | progress | "
@@ -323,9 +333,9 @@ def format_table(results: dict, method: str = "meta") -> str:
 
 
 def format_report(results: dict) -> str:
-  """:func:`format_table` for every method."""
-  return "\n\n".join(f"{method}:\n\n{format_table(results, method)}"
-                      for method in results["methods"])
+  """:func:`format_table` for every method, of the primary metric and of the loss."""
+  return "\n\n".join(f"{method}, {metric}:\n\n{format_table(results, method, metric)}"
+                      for metric in _metrics(results) for method in results["methods"])
 
 
 def _title(results: dict) -> str:

@@ -88,7 +88,8 @@ def test_reproduction_script_tiny(tmp_path, tiny_base, python_tutorial_dir):
   assert (reader / "export" / "peft").exists()
   out = tmp_path / "results" / "lm_python_tutorial_tiny"
   table = out.with_suffix(".md").read_text()
-  assert "| chapter | answer_accuracy after it |" in table and "random_init:" in table
+  assert "| chapter | answer_accuracy after it |" in table and "random_init, loss:" in table
+  assert "| chapter | loss after it |" in table
   assert "tokens of the knowledge corpus" in table  # the base's run, described from its config
   assert out.with_suffix(".png").stat().st_size > 10_000
   # a finished run is not run again; a base that is not a model directory is refused
