@@ -226,7 +226,8 @@ def test_bad_options_are_refused_with_the_fix():
     config_lib.validate(config(num_known=0, known_limit=0.2))
   with pytest.raises(ConfigError, match="known_kl measures the forgetting probe"):
     config_lib.validate(config(num_known=0, known_kl=True))
-  config_lib.validate(config(known_kl=True, num_query=12))  # lora_finetune gives its loss the base's
+  # lora_finetune gives its loss the base's logits
+  config_lib.validate(config(known_kl=True, num_query=12))
   with pytest.raises(ConfigError, match="a biography takes .* raise max_len"):
     task.build_family(_task(max_len=20), "train")
 
