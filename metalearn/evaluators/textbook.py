@@ -66,24 +66,37 @@ def read_books(learner: SequentialLearner, family, theta, episodes, batch_size: 
   """Reads each book in order and each chapter alone: ``{"book": {metric: [N, T+1, C]},
   "alone": {metric: [N, C, E+1]}}`` (``alone[:, c, k]``: chapter ``c``'s metric after
   reading its first ``k`` exercises from the initial state)."""
-  T, E = family.num_steps, family.exercises_per_chapter
-
-  def chapters(th, s, ep):
-    return jax.vmap(family.metrics)(learner.chapter_predictions(th, s, ep), ep.query_y)
+  T = family.num_steps
 
   def one(episode):
     _, book = unroll(learner, theta, learner.init_state(theta, episode), episode, T,
-                     measure=chapters)
-
-    def alone(c):
-      measure = lambda th, s, ep: family.metrics(learner.predict(th, s, ep.query_x[c]),
-                                                 ep.query_y[c])
-      return unroll(learner, theta, learner.start_at(theta, episode, c * E), episode, E,
-                    measure=measure)[1]
-
-    return {"book": book, "alone": jax.vmap(alone)(jnp.arange(family.num_chapters))}
+                     measure=_every_chapter(learner, family))
+    return {"book": book, "alone": _alone(learner, family, theta, episode)}
 
   return jax.lax.map(one, episodes, batch_size=batch_size)
+
+
+def _every_chapter(learner, family):
+  """A ``measure``: every chapter's query metrics, ``{metric: [C]}``."""
+  return lambda th, s, ep: jax.vmap(family.metrics)(learner.chapter_predictions(th, s, ep),
+                                                    ep.query_y)
+
+
+def _chapter(learner, family, c):
+  """A ``measure``: chapter ``c``'s query metrics."""
+  return lambda th, s, ep: family.metrics(learner.predict(th, s, ep.query_x[c]),
+                                          ep.query_y[c])
+
+
+def _alone(learner, family, theta, episode) -> dict:
+  """Each chapter read alone from the initial state: ``{metric: [C, E+1]}``."""
+  E = family.exercises_per_chapter
+
+  def alone(c):
+    return unroll(learner, theta, learner.start_at(theta, episode, c * E), episode, E,
+                  measure=_chapter(learner, family, c))[1]
+
+  return jax.vmap(alone)(jnp.arange(family.num_chapters))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -96,29 +109,19 @@ def read_books_at_chapter_ends(learner: SequentialLearner, family, theta, episod
   between chapter ends needs only these: ``C (E+1) + C^2`` chapter measurements per book
   instead of ``(T+1) C``."""
   C, E = family.num_chapters, family.exercises_per_chapter
-
-  def chapters(th, s, ep):
-    return jax.vmap(family.metrics)(learner.chapter_predictions(th, s, ep), ep.query_y)
-
-  def only(c):
-    return lambda th, s, ep: family.metrics(learner.predict(th, s, ep.query_x[c]),
-                                            ep.query_y[c])
+  every = _every_chapter(learner, family)
 
   def one(episode):
     state_0 = learner.init_state(theta, episode)
 
     def chapter(state, c):
-      state, reading = unroll(learner, theta, state, episode, E, measure=only(c))
-      return state, (reading, chapters(theta, state, episode))
+      state, reading = unroll(learner, theta, state, episode, E,
+                              measure=_chapter(learner, family, c))
+      return state, (reading, every(theta, state, episode))
 
     _, (reading, ends) = jax.lax.scan(chapter, state_0, jnp.arange(C))
-
-    def alone(c):
-      return unroll(learner, theta, learner.start_at(theta, episode, c * E), episode, E,
-                    measure=only(c))[1]
-
-    return {"start": chapters(theta, state_0, episode), "ends": ends, "reading": reading,
-            "alone": jax.vmap(alone)(jnp.arange(C))}
+    return {"start": every(theta, state_0, episode), "ends": ends, "reading": reading,
+            "alone": _alone(learner, family, theta, episode)}
 
   return jax.lax.map(one, episodes, batch_size=batch_size)
 

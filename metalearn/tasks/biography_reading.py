@@ -145,36 +145,34 @@ class ReadingFamily(TokenEpisodes):
     With ``known_kl`` the probe's term is :func:`token_kl` from ``reference`` (the base
     model's logits on the same rows): the new rows' loss plus ``known_weight`` times it (or
     its excess over ``known_limit``)."""
-    n = self.num_query
-    if self.known_kl:
-      if reference is None:
-        raise ValueError("task.known_kl: the probe's term is the KL from the base model's "
-                         "predictions, and this learner supplies none (learner "
-                         "'lora_finetune' does)")
-      probe = token_kl(predictions[..., n:, :, :], reference[..., n:, :, :],
-                       targets[..., n:, :])
-      if self.known_limit > 0:
-        probe = jax.nn.relu(probe - self.known_limit)
-      return (token_loss(predictions[..., :n, :, :], targets[..., :n, :])
-              + self.known_weight * probe)
-    return self._answer_loss(predictions, targets)
+    if self.known_kl and reference is None:
+      raise ValueError("task.known_kl: the probe's term is the KL from the base model's "
+                       "predictions, and this learner supplies none (learner "
+                       "'lora_finetune' does)")
+    return self._loss(predictions, targets, reference if self.known_kl else None)
 
-  def _answer_loss(self, predictions: jax.Array, targets: jax.Array) -> jax.Array:
+  def _loss(self, predictions: jax.Array, targets: jax.Array,
+            reference: jax.Array | None) -> jax.Array:
+    """:meth:`loss`, its probe's term the KL from ``reference`` if given, else the answers'
+    loss (:meth:`metrics`' ``loss``, whatever ``known_kl`` says)."""
     n = self.num_query
+    if reference is None and self.known_limit <= 0:  # one weighted mean over every row
+      rows = jnp.arange(targets.shape[-2]) >= n
+      weights = jnp.where(rows[:, None], self.known_weight, 1.0).astype(jnp.float32)
+      return token_loss(predictions, targets, jnp.broadcast_to(weights, targets.shape))
+    probe = (token_loss(predictions[..., n:, :, :], targets[..., n:, :]) if reference is None
+             else token_kl(predictions[..., n:, :, :], reference[..., n:, :, :],
+                           targets[..., n:, :]))
     if self.known_limit > 0:
-      excess = jax.nn.relu(token_loss(predictions[..., n:, :, :], targets[..., n:, :])
-                           - self.known_limit)
-      return (token_loss(predictions[..., :n, :, :], targets[..., :n, :])
-              + self.known_weight * excess)
-    rows = jnp.arange(targets.shape[-2]) >= n
-    weights = jnp.where(rows[:, None], self.known_weight, 1.0).astype(jnp.float32)
-    return token_loss(predictions, targets, jnp.broadcast_to(weights, targets.shape))
+      probe = jax.nn.relu(probe - self.known_limit)
+    return (token_loss(predictions[..., :n, :, :], targets[..., :n, :])
+            + self.known_weight * probe)
 
   def metrics(self, predictions: jax.Array, targets: jax.Array) -> dict[str, jax.Array]:
     """The module docstring's metrics; rows after ``num_query`` are the probe's."""
     n = self.num_query
     new = answer_metrics(predictions[:n], targets[:n])
-    out = {"loss": self._answer_loss(predictions, targets),
+    out = {"loss": self._loss(predictions, targets, None),
            "answer_accuracy": new["answer_accuracy"],
            "token_accuracy": new["token_accuracy"], "new_loss": new["loss"]}
     if self.num_known:
